@@ -1,0 +1,139 @@
+"""What a claim is: a recipe, its budgets, and the comparisons that make its verdict.
+
+A recipe module (one file in :mod:`transferkit.claims.recipes`) builds a :class:`Claim`
+and calls :func:`register_claim`. The shared runner (:mod:`transferkit.claims.runner`)
+does everything else: seeds, parallel processes, statistics, JSON, report and plots. A
+recipe never defines its own loop, argument parser or statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._registry import Registry
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``method`` against ``baseline`` (arm names), in the claim's better direction.
+
+    It holds when the paired mean difference is at least ``required_delta`` and the
+    one-sided paired t-test gives p < 0.05. ``own`` comparisons decide the claim's verdict;
+    the others are reported beside it.
+    """
+
+    method: str
+    baseline: str
+    required_delta: float
+    own: bool = True
+
+
+@dataclass
+class SeedResult:
+    """What a recipe's ``run(cfg, seed)`` returns.
+
+    ``arms`` maps arm name -> the claim's metric for this seed. ``extras`` holds anything
+    JSON-serialisable the claim's plots need (curves over time, sweeps), per seed.
+    """
+
+    arms: dict[str, float]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+RunFn = Callable[[Any, int], "SeedResult | Mapping[str, float]"]
+PlotFn = Callable[[Mapping[str, Any], Path], list[Path]]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A paper's central claim as a runnable recipe.
+
+    Parameters
+    ----------
+    name : str
+        Registry key (``"finetune"``, ``"l2sp"``, ...).
+    paper : str
+        Authors, title, venue and link.
+    statement : str
+        The claim in one sentence.
+    metric : str
+        What each arm's number is (``"target_accuracy"``).
+    higher_is_better : bool
+    budgets : mapping of str -> frozen dataclass
+        At least ``"quick"`` and ``"full"``; each config has an int field ``seeds``.
+    run : callable(cfg, seed) -> SeedResult or dict of arm -> float
+        Must be a module-level function (it is pickled for ``--jobs``).
+    comparisons : sequence of Comparison
+    plot : callable(result, out_dir) -> list of paths, optional
+        Extra figures beyond the per-seed plot every claim gets.
+    notes : str
+        Markdown printed under the claim in the report (reference numbers, caveats).
+    """
+
+    name: str
+    paper: str
+    statement: str
+    metric: str
+    higher_is_better: bool
+    budgets: Mapping[str, Any]
+    run: RunFn
+    comparisons: Sequence[Comparison]
+    plot: PlotFn | None = None
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        for needed in ("quick", "full"):
+            if needed not in self.budgets:
+                raise ValueError(f"claim {self.name!r} has no {needed!r} budget")
+        for budget, cfg in self.budgets.items():
+            if not dataclasses.is_dataclass(cfg) or not hasattr(cfg, "seeds"):
+                raise TypeError(
+                    f"claim {self.name!r}: budget {budget!r} must be a dataclass with `seeds`"
+                )
+
+    def config(self, budget: str) -> Any:
+        try:
+            return self.budgets[budget]
+        except KeyError:
+            raise KeyError(
+                f"claim {self.name!r} has no budget {budget!r}; it has {sorted(self.budgets)}"
+            ) from None
+
+
+CLAIMS: Registry[Claim] = Registry("claim")
+_loaded = False
+
+
+def register_claim(claim: Claim) -> Claim:
+    """Add a claim to the registry (recipe modules call this at import)."""
+    return CLAIMS.register(claim.name, claim)
+
+
+def _load_recipes() -> None:
+    global _loaded
+    if _loaded:
+        return
+    from . import recipes
+
+    for info in pkgutil.iter_modules(recipes.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{recipes.__name__}.{info.name}")
+    _loaded = True
+
+
+def get_claim(name: str) -> Claim:
+    """The registered claim called ``name`` (importing the recipes on first use)."""
+    _load_recipes()
+    return CLAIMS.get(name)
+
+
+def list_claims() -> list[str]:
+    """Names of all registered claims."""
+    _load_recipes()
+    return CLAIMS.names()

@@ -1,0 +1,27 @@
+"""Data: bundled digit domains, shared shapes, class subsets and few-shot splits.
+
+Nothing here downloads at import. :func:`load_mnist` and :func:`load_usps` fetch the full
+sets for real users on request, verify a checksum and cache them in
+:func:`data_dir`.
+"""
+
+from .bundled import load_digits, load_mnist5k
+from .domain import Domain
+from .download import data_dir, fetch, load_mnist, load_usps
+from .splits import class_subset, few_shot_split, stratified_split
+from .transforms import optdigits_style, resize
+
+__all__ = [
+    "Domain",
+    "class_subset",
+    "data_dir",
+    "fetch",
+    "few_shot_split",
+    "load_digits",
+    "load_mnist",
+    "load_mnist5k",
+    "load_usps",
+    "optdigits_style",
+    "resize",
+    "stratified_split",
+]

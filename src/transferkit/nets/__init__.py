@@ -1,0 +1,14 @@
+"""Small backbones with a ``features`` / ``head`` split, and a registry of them."""
+
+from .base import SplitNet, create_backbone, list_backbones, register_backbone, replace_head
+from .image import MLP, LeNet
+
+__all__ = [
+    "MLP",
+    "LeNet",
+    "SplitNet",
+    "create_backbone",
+    "list_backbones",
+    "register_backbone",
+    "replace_head",
+]

@@ -1,0 +1,1 @@
+"""Property checks shipped with transferkit, run by its tests over every registered method."""

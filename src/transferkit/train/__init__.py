@@ -1,0 +1,34 @@
+"""The training loop shared by every deep recipe, its streams, callbacks and helpers."""
+
+from .loop import (
+    Callback,
+    Evaluate,
+    History,
+    Phase,
+    StepContext,
+    Trainer,
+    fit,
+    sum_losses,
+)
+from .seeding import seeded
+from .steps import accuracy, classification_step, predict_logits, weighted_cross_entropy
+from .streams import EpochSampler, Sampler, Stream
+
+__all__ = [
+    "Callback",
+    "EpochSampler",
+    "Evaluate",
+    "History",
+    "Phase",
+    "Sampler",
+    "StepContext",
+    "Stream",
+    "Trainer",
+    "accuracy",
+    "classification_step",
+    "fit",
+    "predict_logits",
+    "seeded",
+    "sum_losses",
+    "weighted_cross_entropy",
+]
