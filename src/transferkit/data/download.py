@@ -16,6 +16,7 @@ import hashlib
 import os
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -73,7 +74,7 @@ def fetch(url: str, path: str | os.PathLike[str], md5: str, timeout: float = 60.
             return path
         path.unlink()  # a stale or corrupted cache entry: fetch it again
 
-    def write(f):  # type: ignore[no-untyped-def]
+    def write(f: IO[bytes]) -> None:
         h = hashlib.md5()
         with urllib.request.urlopen(url, timeout=timeout) as response:
             for block in iter(lambda: response.read(1 << 20), b""):
@@ -100,7 +101,9 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 def load_mnist(
-    train: bool = True, root: str | os.PathLike[str] | None = None, download: bool = True,
+    train: bool = True,
+    root: str | os.PathLike[str] | None = None,
+    download: bool = True,
     mirror: str = MNIST_MIRROR,
 ) -> Domain:
     """The full MNIST training (60,000) or test (10,000) set, 28x28, values in [0, 1]."""
@@ -138,7 +141,9 @@ def _read_usps(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_usps(
-    train: bool = True, root: str | os.PathLike[str] | None = None, download: bool = True,
+    train: bool = True,
+    root: str | os.PathLike[str] | None = None,
+    download: bool = True,
     mirror: str = USPS_MIRROR,
 ) -> Domain:
     """USPS training (7,291) or test (2,007) set, 16x16, values in [0, 1], labels 0-9."""
@@ -151,7 +156,9 @@ def load_usps(
         raise FileNotFoundError(f"{path} not found; call with download=True")
     x, y = _read_usps(path)
     x = np.clip(x, 0.0, 1.0)
-    return Domain(torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y), "usps" if train else "usps-test")
+    return Domain(
+        torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y), "usps" if train else "usps-test"
+    )
 
 
 __all__ = ["ChecksumError", "data_dir", "fetch", "load_mnist", "load_usps"]

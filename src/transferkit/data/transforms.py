@@ -34,7 +34,10 @@ def resize(domain: Domain, size: int | tuple[int, int], antialias: bool = True) 
         return domain
     shrinking = hw[0] < domain.images.shape[2] or hw[1] < domain.images.shape[3]
     out = F.interpolate(
-        domain.images, size=hw, mode="bilinear", align_corners=False,
+        domain.images,
+        size=hw,
+        mode="bilinear",
+        align_corners=False,
         antialias=antialias and shrinking,
     ).clamp_(0.0, 1.0)
     return Domain(out, domain.labels, f"{domain.name}@{hw[0]}x{hw[1]}")

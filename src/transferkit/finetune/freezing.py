@@ -101,7 +101,8 @@ def param_groups(
     [0.01, 0.1]
     """
     new = list(new)
-    old_params, new_params = [], []
+    old_params: list[nn.Parameter] = []
+    new_params: list[nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue

@@ -39,7 +39,10 @@ class MLP(SplitNet):
     """
 
     def __init__(
-        self, in_shape: Sequence[int], n_classes: int, hidden: Sequence[int] = (256, 256),
+        self,
+        in_shape: Sequence[int],
+        n_classes: int,
+        hidden: Sequence[int] = (256, 256),
         dropout: float = 0.0,
     ) -> None:
         c, h, w = _check_shape(in_shape)
@@ -80,14 +83,22 @@ class LeNet(SplitNet):
     """
 
     def __init__(
-        self, in_shape: Sequence[int], n_classes: int, channels: Sequence[int] = (32, 64),
-        hidden: int = 256, dropout: float = 0.0,
+        self,
+        in_shape: Sequence[int],
+        n_classes: int,
+        channels: Sequence[int] = (32, 64),
+        hidden: int = 256,
+        dropout: float = 0.0,
     ) -> None:
         c, h, w = _check_shape(in_shape)
         if h < 4 or w < 4:
             raise ValueError(f"LeNet needs images of at least 4x4; got {h}x{w}")
         c1, c2 = (int(v) for v in channels)
-        dense: list[nn.Module] = [nn.Flatten(), nn.Linear(c2 * (h // 4) * (w // 4), hidden), nn.ReLU()]
+        dense: list[nn.Module] = [
+            nn.Flatten(),
+            nn.Linear(c2 * (h // 4) * (w // 4), hidden),
+            nn.ReLU(),
+        ]
         if dropout > 0:
             dense.append(nn.Dropout(dropout))
         features = nn.Sequential(

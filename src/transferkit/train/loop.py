@@ -204,7 +204,8 @@ class Trainer:
     checkpoint_every : int, optional
         Steps between checkpoints (default: only at the end).
     progress : bool, optional
-        Show a tqdm bar; by default only when stderr is a terminal.
+        Show a tqdm bar; by default only when stderr is a terminal and the environment
+        variable ``TRANSFERKIT_QUIET`` is unset (``transferkit reproduce --quiet`` sets it).
     desc : str
         Label of the progress bar.
     log_losses_every : int
@@ -238,7 +239,9 @@ class Trainer:
         self.seed = seed
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.checkpoint_every = checkpoint_every
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        if progress is None:  # a bar only for a person at a terminal, never under --quiet
+            progress = sys.stderr.isatty() and not os.environ.get("TRANSFERKIT_QUIET")
+        self.progress = progress
         self.desc = desc
         self.log_losses_every = log_losses_every
         self.history = History()
@@ -271,7 +274,9 @@ class Trainer:
             ],
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            "cuda_rng": torch.cuda.get_rng_state(self.device)
+            if self.device.type == "cuda"
+            else None,
             "history": self.history.records,
         }
 
@@ -281,11 +286,12 @@ class Trainer:
                 f"checkpoint has {len(state['phases'])} phases; this trainer has {len(self.phases)}"
             )
         self.model.load_state_dict(state["model"])
-        for ph, s in zip(self.phases, state["phases"]):
+        for ph, s in zip(self.phases, state["phases"], strict=True):
             ph.optimizer.load_state_dict(s["optimizer"])
             _load_state(ph.scheduler, s["scheduler"])
             _load_state(ph.combiner, s["combiner"])
-        for cb, s in zip(self.callbacks, state["callbacks"]):
+        # callbacks are matched in order; ones added since the checkpoint start fresh
+        for cb, s in zip(self.callbacks, state["callbacks"], strict=False):
             cb.load_state_dict(s)
         torch.set_rng_state(state["rng"])
         if state.get("cuda_rng") is not None and self.device.type == "cuda":
@@ -323,8 +329,12 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_fit_start(self)
         bar = tqdm(
-            total=self.max_steps, initial=self.step, desc=self.desc, disable=not self.progress,
-            leave=False, dynamic_ncols=True,
+            total=self.max_steps,
+            initial=self.step,
+            desc=self.desc,
+            disable=not self.progress,
+            leave=False,
+            dynamic_ncols=True,
         )
         try:
             while self.step < self.max_steps and not self.should_stop:

@@ -21,7 +21,9 @@ def weighted_cross_entropy(logits: Tensor, labels: Tensor, weights: Tensor | Non
     if weights is None:
         return per_example.mean()
     if weights.shape != per_example.shape:
-        raise ValueError(f"weights have shape {tuple(weights.shape)}; expected {tuple(per_example.shape)}")
+        raise ValueError(
+            f"weights have shape {tuple(weights.shape)}; expected {tuple(per_example.shape)}"
+        )
     return (weights * per_example).mean()
 
 

@@ -97,7 +97,9 @@ class Stream:
             if len(t) != n:
                 raise ValueError(f"tensor {i} has {len(t)} rows; tensor 0 has {n}")
         self.tensors = tensors
-        self.sampler: Sampler = sampler if sampler is not None else EpochSampler(n, batch_size, seed)
+        self.sampler: Sampler = (
+            sampler if sampler is not None else EpochSampler(n, batch_size, seed)
+        )
 
     def __len__(self) -> int:
         return len(self.tensors[0])

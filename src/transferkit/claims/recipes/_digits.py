@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ...data import Domain, class_subset, load_digits, load_mnist5k, optdigits_style, resize
-from ...nets import create_backbone
+from ...nets import SplitNet, create_backbone
 from ...train import Stream, accuracy, classification_step, fit, seeded
 
 
@@ -46,7 +46,7 @@ class SourceSpec:
     weight_decay: float = 5e-4
 
 
-def build_net(spec: SourceSpec, n_classes: int) -> nn.Module:
+def build_net(spec: SourceSpec, n_classes: int) -> SplitNet:
     """A fresh network of the spec's architecture (not seeded: wrap in ``seeded``)."""
     in_shape = (1, spec.resolution, spec.resolution)
     if spec.backbone == "mlp":
@@ -70,12 +70,20 @@ def _pretrained_state(spec: SourceSpec, seed: int) -> dict[str, torch.Tensor]:
         net.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
     )
     stream = Stream(source.images, source.labels, batch_size=spec.batch_size, seed=seed)
-    fit(net, classification_step(), {"train": stream}, opt, spec.steps, seed=seed,
-        desc=f"pretrain source (seed {seed})", log_losses_every=0)
+    fit(
+        net,
+        classification_step(),
+        {"train": stream},
+        opt,
+        spec.steps,
+        seed=seed,
+        desc=f"pretrain source (seed {seed})",
+        log_losses_every=0,
+    )
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
-def pretrained_source(spec: SourceSpec, seed: int) -> nn.Module:
+def pretrained_source(spec: SourceSpec, seed: int) -> SplitNet:
     """The source model pretrained with ``seed`` (trained once per process, then cached).
 
     Returns a fresh copy each call, so arms cannot disturb one another.

@@ -1,0 +1,230 @@
+"""The shared runner: seeds (optionally in parallel), statistics, JSON, resume.
+
+Each finished seed is cached atomically under ``OUT/.partial/<claim>/<budget>-<key>/`` where
+the key hashes the claim's config and the transferkit version; a run that is killed and
+started again with the same arguments recomputes only the seeds it had not finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import platform
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .._io import atomic_write_json
+from .base import Claim, SeedResult, get_claim
+from .stats import paired_comparison, summarize
+
+
+def environment() -> dict[str, Any]:
+    """Versions and threads recorded with every result."""
+    import numpy
+    import torch
+
+    return {
+        "transferkit": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def _jsonable(obj: Any) -> Any:
+    """Replace NaN/inf by None and tuples by lists so the JSON is strict."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
+        return _jsonable(obj.item())
+    return obj
+
+
+def config_key(claim: Claim, cfg: Any) -> str:
+    """A short hash of the claim's config (and our version) naming its seed cache."""
+    text = json.dumps(
+        {"claim": claim.name, "version": __version__, "cfg": _jsonable(dataclasses.asdict(cfg))},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _as_seed_result(out: SeedResult | Mapping[str, float]) -> SeedResult:
+    if isinstance(out, SeedResult):
+        return out
+    return SeedResult(arms=dict(out))
+
+
+def _run_seed(claim: Claim, cfg: Any, seed: int, threads: int | None) -> dict[str, Any]:
+    """Run one seed (in this or a worker process); return a JSON-able record."""
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    name = claim.name
+    start = time.perf_counter()
+    res = _as_seed_result(claim.run(cfg, seed))
+    arms = {str(k): float(v) for k, v in res.arms.items()}
+    bad = [k for k, v in arms.items() if not math.isfinite(v)]
+    if bad:
+        raise ValueError(f"claim {name!r} seed {seed}: arms {bad} are not finite numbers")
+    return {
+        "seed": seed,
+        "arms": arms,
+        "extras": _jsonable(res.extras),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _collect(
+    claim: Claim,
+    cfg: Any,
+    seeds: Sequence[int],
+    cache: Path,
+    jobs: int,
+    on_seed: Callable[[int], None],
+) -> dict[int, dict[str, Any]]:
+    done: dict[int, dict[str, Any]] = {}
+    for seed in seeds:
+        path = cache / f"seed{seed}.json"
+        if path.exists():
+            try:
+                done[seed] = json.loads(path.read_text())
+                on_seed(seed)
+            except (OSError, ValueError):
+                path.unlink(missing_ok=True)
+    todo = [s for s in seeds if s not in done]
+
+    def keep(record: dict[str, Any]) -> None:
+        done[record["seed"]] = record
+        atomic_write_json(cache / f"seed{record['seed']}.json", record)
+        on_seed(record["seed"])
+
+    if jobs <= 1 or len(todo) <= 1:
+        for seed in todo:
+            keep(_run_seed(claim, cfg, seed, None))
+    else:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as pool:
+            futures = [pool.submit(_run_seed, claim, cfg, s, threads) for s in todo]
+            for fut in futures:
+                keep(fut.result())
+    return done
+
+
+def _header(claim: Claim, budget: str, seeds: Sequence[int]) -> dict[str, Any]:
+    return {
+        "claim": claim.name,
+        "paper": claim.paper,
+        "statement": claim.statement,
+        "metric": claim.metric,
+        "higher_is_better": claim.higher_is_better,
+        "budget": budget,
+        "seeds": list(seeds),
+    }
+
+
+def judge(
+    claim: Claim, records: Mapping[int, Mapping[str, Any]], seeds: Sequence[int]
+) -> dict[str, Any]:
+    """Arms, paired comparisons and the verdict from per-seed records."""
+    arm_names = list(records[seeds[0]]["arms"])
+    for s in seeds:
+        if list(records[s]["arms"]) != arm_names:
+            raise ValueError(
+                f"claim {claim.name!r}: seed {s} returned arms {list(records[s]['arms'])}, "
+                f"seed {seeds[0]} returned {arm_names}"
+            )
+    arms = {a: [records[s]["arms"][a] for s in seeds] for a in arm_names}
+    comparisons = []
+    for c in claim.comparisons:
+        missing = [a for a in (c.method, c.baseline) if a not in arms]
+        if missing:
+            raise KeyError(f"claim {claim.name!r}: comparison names unknown arms {missing}")
+        stat = paired_comparison(
+            arms[c.method], arms[c.baseline], claim.higher_is_better, c.required_delta
+        )
+        comparisons.append({"method": c.method, "baseline": c.baseline, "own": c.own, **stat})
+    own = [c["holds"] for c in comparisons if c["own"]]
+    return {
+        "arms": arms,
+        "summary": {a: summarize(v) for a, v in arms.items()},
+        "comparisons": comparisons,
+        "holds": bool(own) and all(own),
+    }
+
+
+def run_claim(
+    name: str | Claim,
+    budget: str = "quick",
+    n_seeds: int | None = None,
+    out_dir: str | os.PathLike[str] = "results",
+    jobs: int = 1,
+    on_seed: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Run every seed of claim ``name`` (a registered name or a Claim) and write
+    ``OUT/<name>.json``; return the result.
+
+    A crash inside the recipe does not propagate: the result then has ``"error"`` set
+    (with the traceback's last lines) and ``"holds": None``, so other claims still run.
+    """
+    claim = name if isinstance(name, Claim) else get_claim(name)
+    name = claim.name
+    cfg = claim.config(budget)
+    if n_seeds is not None:
+        if n_seeds < 1:
+            raise ValueError(f"the number of seeds must be >= 1; got {n_seeds}")
+    seeds = list(range(n_seeds if n_seeds is not None else int(cfg.seeds)))
+    out = Path(out_dir)
+    cache = out / ".partial" / name / f"{budget}-{config_key(claim, cfg)}"
+    start = time.perf_counter()
+    result = _header(claim, budget, seeds)
+    try:
+        records = _collect(claim, cfg, seeds, cache, jobs, on_seed or (lambda s: None))
+        result.update(judge(claim, records, seeds))
+        result["extras"] = {str(s): records[s]["extras"] for s in seeds if records[s]["extras"]}
+        result["seed_seconds"] = [records[s]["seconds"] for s in seeds]
+        result["error"] = None
+    except Exception as exc:  # a failing recipe must not stop the other claims
+        tail = "".join(traceback.format_exception(exc)[-3:]).strip()
+        result.update(
+            {
+                "arms": {},
+                "comparisons": [],
+                "holds": None,
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": tail,
+            }
+        )
+    result["config"] = dataclasses.asdict(cfg)
+    result["seconds"] = time.perf_counter() - start
+    result["environment"] = environment()
+    atomic_write_json(out / f"{name}.json", _jsonable(result))
+    return result
+
+
+def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
+    """Create ``out_dir`` if needed and prove it is writable; raise OSError if not."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    probe = out / f".write-test-{os.getpid()}"
+    probe.write_text("ok")
+    probe.unlink()
+    return out

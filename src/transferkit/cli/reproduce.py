@@ -1,0 +1,103 @@
+"""``transferkit reproduce``: run claims, print the verdicts, write JSON and a report."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from . import CLIError
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive whole number, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "reproduce",
+        help="re-check papers' claims over several seeds",
+        description="Run claims (all when none is named), print each verdict, and write "
+        "OUT/<claim>.json and OUT/report.md with plots. Finished seeds are cached under "
+        "OUT/.partial, so a killed run resumes.",
+    )
+    p.add_argument(
+        "claims", nargs="*", metavar="CLAIM", help="claims to run (see `transferkit list`)"
+    )
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--quick",
+        dest="budget",
+        action="store_const",
+        const="quick",
+        help="small budget, a minute or so per claim (default)",
+    )
+    budget.add_argument(
+        "--full",
+        dest="budget",
+        action="store_const",
+        const="full",
+        help="the budget verdicts are made with (>= 10 seeds)",
+    )
+    p.set_defaults(budget="quick")
+    p.add_argument(
+        "--seeds", type=_positive, default=None, help="number of seeds (overrides the budget)"
+    )
+    p.add_argument("--out", default="results", help="output directory (default: results)")
+    p.add_argument("--jobs", type=_positive, default=1, help="seeds run in parallel processes")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-seed lines")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..claims import list_claims
+    from ..claims.report import load_results, terminal_table, write_report
+    from ..claims.runner import check_out_dir, run_claim
+
+    known = list_claims()
+    unknown = [c for c in args.claims if c not in known]
+    if unknown:
+        raise CLIError(f"unknown claim {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
+    names = list(dict.fromkeys(args.claims)) or known
+    try:
+        out = check_out_dir(args.out)
+    except OSError as exc:
+        raise CLIError(
+            f"cannot write to output directory {args.out!r}: {exc.strerror or exc}"
+        ) from None
+    if args.quiet:
+        os.environ["TRANSFERKIT_QUIET"] = "1"
+
+    def say(msg: str) -> None:
+        if not args.quiet:
+            print(msg, file=sys.stderr, flush=True)
+
+    results = []
+    for name in names:
+        say(f"[{name}] running ({args.budget})")
+
+        def seed_done(seed: int, name: str = name) -> None:
+            say(f"[{name}] seed {seed} done")
+
+        result = run_claim(name, args.budget, args.seeds, out, args.jobs, on_seed=seed_done)
+        verdict = (
+            "ERROR: " + result["error"]
+            if result.get("error")
+            else ("holds" if result["holds"] else "does not hold")
+        )
+        say(f"[{name}] {verdict} ({result['seconds']:.0f} s)")
+        results.append(result)
+    print(terminal_table(results))
+    # the report covers every claim whose JSON is in OUT, so claims run one at a time add up
+    report = write_report(load_results(out, known), out)
+    print(f"\nwrote {len(results)} result file(s) and {report}")
+    return 0

@@ -1,0 +1,96 @@
+import json
+
+import pytest
+
+from transferkit.claims import runner
+from transferkit.claims.report import terminal_table, write_report
+
+from . import toy_claim
+
+
+def test_result_json_follows_the_schema(tmp_path):
+    result = runner.run_claim(toy_claim.make(), "quick", None, tmp_path)
+    saved = json.loads((tmp_path / "toy.json").read_text())
+    for key in (
+        "claim",
+        "paper",
+        "statement",
+        "metric",
+        "higher_is_better",
+        "budget",
+        "seeds",
+        "arms",
+        "comparisons",
+        "holds",
+        "seconds",
+        "environment",
+    ):
+        assert key in saved, key
+    assert saved["seeds"] == [0, 1, 2, 3]
+    assert set(saved["arms"]) == {"base", "better"} and len(saved["arms"]["base"]) == 4
+    (c,) = saved["comparisons"]
+    assert (c["method"], c["baseline"], c["required_delta"]) == ("better", "base", 0.05)
+    assert c["holds"] is True and saved["holds"] is True
+    assert saved["extras"]["2"] == {"curve": [2, 3]}
+    assert set(saved["environment"]) >= {"transferkit", "torch", "python", "threads"}
+    assert result["holds"] is True
+
+
+def test_claim_that_does_not_hold_is_reported(tmp_path):
+    result = runner.run_claim(toy_claim.make(gain=0.0), "quick", 5, tmp_path)
+    assert result["holds"] is False and result["error"] is None
+    assert "does not hold" in terminal_table([result])
+
+
+def test_crash_is_an_error_result_and_finished_seeds_resume(tmp_path):
+    bad = toy_claim.make(fail_on_seed=2)
+    result = runner.run_claim(bad, "quick", None, tmp_path)
+    assert result["holds"] is None and "toy failure on seed 2" in result["error"]
+    assert "ERROR" in terminal_table([result])
+    cached = sorted(p.name for p in tmp_path.glob(".partial/toy/*/seed*.json"))
+    assert cached == ["seed0.json", "seed1.json"]
+
+    ran = []
+    original = runner._run_seed
+
+    def spy(claim, cfg, seed, threads):
+        ran.append(seed)
+        return original(claim, cfg, seed, threads)
+
+    # the same config resumes from the cache: only the seeds not finished run again
+    runner._run_seed, saved = spy, runner._run_seed
+    try:
+        cfg = bad.budgets["quick"]
+        runner._collect(
+            bad,
+            cfg,
+            [0, 1],
+            tmp_path / ".partial" / "toy" / f"quick-{runner.config_key(bad, cfg)}",
+            1,
+            lambda s: None,
+        )
+    finally:
+        runner._run_seed = saved
+    assert ran == []
+
+
+def test_parallel_jobs_give_the_same_result(tmp_path):
+    serial = runner.run_claim(toy_claim.make(), "quick", None, tmp_path / "a", jobs=1)
+    parallel = runner.run_claim(toy_claim.make(), "quick", None, tmp_path / "b", jobs=2)
+    assert serial["arms"] == parallel["arms"]
+
+
+def test_report_has_table_and_per_seed_plot(tmp_path, monkeypatch):
+    claim = toy_claim.make()
+    monkeypatch.setattr("transferkit.claims.base.get_claim", lambda name: claim)
+    result = runner.run_claim(claim, "quick", None, tmp_path)
+    report = write_report([result], tmp_path)
+    text = report.read_text()
+    assert "| `toy` | holds | quick | 4 |" in text
+    assert "better vs base" in text and "![toy](toy.png)" in text
+    assert (tmp_path / "toy.png").stat().st_size > 1000
+
+
+def test_bad_seed_count_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match=">= 1"):
+        runner.run_claim(toy_claim.make(), "quick", 0, tmp_path)

@@ -1,0 +1,44 @@
+import math
+
+import pytest
+
+from transferkit.claims.stats import paired_comparison, summarize
+
+
+def test_paired_comparison_against_hand_computed_example():
+    # d = [0.1, 0.05, 0.05, 0.1] -> mean 0.075, sd = sqrt(sum((d-0.075)^2)/3) = 0.0288675
+    r = paired_comparison([0.9, 0.85, 0.8, 0.95], [0.8, 0.8, 0.75, 0.85], True, 0.05)
+    assert r["n"] == 4
+    assert r["delta_mean"] == pytest.approx(0.075)
+    assert r["delta_std"] == pytest.approx(0.0288675, rel=1e-5)
+    # t = 0.075 / (0.0288675 / 2) = 5.19615; one-sided p with 3 df = 0.0069 (t tables)
+    assert r["p_value"] == pytest.approx(0.006921, rel=1e-3)
+    # 95% CI: 0.075 +- 3.18245 * 0.01443376 = [0.029066, 0.120934]
+    assert r["ci95"] == pytest.approx([0.029066, 0.120934], rel=1e-4)
+    assert r["p_wilcoxon"] is None  # 4 differences cannot reach 0.05 one-sided
+    assert r["holds"] is True
+
+
+def test_direction_and_threshold():
+    lower = paired_comparison([1.0, 1.1, 0.9], [2.0, 2.2, 1.8], higher_is_better=False)
+    assert lower["delta_mean"] == pytest.approx(1.0) and lower["holds"]
+    small = paired_comparison([0.51, 0.52, 0.515], [0.5, 0.5, 0.5], True, required_delta=0.05)
+    assert small["p_value"] < 0.05 and not small["holds"]
+    worse = paired_comparison([0.4, 0.41, 0.39], [0.5, 0.5, 0.5])
+    assert worse["delta_mean"] < 0 and worse["p_value"] > 0.5 and not worse["holds"]
+
+
+def test_wilcoxon_reported_when_n_allows():
+    r = paired_comparison([1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 0, 0])
+    assert r["p_wilcoxon"] == pytest.approx(1 / 64)  # all 6 ranks positive, exact test
+
+
+def test_degenerate_inputs():
+    one = paired_comparison([1.0], [0.0])
+    assert math.isnan(one["p_value"]) and not one["holds"]
+    tie = paired_comparison([0.5, 0.5], [0.5, 0.5])
+    assert tie["p_value"] == 1.0 and not tie["holds"]
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_comparison([1, 2], [1])
+    s = summarize([1.0, 2.0, 3.0])
+    assert s["mean"] == 2.0 and s["std"] == 1.0

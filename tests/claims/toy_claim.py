@@ -1,0 +1,36 @@
+"""A tiny claim used by the runner's tests (importable by worker processes)."""
+
+from dataclasses import dataclass
+
+from transferkit.claims.base import Claim, Comparison, SeedResult
+
+
+@dataclass(frozen=True)
+class ToyConfig:
+    seeds: int = 4
+    gain: float = 0.1
+    fail_on_seed: int = -1
+
+
+def run(cfg: ToyConfig, seed: int) -> SeedResult:
+    if seed == cfg.fail_on_seed:
+        raise RuntimeError(f"toy failure on seed {seed}")
+    noise = ((seed * 7919) % 13) / 1000.0
+    return SeedResult(
+        {"base": 0.5 + noise, "better": 0.5 + cfg.gain + 2 * noise},
+        extras={"curve": [seed, seed + 1]},
+    )
+
+
+def make(gain: float = 0.1, fail_on_seed: int = -1, name: str = "toy") -> Claim:
+    cfg = ToyConfig(gain=gain, fail_on_seed=fail_on_seed)
+    return Claim(
+        name=name,
+        paper="Nobody, A toy. 2026",
+        statement="better beats base",
+        metric="score",
+        higher_is_better=True,
+        budgets={"quick": cfg, "full": cfg},
+        run=run,
+        comparisons=[Comparison("better", "base", 0.05)],
+    )

@@ -1,0 +1,180 @@
+import pytest
+import torch
+from torch import nn
+
+from transferkit.nets import MLP
+from transferkit.train import (
+    Callback,
+    Evaluate,
+    Phase,
+    Stream,
+    Trainer,
+    accuracy,
+    classification_step,
+    fit,
+    seeded,
+    sum_losses,
+)
+
+
+def _setup(tiny_xy, seed=0, dropout=0.2):
+    x, y = tiny_xy
+    with seeded(seed):
+        model = MLP((1, 4, 4), n_classes=2, hidden=(16, 16), dropout=dropout)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    streams = {"train": Stream(x, y, batch_size=16, seed=seed)}
+    return model, opt, streams
+
+
+def _params(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_same_seed_same_numbers_bit_for_bit(tiny_xy):
+    runs = []
+    for _ in range(2):
+        model, opt, streams = _setup(tiny_xy)
+        hist = fit(model, classification_step(), streams, opt, 30, seed=3)
+        runs.append((_params(model), hist.series("loss/ce")[1]))
+    assert torch.equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+    model, opt, streams = _setup(tiny_xy, seed=1)
+    fit(model, classification_step(), streams, opt, 30, seed=4)
+    assert not torch.equal(runs[0][0], _params(model))
+
+
+def test_loop_leaves_global_rng_alone(tiny_xy):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    model, opt, streams = _setup(tiny_xy)
+    fit(model, classification_step(), streams, opt, 5, seed=0)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_resume_from_checkpoint_equals_uninterrupted_run(tiny_xy, tmp_path):
+    model, opt, streams = _setup(tiny_xy)
+    full = fit(model, classification_step(), streams, opt, 40, seed=5)
+    expected = _params(model)
+
+    ckpt = tmp_path / "run.pt"
+
+    class Kill(Callback):
+        every = 1
+
+        def on_step_end(self, trainer, ctx):
+            if trainer.step == 17:
+                raise KeyboardInterrupt
+
+    model, opt, streams = _setup(tiny_xy)
+    t = Trainer(
+        model,
+        Phase(classification_step(), opt, streams),
+        40,
+        callbacks=[Kill()],
+        seed=5,
+        checkpoint=ckpt,
+        checkpoint_every=5,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        t.fit()
+    assert ckpt.exists()
+    assert torch.load(ckpt, weights_only=True)["step"] == 15
+
+    model, opt, streams = _setup(tiny_xy, seed=9)  # other init: everything must come from disk
+    streams = {"train": Stream(*tiny_xy, batch_size=16, seed=0)}
+    resumed = Trainer(
+        model,
+        Phase(classification_step(), opt, streams),
+        40,
+        seed=5,
+        checkpoint=ckpt,
+        checkpoint_every=5,
+    ).fit()
+    assert torch.equal(_params(model), expected)
+    assert resumed.series("loss/ce") == full.series("loss/ce")
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_two_streams_phases_and_custom_combiner(tiny_xy):
+    x, y = tiny_xy
+    with seeded(0):
+        model = nn.Linear(16, 2)
+    seen = []
+
+    def step_a(m, batches, ctx):
+        seen.append((ctx.phase, sorted(batches)))
+        (xs, ys), (xt,) = batches["source"], batches["target"]
+        return {
+            "ce": nn.functional.cross_entropy(m(xs.flatten(1)), ys),
+            "t": m(xt.flatten(1)).pow(2).mean(),
+        }
+
+    def step_b(m, batches, ctx):
+        seen.append((ctx.phase, sorted(batches)))
+        xs, ys = batches["source"]
+        return {"ce": nn.functional.cross_entropy(m(xs.flatten(1)), ys)}
+
+    calls = []
+
+    def halve(losses, ctx):
+        calls.append(sorted(losses))
+        return 0.5 * sum_losses(losses, ctx)
+
+    src = Stream(x, y, batch_size=8)
+    tgt = Stream(x, batch_size=8, seed=1)
+    a = Phase(
+        step_a,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        {"source": src, "target": tgt},
+        steps=2,
+        name="a",
+        combiner=halve,
+    )
+    b = Phase(step_b, torch.optim.Adam(model.parameters(), lr=0.01), {"source": src}, name="b")
+    Trainer(model, [a, b], max_steps=6).fit()
+    assert [p for p, _ in seen] == ["a", "a", "b", "a", "a", "b"]
+    assert seen[0][1] == ["source", "target"] and seen[2][1] == ["source"]
+    assert len(calls) == 4 and calls[0] == ["ce", "t"]
+
+
+def test_per_example_weights_change_the_loss(tiny_xy):
+    x, y = tiny_xy
+    w = torch.zeros(len(y))
+    with seeded(0):
+        model = nn.Linear(16, 2)
+    before = _params(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    fit(model, classification_step(), {"train": Stream(x.flatten(1), y, w, batch_size=16)}, opt, 3)
+    assert torch.equal(before, _params(model))  # all weights zero: no gradient at all
+
+
+def test_evaluate_callback_and_early_stop(tiny_xy):
+    x, y = tiny_xy
+    model, opt, streams = _setup(tiny_xy, dropout=0.0)
+
+    class StopAt(Callback):
+        every = 10
+
+        def on_step_end(self, trainer, ctx):
+            if trainer.step >= 20:
+                trainer.should_stop = True
+
+    hist = fit(
+        model,
+        classification_step(),
+        streams,
+        opt,
+        100,
+        callbacks=[Evaluate(lambda m: {"acc": accuracy(m, x, y)}, every=10), StopAt()],
+    )
+    steps, accs = hist.series("acc")
+    assert steps == [10, 20] and all(0.0 <= a <= 1.0 for a in accs)
+    assert model.training  # evaluation restored train mode
+
+
+def test_stream_validation():
+    with pytest.raises(ValueError, match="tensor 1 has 3 rows"):
+        Stream(torch.zeros(4), torch.zeros(3))
+    with pytest.raises(ValueError, match="batch_size"):
+        Stream(torch.zeros(4), batch_size=0)
