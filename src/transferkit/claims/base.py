@@ -107,6 +107,9 @@ class Claim:
 
 
 CLAIMS: Registry[Claim] = Registry("claim")
+BROKEN: dict[str, str] = {}
+"""Recipe modules that failed to import, with the error (so one broken recipe does not
+take the others down; the CLI reports them)."""
 _loaded = False
 
 
@@ -123,7 +126,10 @@ def _load_recipes() -> None:
 
     for info in pkgutil.iter_modules(recipes.__path__):
         if not info.name.startswith("_"):
-            importlib.import_module(f"{recipes.__name__}.{info.name}")
+            try:
+                importlib.import_module(f"{recipes.__name__}.{info.name}")
+            except Exception as exc:
+                BROKEN[info.name] = f"{type(exc).__name__}: {exc}"
     _loaded = True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -13,10 +14,13 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..claims import get_claim, list_claims
+    from ..claims.base import BROKEN
 
     names = list_claims()
     width = max((len(n) for n in names), default=0)
     for name in names:
         claim = get_claim(name)
         print(f"{name.ljust(width)}  {claim.statement}")
+    for module, error in BROKEN.items():
+        print(f"transferkit: warning: recipe {module!r} failed to load: {error}", file=sys.stderr)
     return 0

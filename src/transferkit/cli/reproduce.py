@@ -60,10 +60,13 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..claims import list_claims
+    from ..claims.base import BROKEN
     from ..claims.report import load_results, terminal_table, write_report
     from ..claims.runner import check_out_dir, run_claim
 
     known = list_claims()
+    for module, error in BROKEN.items():
+        print(f"transferkit: warning: recipe {module!r} failed to load: {error}", file=sys.stderr)
     unknown = [c for c in args.claims if c not in known]
     if unknown:
         raise CLIError(f"unknown claim {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
