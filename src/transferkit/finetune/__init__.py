@@ -3,3 +3,24 @@
 from .freezing import freeze, param_groups, trainable, unfreeze
 
 __all__ = ["freeze", "param_groups", "trainable", "unfreeze"]
+from .regularizers import (
+    L1SP,
+    L2,
+    L2SP,
+    WEIGHT_MODULES,
+    GroupLassoSP,
+    L2SPFisher,
+    fisher_diagonal,
+    penalized_parameters,
+)
+
+__all__ += [
+    "L1SP",
+    "L2",
+    "L2SP",
+    "WEIGHT_MODULES",
+    "GroupLassoSP",
+    "L2SPFisher",
+    "fisher_diagonal",
+    "penalized_parameters",
+]

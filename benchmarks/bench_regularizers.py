@@ -1,0 +1,112 @@
+"""Per-step overhead of the L2-SP family relative to an unregularised step of the same model.
+
+Li, Grandvalet, Davoine, ICML 2018 (arXiv 1802.01483). A step is forward + cross-entropy
+(+ penalty) + backward + SGD-momentum update, as in :func:`transferkit.train.fit`. All
+variants are timed side by side in one run, interleaved in rounds, and the median time
+per step is reported as a ratio to the plain step (target: L2-SP <= 1.15x). A naive
+autograd L2-SP (``sum((w - w0) ** 2)`` per tensor) is shown for reference.
+
+Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_regularizers.py [--steps 200 --rounds 7]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from transferkit.finetune import L1SP, L2, L2SP, GroupLassoSP, L2SPFisher, fisher_diagonal
+from transferkit.nets import MLP, LeNet, replace_head
+from transferkit.train import seeded
+
+
+class NaiveL2SP(nn.Module):
+    """Plain autograd L2-SP, for comparison."""
+
+    def __init__(self, model: nn.Module, alpha: float, beta: float) -> None:
+        super().__init__()
+        self.pairs = [(p, p.detach().clone()) for n, p in model.named_parameters()
+                      if n.endswith("weight") and not n.startswith("head")]
+        self.new = [model.head.weight]
+        self.alpha, self.beta = alpha, beta
+
+    def forward(self, model: nn.Module) -> Tensor:
+        pre = sum(((p - p0) ** 2).sum() for p, p0 in self.pairs)
+        new = sum((p ** 2).sum() for p in self.new)
+        return 0.5 * self.alpha * pre + 0.5 * self.beta * new
+
+
+def bench(name: str, make: Callable[[], nn.Module], x: Tensor, y: Tensor, steps: int,
+          rounds: int) -> None:
+    with seeded(0):
+        source = make()
+    fisher = fisher_diagonal(source, x[:64])
+    variants: dict[str, Callable[[nn.Module], nn.Module | None]] = {
+        "none": lambda m: None,
+        "L2": lambda m: L2(m, 0.1, 0.01, source=source, new=["head"]),
+        "L2SP": lambda m: L2SP(m, 0.1, 0.01, source=source, new=["head"]),
+        "L2SP (naive autograd)": lambda m: NaiveL2SP(m, 0.1, 0.01),
+        "L1SP": lambda m: L1SP(m, 0.1, 0.01, source=source, new=["head"]),
+        "GroupLassoSP": lambda m: GroupLassoSP(m, 0.1, 0.01, source=source, new=["head"]),
+        "L2SPFisher": lambda m: L2SPFisher(m, fisher, 0.1, 0.01, source=source, new=["head"]),
+    }
+    setups = {}
+    for key, build in variants.items():
+        with seeded(0):
+            model = make()
+        model.load_state_dict(source.state_dict())
+        with seeded(1):
+            replace_head(model, 10)
+        reg = build(model)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        setups[key] = (model, reg, opt)
+
+    def run(key: str, n: int) -> float:
+        model, reg, opt = setups[key]
+        t0 = time.perf_counter()
+        for _ in range(n):
+            loss = F.cross_entropy(model(x), y)
+            if reg is not None:
+                loss = loss + reg(model)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return (time.perf_counter() - t0) / n
+
+    for key in setups:  # warm-up
+        run(key, 20)
+    times: dict[str, list[float]] = {k: [] for k in setups}
+    for _ in range(rounds):
+        for key in setups:
+            times[key].append(run(key, steps))
+    base = statistics.median(times["none"])
+    n_params = sum(p.numel() for p in setups["none"][0].parameters())
+    print(f"\n{name}: {n_params} parameters, batch {len(x)}; plain step {base * 1e6:.0f} us")
+    for key, ts in times.items():
+        med = statistics.median(ts)
+        print(f"  {key:24s} {med * 1e6:8.0f} us/step  {med / base:5.2f}x")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=7)
+    args = ap.parse_args()
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    gen = torch.Generator().manual_seed(0)
+    x8 = torch.rand(32, 1, 8, 8, generator=gen)
+    y = torch.randint(0, 10, (32,), generator=gen)
+    bench("MLP 64-256-256-10 (the claim's net)",
+          lambda: MLP((1, 8, 8), 10, hidden=(256, 256)), x8, y, args.steps, args.rounds)
+    x16 = torch.rand(32, 1, 16, 16, generator=gen)
+    bench("LeNet 16x16", lambda: LeNet((1, 16, 16), 10), x16, y, max(args.steps // 4, 10),
+          args.rounds)
+
+
+if __name__ == "__main__":
+    main()
