@@ -25,3 +25,18 @@ __all__ = [
     "resize",
     "stratified_split",
 ]
+from .shift import (  # noqa: E402
+    dirichlet_prior,
+    knock_out_prior,
+    sample_with_prior,
+    shift_domain,
+    tweak_one_prior,
+)
+
+__all__ += [
+    "dirichlet_prior",
+    "knock_out_prior",
+    "sample_with_prior",
+    "shift_domain",
+    "tweak_one_prior",
+]

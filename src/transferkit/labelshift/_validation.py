@@ -1,0 +1,125 @@
+"""Input checks shared by the label-shift estimators, tests and the command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+# Rows of a probability matrix must sum to one within this tolerance (float32 softmax
+# outputs written to CSV with 6 digits sum to one within ~1e-5).
+SUM_TOL = 1e-3
+
+
+def as_numpy(a: Any, name: str) -> np.ndarray:
+    """``a`` as a numpy array (torch tensors are detached and moved to the CPU)."""
+    if hasattr(a, "detach") and hasattr(a, "cpu"):
+        a = a.detach().cpu().numpy()
+    try:
+        return np.asarray(a)
+    except Exception as exc:  # pragma: no cover - exotic inputs
+        raise TypeError(f"{name} must be array-like; got {type(a).__name__}") from exc
+
+
+def check_labels(y: Any, n_classes: int | None, name: str = "labels") -> NDArray[np.int64]:
+    """Integer class indices in ``[0, n_classes)`` as int64."""
+    arr = as_numpy(y, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-d class indices; got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(
+            arr == np.round(arr)
+        ):
+            arr = arr.astype(np.int64)
+        else:
+            raise ValueError(f"{name} must be integer class indices; got dtype {arr.dtype}")
+    arr = arr.astype(np.int64, copy=False)
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0 or (n_classes is not None and hi >= n_classes):
+        expected = f"[0, {n_classes})" if n_classes is not None else ">= 0"
+        raise ValueError(f"{name} must lie in {expected}; got values in [{lo}, {hi}]")
+    return arr
+
+
+def check_proba(p: Any, n_classes: int | None, name: str = "probabilities") -> np.ndarray:
+    """A float matrix of shape (n, n_classes) with finite, non-negative rows summing to one.
+
+    float32 and float64 are kept as they are (no copy); other dtypes become float64.
+    """
+    return check_proba_stats(p, n_classes, name)[0]
+
+
+def check_proba_stats(
+    p: Any, n_classes: int | None, name: str = "probabilities", second: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`check_proba` that also returns the column sums (and ``X^T X`` with ``second``)."""
+    arr = as_numpy(p, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-d array (n, n_classes); got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    if n_classes is not None and arr.shape[1] != n_classes:
+        raise ValueError(
+            f"{name} has {arr.shape[1]} columns but the estimator was fitted on "
+            f"{n_classes} classes"
+        )
+    if arr.shape[1] < 2:
+        raise ValueError(f"{name} needs at least 2 class columns; got {arr.shape[1]}")
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    col, sq = scan_proba(arr, name, second)
+    return arr, col, sq
+
+
+CHUNK = 16384  # rows per block: a block stays in cache while it is checked and summed
+
+
+def scan_proba(
+    arr: np.ndarray, name: str = "probabilities", second: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate a probability matrix and sum it in one pass over memory.
+
+    Checks finiteness, non-negativity and rows summing to one block by block, and returns
+    the column sums (float64) and, with ``second``, the sum of outer products ``X^T X``.
+    """
+    n, k = arr.shape
+    ones = np.ones(k, dtype=arr.dtype)
+    col = np.zeros(k)
+    sq = np.zeros((k, k)) if second else None
+    for start in range(0, n, CHUNK):
+        block = arr[start : start + CHUNK]
+        sums = block @ ones
+        off = ~(np.abs(sums - 1.0) <= SUM_TOL)  # NaN compares False -> flagged
+        if off.any():
+            bad = start + int(np.flatnonzero(off)[0])
+            row = arr[bad]
+            if not np.all(np.isfinite(row)):
+                raise ValueError(f"{name} has NaN or infinite values (first in row {bad})")
+            raise ValueError(
+                f"{name} rows must sum to one; row {bad} sums to {float(row.sum()):.6g}"
+            )
+        if block.min() < 0:
+            bad = start + int(np.flatnonzero((block < 0).any(axis=1))[0])
+            raise ValueError(f"{name} must be non-negative; row {bad} has a negative entry")
+        col += np.ones(len(block), dtype=arr.dtype) @ block
+        if sq is not None:
+            sq += block.T @ block
+    return col, sq
+
+
+def check_predictions(
+    pred: Any, n_classes: int | None, name: str = "predictions"
+) -> tuple[np.ndarray, bool]:
+    """Hard labels (1-d) or probabilities (2-d); returns (array, is_probability)."""
+    arr = as_numpy(pred, name)
+    if arr.ndim == 1:
+        return check_labels(arr, n_classes, name), False
+    if arr.ndim == 2:
+        return check_proba(arr, n_classes, name), True
+    raise ValueError(
+        f"{name} must be 1-d hard labels or 2-d probabilities (n, n_classes); "
+        f"got shape {arr.shape}"
+    )

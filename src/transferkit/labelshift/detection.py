@@ -1,0 +1,157 @@
+"""Label-shift detection on a black box's predictions (BBSD).
+
+Lipton, Wang, Smola (ICML 2018, https://proceedings.mlr.press/v80/lipton18a.html): under
+label shift the distribution of predicted labels moves iff ``C (q - p) != 0``, so a
+two-sample test on predicted labels of the source holdout and of the target detects it
+with a test on k categories instead of on high-dimensional inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy import optimize, stats
+
+from ._validation import check_predictions, check_proba
+
+__all__ = ["ShiftTestResult", "chi2_shift_test", "ks_shift_test"]
+
+_POWER = 0.8
+
+
+class ShiftTestResult(NamedTuple):
+    """Outcome of a two-sample shift test.
+
+    Attributes
+    ----------
+    statistic : float
+    p_value : float
+    reject : bool
+        ``p_value < alpha``: a shift is detected.
+    alpha : float
+    min_detectable_shift : float
+        The smallest effect the test detects with power 0.8 at this ``alpha`` and these
+        sample sizes. For the chi-squared test it is Cohen's w of the predicted-label
+        distributions, ``sqrt(sum_i (pi_t[i] - pi_s[i])**2 / pi[i])`` (pi: pooled); for the
+        KS test it is the largest gap between the two CDFs of one class's probability.
+    method : str
+    """
+
+    statistic: float
+    p_value: float
+    reject: bool
+    alpha: float
+    min_detectable_shift: float
+    method: str
+
+
+def _labels(pred: Any, name: str, n_classes: int | None) -> tuple[np.ndarray, int]:
+    arr, is_proba = check_predictions(pred, n_classes, name)
+    if is_proba:
+        return arr.argmax(axis=1), arr.shape[1]
+    return arr, int(arr.max()) + 1
+
+
+def chi2_shift_test(
+    holdout_pred: Any,
+    target_pred: Any,
+    alpha: float = 0.05,
+    n_classes: int | None = None,
+) -> ShiftTestResult:
+    """BBSD chi-squared test (Lipton et al. 2018, https://proceedings.mlr.press/v80/lipton18a.html).
+
+    Pearson's chi-squared test of homogeneity on the 2 x k table of predicted-label counts
+    (source holdout vs target); classes predicted in neither sample are dropped.
+
+    Parameters
+    ----------
+    holdout_pred, target_pred : array, shape (m,) of int or (m, n_classes) of float
+        Hard predictions or probabilities (reduced to their argmax).
+    alpha : float, default 0.05
+    n_classes : int, optional
+
+    Returns
+    -------
+    ShiftTestResult
+        ``min_detectable_shift`` is Cohen's w detectable with power 0.8: the noncentrality
+        ``lambda`` with ``P(chi2_dof(lambda) > crit) = 0.8``, as ``sqrt(lambda / n_eff)``
+        with ``n_eff = m n / (m + n)``.
+
+    Examples
+    --------
+    >>> a = np.repeat(np.arange(3), 100)
+    >>> b = np.repeat(np.arange(3), [200, 50, 50])
+    >>> chi2_shift_test(a, b).reject
+    True
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1); got {alpha}")
+    hs, k1 = _labels(holdout_pred, "holdout predictions", n_classes)
+    ts, k2 = _labels(target_pred, "target predictions", n_classes)
+    k = n_classes if n_classes is not None else max(k1, k2)
+    table = np.stack([np.bincount(hs, minlength=k), np.bincount(ts, minlength=k)]).astype(float)
+    table = table[:, table.sum(axis=0) > 0]
+    m, n = table.sum(axis=1)
+    dof = table.shape[1] - 1
+    if dof < 1:
+        return ShiftTestResult(0.0, 1.0, False, alpha, float("inf"), "chi2")
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    statistic = float(((table - expected) ** 2 / expected).sum())
+    p_value = float(stats.chi2.sf(statistic, dof))
+    return ShiftTestResult(statistic, p_value, p_value < alpha, alpha,
+                           _chi2_min_effect(dof, alpha, m * n / (m + n)), "chi2")
+
+
+def _chi2_min_effect(dof: int, alpha: float, n_eff: float) -> float:
+    crit = stats.chi2.isf(alpha, dof)
+
+    def gap(lam: float) -> float:
+        return float(stats.ncx2.sf(crit, dof, lam)) - _POWER
+
+    hi = 1.0
+    while gap(hi) < 0:
+        hi *= 2.0
+    lam = optimize.brentq(gap, 1e-9, hi, xtol=1e-10)
+    return float(np.sqrt(lam / n_eff))
+
+
+def ks_shift_test(holdout_proba: Any, target_proba: Any, alpha: float = 0.05) -> ShiftTestResult:
+    """BBSD Kolmogorov-Smirnov variant (Rabanser, Guennemann, Lipton, NeurIPS 2019,
+    https://arxiv.org/abs/1810.11953).
+
+    One two-sample KS test per class on the predicted probabilities, combined with a
+    Bonferroni correction: ``p = min(1, k * min_i p_i)``; the statistic is the largest
+    KS distance.
+
+    Parameters
+    ----------
+    holdout_proba, target_proba : array, shape (m, n_classes) and (n, n_classes)
+    alpha : float, default 0.05
+
+    Returns
+    -------
+    ShiftTestResult
+        ``min_detectable_shift`` is the asymptotic critical KS distance at level
+        ``alpha / k`` (a gap the test detects with probability about 0.5; power 0.8 needs
+        somewhat more).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.dirichlet([1, 1], 300)
+    >>> ks_shift_test(a, rng.dirichlet([1, 1], 300)).reject
+    False
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1); got {alpha}")
+    h = check_proba(holdout_proba, None, "holdout probabilities")
+    t = check_proba(target_proba, h.shape[1], "target probabilities")
+    k = h.shape[1]
+    results = [stats.ks_2samp(h[:, i], t[:, i]) for i in range(k)]
+    statistic = float(max(r.statistic for r in results))
+    p_value = float(min(1.0, k * min(r.pvalue for r in results)))
+    m, n = len(h), len(t)
+    c = np.sqrt(-0.5 * np.log((alpha / k) / 2))
+    d_min = float(c * np.sqrt((m + n) / (m * n)))
+    return ShiftTestResult(statistic, p_value, p_value < alpha, alpha, d_min, "ks")
