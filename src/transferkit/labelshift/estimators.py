@@ -290,7 +290,7 @@ class BBSE(_LabelShiftBase):
     >>> pred = np.array([0, 0, 1, 1, 1, 1, 2, 2, 2, 0])
     >>> est = BBSE().fit(pred, y).estimate(np.array([0, 0, 1, 2, 2, 2]))
     >>> est.prior.round(3).tolist()
-    [0.25, 0.188, 0.562]
+    [0.25, 0.083, 0.667]
     """
 
     _method = "bbse"
@@ -431,7 +431,7 @@ class RLLS(BBSE):
     >>> pred = np.array([0, 0, 1, 1, 1, 1, 2, 2, 2, 0])
     >>> est = RLLS(reg=0.0).fit(pred, y).estimate(np.array([0, 0, 1, 2, 2, 2]))
     >>> est.prior.round(2).tolist()
-    [0.25, 0.19, 0.56]
+    [0.25, 0.08, 0.67]
     """
 
     _method = "rlls"
