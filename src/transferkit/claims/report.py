@@ -93,8 +93,13 @@ def plot_seeds(result: Mapping[str, Any], out_dir: Path) -> Path | None:
     names = list(arms)
     fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * len(names) + 1.5), 3.6))
     n_seeds = len(next(iter(arms.values())))
-    for s in range(n_seeds):
-        ax.plot(range(len(names)), [arms[a][s] for a in names], color="0.8", lw=0.6, zorder=1)
+    # join each seed's points within a setting (arms named "<setting>/<arm>")
+    groups: dict[str, list[int]] = {}
+    for i, a in enumerate(names):
+        groups.setdefault(a.rsplit("/", 1)[0] if "/" in a else "", []).append(i)
+    for idx in groups.values():
+        for s in range(n_seeds):
+            ax.plot(idx, [arms[names[i]][s] for i in idx], color="0.8", lw=0.6, zorder=1)
     for i, a in enumerate(names):
         v = arms[a]
         ax.scatter([i] * len(v), v, s=14, zorder=2)
