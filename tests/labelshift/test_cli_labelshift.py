@@ -84,8 +84,10 @@ CASES = {
     "not-summing-to-one": ("target", lambda ls: _set(ls, 5, 0, "0.9"), "sum to"),
     "unknown-label": ("holdout", lambda ls: _set(ls, 2, 0, "fox"), "unknown label 'fox'"),
     "class-missing": ("holdout", lambda ls: ls.__setitem__(
-        slice(1, None), [x for x in ls[1:] if not x.startswith("eel,")]), "missing from the holdout"),
-    "target-columns": ("target", lambda ls: ls.__setitem__(0, "p_cat,p_dog,p_fox"), "class columns"),
+        slice(1, None), [x for x in ls[1:] if not x.startswith("eel,")]),
+        "missing from the holdout"),
+    "target-columns": ("target", lambda ls: ls.__setitem__(0, "p_cat,p_dog,p_fox"),
+                       "class columns"),
     "no-label-column": ("holdout", lambda ls: ls.__setitem__(0, ls[0].replace("label", "lab")),
                         "'label' column"),
 }
@@ -115,4 +117,5 @@ def test_subprocess_missing_file(tmp_path):
                         str(tmp_path / "nope.csv"), "--target", str(tmp_path / "t.csv")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == [f"transferkit: error: {tmp_path / 'nope.csv'}: no such file"]
+    expected = f"transferkit: error: {tmp_path / 'nope.csv'}: no such file"
+    assert r.stderr.strip().splitlines() == [expected]
