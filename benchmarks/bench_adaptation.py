@@ -1,0 +1,171 @@
+"""Step time of DANN and MSTN relative to a source-only step, side by side in one run.
+
+MNIST-5k -> scikit-learn digits at 8x8 (the claim `mstn`'s data), the claim's network
+(MLP + linear bottleneck) and discriminator, batch 64 + 64, one thread. The arms are
+timed in interleaved rounds (source-only, MMD, CORAL, DANN, MSTN, then again), so load
+from other processes hits them alike; the median round is reported. Target: MSTN <= 1.25x
+DANN.
+
+With ``--epochs N`` it also trains our DANN for N epochs over the source (SGD, annealed
+lr, lambda schedule) and reports ms/epoch and target accuracy; if skada is installed
+(optional, ``pip install skada``), its DANN runs on the same arrays, same network sizes
+and epochs, side by side. Preprocessing: both domains are 8x8 optdigits-style ink
+fractions in [0, 1] (``digit_pair(8)``), flattened to 64 features for skada.
+
+Run: ``python benchmarks/bench_adaptation.py [--width 256] [--rounds 7] [--epochs 30]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from transferkit.adaptation import AdaptationModel, adaptation_step, annealed_lr_scheduler
+from transferkit.claims.recipes._digits import digit_pair
+from transferkit.claims.recipes.mstn import ARMS, MSTNConfig, _objective, build_network
+from transferkit.train import Stream, Trainer, accuracy, fit, seeded
+from transferkit.train.loop import Phase
+
+
+def make_trainer(arm: str, cfg: MSTNConfig, steps: int) -> Trainer:
+    source, target = digit_pair(cfg.resolution)
+    with seeded(0):
+        model = AdaptationModel(build_network(cfg, 10), _objective(arm, cfg, 10)[0])
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=5e-4)
+    streams = {"source": Stream(source.images, source.labels, batch_size=cfg.batch_size)}
+    if model.objective is not None:
+        streams["target"] = Stream(target.images, batch_size=cfg.batch_size, seed=1)
+    phase = Phase(adaptation_step(), opt, streams, scheduler=annealed_lr_scheduler(opt, steps))
+    return Trainer(model, phase, max_steps=steps, log_losses_every=0, progress=False)
+
+
+def step_times(cfg: MSTNConfig, rounds: int, steps: int) -> dict[str, float]:
+    total = rounds * steps + steps
+    trainers = {arm: make_trainer(arm, cfg, total) for arm in ARMS}
+    times: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    for r in range(rounds + 1):
+        for arm, tr in trainers.items():
+            tr.max_steps = (r + 1) * steps
+            t0 = time.perf_counter()
+            tr.fit()
+            if r > 0:  # round 0 warms up
+                times[arm].append((time.perf_counter() - t0) / steps)
+    return {arm: statistics.median(v) for arm, v in times.items()}
+
+
+def our_dann(cfg: MSTNConfig, epochs: int) -> tuple[float, float]:
+    source, target = digit_pair(cfg.resolution)
+    per_epoch = len(source.images) // cfg.batch_size
+    steps = epochs * per_epoch
+    with seeded(0):
+        model = AdaptationModel(build_network(cfg, 10), _objective("dann", cfg, 10)[0])
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=5e-4)
+    streams = {
+        "source": Stream(source.images, source.labels, batch_size=cfg.batch_size),
+        "target": Stream(target.images, batch_size=cfg.batch_size, seed=1),
+    }
+    t0 = time.perf_counter()
+    fit(
+        model,
+        adaptation_step(),
+        streams,
+        opt,
+        steps,
+        scheduler=annealed_lr_scheduler(opt, steps),
+        seed=0,
+        log_losses_every=0,
+        progress=False,
+    )
+    ms = (time.perf_counter() - t0) / epochs * 1000
+    return ms, accuracy(model, target.images, target.labels)
+
+
+def skada_dann(cfg: MSTNConfig, epochs: int) -> tuple[float, float] | None:
+    try:
+        from skada.deep import DANN as SkadaDANN  # type: ignore[import-not-found]
+        from skada.deep.modules import DomainClassifier  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    import numpy as np
+    from torch import nn
+
+    source, target = digit_pair(cfg.resolution)
+    xs = source.flat().numpy().astype(np.float32)
+    xt = target.flat().numpy().astype(np.float32)
+    x = np.concatenate([xs, xt])
+    y = np.concatenate([source.labels.numpy(), -np.ones(len(xt), dtype=np.int64)])
+    sd = np.concatenate([np.ones(len(xs)), -np.ones(len(xt))]).astype(np.int64)
+    w = cfg.hidden[0]
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.feat = nn.Sequential(
+                nn.Linear(x.shape[1], w),
+                nn.ReLU(),
+                nn.Linear(w, w),
+                nn.ReLU(),
+                nn.Linear(w, cfg.bottleneck),
+            )
+            self.head = nn.Linear(cfg.bottleneck, 10)
+
+        def forward(self, inp: torch.Tensor) -> torch.Tensor:
+            return self.head(self.feat(inp))
+
+    torch.manual_seed(0)
+    clf = SkadaDANN(
+        Net(),
+        reg=1.0,
+        layer_name="feat",
+        batch_size=cfg.batch_size,
+        max_epochs=epochs,
+        domain_classifier=DomainClassifier(num_features=cfg.bottleneck),
+        num_features=cfg.bottleneck,
+        optimizer=torch.optim.SGD,
+        optimizer__momentum=0.9,
+        lr=cfg.lr,
+        train_split=False,
+        verbose=0,
+    )
+    t0 = time.perf_counter()
+    clf.fit(x, y, sample_domain=sd)
+    ms = (time.perf_counter() - t0) / epochs * 1000
+    pred = clf.predict(xt, sample_domain=-np.ones(len(xt), dtype=np.int64))
+    return ms, float((pred == target.labels.numpy()).mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--width", type=int, default=256, help="hidden, bottleneck, discriminator")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=40, help="steps per arm per round")
+    parser.add_argument("--epochs", type=int, default=0, help="also train DANN this many epochs")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    w = args.width
+    cfg = MSTNConfig(hidden=(w, w), bottleneck=w, disc_hidden=(w, w))
+    t = step_times(cfg, args.rounds, args.steps)
+    base = t["source-only"]
+    print(f"width {w}, batch 64+64, 1 thread, median of {args.rounds} interleaved rounds")
+    for arm in ARMS:
+        print(f"{arm:12s} {t[arm] * 1000:7.3f} ms/step  {t[arm] / base:5.2f}x source-only")
+    ratio = t["mstn"] / t["dann"]
+    verdict = "met" if ratio <= 1.25 else "NOT met"
+    print(f"MSTN / DANN step time: {ratio:.3f} (target <= 1.25: {verdict})")
+    if args.epochs:
+        ms, acc = our_dann(cfg, args.epochs)
+        print(f"transferkit DANN: {ms:7.1f} ms/epoch, target accuracy {acc:.3f}", end="")
+        print(f" ({args.epochs} epochs)")
+        sk = skada_dann(cfg, args.epochs)
+        if sk is None:
+            print("skada not installed: peer comparison skipped (pip install skada)")
+        else:
+            print(f"skada DANN:       {sk[0]:7.1f} ms/epoch, target accuracy {sk[1]:.3f}")
+            print(f"ours / skada time per epoch: {ms / sk[0]:.2f} (target <= 0.5)")
+
+
+if __name__ == "__main__":
+    main()
