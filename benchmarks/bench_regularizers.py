@@ -103,6 +103,10 @@ def main() -> None:
     y = torch.randint(0, 10, (32,), generator=gen)
     bench("MLP 64-256-256-10 (the claim's net)",
           lambda: MLP((1, 8, 8), 10, hidden=(256, 256)), x8, y, args.steps, args.rounds)
+    x8b = torch.rand(256, 1, 8, 8, generator=gen)
+    yb = torch.randint(0, 10, (256,), generator=gen)
+    bench("MLP 64-256-256-10, batch 256",
+          lambda: MLP((1, 8, 8), 10, hidden=(256, 256)), x8b, yb, args.steps, args.rounds)
     x16 = torch.rand(32, 1, 16, 16, generator=gen)
     bench("LeNet 16x16", lambda: LeNet((1, 16, 16), 10), x16, y, max(args.steps // 4, 10),
           args.rounds)

@@ -229,6 +229,18 @@ def test_penalty_scales_with_the_outer_gradient(kind: str) -> None:
     torch.testing.assert_close(model[4].weight.grad, -2.5 * g1)
 
 
+def test_alpha_and_beta_can_be_changed_after_construction() -> None:
+    model = tiny()
+    reg = L2SP(model, 1.0, 1.0, new=["6"])
+    perturb(model)
+    full = naive("l2sp", reg, model, 1.0, 1.0).item()
+    reg.alpha, reg.beta = 0.5, 0.25
+    assert reg().item() == pytest.approx(naive("l2sp", reg, model, 0.5, 0.25).item())
+    assert reg().item() < full
+    with pytest.raises(ValueError, match="beta"):
+        reg.beta = -1.0
+
+
 def test_frozen_parameters_get_no_gradient() -> None:
     model = tiny()
     reg = L2SP(model, 0.3, 0.05, new=["6"])

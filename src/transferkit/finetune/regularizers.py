@@ -186,8 +186,8 @@ class _SPPenalty(nn.Module):
         super().__init__()
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module; got {type(model).__name__}")
-        self.alpha = _check_coef("alpha", alpha)
-        self.beta = _check_coef("beta", beta)
+        self._alpha = _check_coef("alpha", alpha)
+        self._beta = _check_coef("beta", beta)
         named = dict(model.named_parameters())
         if params is None:
             names = penalized_parameters(model)
@@ -249,12 +249,35 @@ class _SPPenalty(nn.Module):
         self._model_ref = weakref.ref(model)
         self._params: list[Tensor] = [named[n] for n in pretrained + fresh]
         self._n_pre = len(pretrained)
-        self._scalars = [self.alpha] * len(pretrained) + [self.beta] * len(fresh)
         dtypes = {p.dtype for p in self._params}
         self._dtype: torch.dtype | None = None if len(dtypes) == 1 else torch.float64
-        self._coef_cache: dict[tuple[torch.device, torch.dtype], Tensor] = {}
+        self._set_coefs()
 
     # ------------------------------------------------------------------ helpers
+    def _set_coefs(self) -> None:
+        self._scalars = [self._alpha] * self._n_pre + [self._beta] * len(self.new_names)
+        self._coef_cache: dict[tuple[torch.device, torch.dtype], Tensor] = {}
+
+    @property
+    def alpha(self) -> float:
+        """Strength on the pretrained weights (settable)."""
+        return self._alpha
+
+    @alpha.setter
+    def alpha(self, value: float) -> None:
+        self._alpha = _check_coef("alpha", value)
+        self._set_coefs()
+
+    @property
+    def beta(self) -> float:
+        """Strength on the new weights (settable)."""
+        return self._beta
+
+    @beta.setter
+    def beta(self, value: float) -> None:
+        self._beta = _check_coef("beta", value)
+        self._set_coefs()
+
     def extra_repr(self) -> str:
         return (
             f"alpha={self.alpha:g}, beta={self.beta:g}, pretrained={len(self.pretrained_names)}, "
