@@ -413,9 +413,12 @@ class RLLS(BBSE):
     Parameters
     ----------
     reg : float or "auto", default "auto"
-        Penalty; "auto" is the confusion matrix's concentration width
-        ``Delta_C = 2 log(2k/0.05) / (3 m) + sqrt(2 log(2k/0.05) / m)`` for m holdout
-        examples and k classes, following the paper's bound. 0 gives (clipped) BBSE.
+        Penalty. "auto" is ``0.01 * Delta_C`` with the confusion matrix's concentration
+        width ``Delta_C = 2 log(2k/0.05) / (3 m) + sqrt(2 log(2k/0.05) / m)`` for m holdout
+        examples and k classes (the paper's bound). The factor 0.01 is the default scale of
+        public RLLS implementations: the unscaled bound exceeds the smallest singular value
+        of a 10-class joint confusion matrix for holdouts of a few thousand, and the
+        (exact) penalty then returns w = 1 whatever the target. 0 gives (clipped) BBSE.
     soft, max_condition, n_classes, interval, confidence, n_bootstrap, random_state
         As :class:`BBSE`. The delta-method interval is BBSE's linearisation evaluated at
         the RLLS solution (it ignores the penalty's shrinkage).
@@ -455,7 +458,7 @@ class RLLS(BBSE):
         if self.reg == "auto":
             k, m = self.n_classes_, len(y)
             t = np.log(2 * k / 0.05)
-            self.reg_ = float(2 * t / (3 * m) + np.sqrt(2 * t / m))
+            self.reg_ = 0.01 * float(2 * t / (3 * m) + np.sqrt(2 * t / m))
         elif isinstance(self.reg, (int, float)) and self.reg >= 0:
             self.reg_ = float(self.reg)
         else:
