@@ -32,6 +32,7 @@ class NaiveL2SP(nn.Module):
         super().__init__()
         self.pairs = [(p, p.detach().clone()) for n, p in model.named_parameters()
                       if n.endswith("weight") and not n.startswith("head")]
+        # (pulls towards the model's own weights at construction: the same cost as the source)
         self.new = [model.head.weight]
         self.alpha, self.beta = alpha, beta
 
@@ -107,6 +108,8 @@ def main() -> None:
     yb = torch.randint(0, 10, (256,), generator=gen)
     bench("MLP 64-256-256-10, batch 256",
           lambda: MLP((1, 8, 8), 10, hidden=(256, 256)), x8b, yb, args.steps, args.rounds)
+    bench("deep MLP, 16 hidden layers of 128 (many weight tensors)",
+          lambda: MLP((1, 8, 8), 10, hidden=(128,) * 16), x8, y, args.steps, args.rounds)
     x16 = torch.rand(32, 1, 16, 16, generator=gen)
     bench("LeNet 16x16", lambda: LeNet((1, 16, 16), 10), x16, y, max(args.steps // 4, 10),
           args.rounds)

@@ -344,6 +344,21 @@ def test_works_on_a_copy_of_the_model() -> None:
     assert reg(model).item() == 0.0
 
 
+def test_follows_the_model_to_another_dtype() -> None:
+    model = tiny(torch.float32)
+    reg = L2SPFisher(model, {n: torch.ones_like(p) for n, p in model.named_parameters()},
+                     1.0, 0.0, new=["6"])
+    model.double()
+    perturb(model)
+    value = reg()
+    assert value.dtype == torch.float64
+    assert reg.start_point()["0.weight"].dtype == torch.float64
+    expected = 0.5 * sum(
+        ((dict(model.named_parameters())[n] - t) ** 2).sum() for n, t in reg.start_point().items()
+    )
+    assert value.item() == pytest.approx(expected.item())
+
+
 def test_regularised_fine_tuning_stays_closer_to_the_start() -> None:
     gen = torch.Generator().manual_seed(0)
     x, y = torch.randn(40, 6, generator=gen), torch.randint(0, 3, (40,), generator=gen)

@@ -285,7 +285,18 @@ class _SPPenalty(nn.Module):
         )
 
     def _starts(self) -> list[Tensor]:
-        return [self._buffers[b] for b in self._buffer_names]  # type: ignore[misc]
+        cached = self.__dict__.get("_start_list")
+        if cached is None:
+            cached = [self._buffers[b] for b in self._buffer_names]
+            self.__dict__["_start_list"] = cached
+        return cached
+
+    def _apply(self, fn: Any, recurse: bool = True) -> _SPPenalty:  # .to(), .double(), ...
+        out = super()._apply(fn, recurse)
+        self.__dict__.pop("_start_list", None)
+        self.__dict__.pop("_sqrt_list", None)
+        self._coef_cache = {}
+        return out
 
     def start_point(self) -> dict[str, Tensor]:
         """The cloned starting point of each pretrained weight, by name (empty for L2)."""
@@ -326,8 +337,8 @@ class _SPPenalty(nn.Module):
         """
         params = self._resolve(model)
         starts = self._starts()
-        if starts and starts[0].device != params[0].device:
-            self.to(params[0].device)
+        if starts and (starts[0].device != params[0].device or starts[0].dtype != params[0].dtype):
+            self.to(device=params[0].device, dtype=params[0].dtype)  # follow the model
         return _PenaltyFn.apply(self, *params)
 
     # ------------------------------------------------------ value and gradient
@@ -527,7 +538,11 @@ class L2SPFisher(_SPPenalty):
             self._sqrt_names.append(f"sqrt_fisher_{i}")
 
     def _sqrt_f(self) -> list[Tensor]:
-        return [self._buffers[b] for b in self._sqrt_names]  # type: ignore[misc]
+        cached = self.__dict__.get("_sqrt_list")
+        if cached is None:
+            cached = [self._buffers[b] for b in self._sqrt_names]
+            self.__dict__["_sqrt_list"] = cached
+        return cached
 
     def _weighted(self, d: list[Tensor]) -> list[Tensor]:
         return list(torch._foreach_mul(d, self._sqrt_f()))
