@@ -29,8 +29,11 @@ Conventions, taken from the authors' public TensorFlow code
   convolution (all ``c_in * k_h * k_w`` weights that produce it) and one per output unit
   (row) of a linear layer, each weighted by ``sqrt(n_g)`` with ``n_g`` the group size,
   i.e. ``sqrt(k_h * k_w * c_in)`` (``sqrt(in_features)`` for a linear layer). The public
-  code adds 1e-16 under the square root; here the value is exact (0 at the start point)
-  and the gradient of a group sitting exactly at its start point is 0 (a subgradient).
+  code sums over the ``(k_h, k_w, c_in)`` axes of each TensorFlow kernel and multiplies by
+  ``sqrt(k_h * k_w * c_in)``; it only handles 4-D conv kernels (a ResNet has no other
+  pretrained weight), so the linear-layer rows are our extension. It adds 1e-16 under the
+  square root; here the value is exact (0 at the start point) and the gradient of a group
+  sitting exactly at its start point is 0 (a subgradient).
 - **new versus pretrained**: a penalised parameter is *new* when its name matches one of
   ``new`` (a module or parameter name, matched as a prefix at ``.`` boundaries) or, when a
   ``source`` state dict is given, when the source has no entry of that name. Everything
@@ -41,8 +44,9 @@ Conventions, taken from the authors' public TensorFlow code
 - the optimiser must not add its own weight decay on top (``weight_decay=0``); the paper
   uses SGD with momentum 0.9.
 
-The penalties are computed with fused multi-tensor (``torch._foreach_*``) kernels inside
-one autograd node, so a step with L2-SP costs little more than a plain step.
+The penalties are computed with multi-tensor (``torch._foreach_*``) kernels inside one
+autograd node with a closed-form backward, so their cost does not grow with the number
+of weight tensors the way a per-tensor Python loop does (``benchmarks/bench_regularizers.py``).
 """
 
 from __future__ import annotations
