@@ -117,7 +117,7 @@ CLAIM = register_claim(
                    "(delta = 0.5, n = 1,000) more power than an MMD test on the inputs"),
         metric="rejection_rate",
         higher_is_better=True,
-        budgets={"quick": DetectionConfig(seeds=3, null_trials=200, power_trials=8,
+        budgets={"quick": DetectionConfig(seeds=5, null_trials=200, power_trials=8,
                                           permutations=100),
                  "full": DetectionConfig(seeds=10, null_trials=300, power_trials=25,
                                          permutations=200, small_trials=60)},

@@ -213,8 +213,8 @@ CLAIM = register_claim(
                    "(MNIST-5k black box, Dirichlet(0.1) shifts)"),
         metric="log10_relative_squared_weight_error",
         higher_is_better=False,
-        budgets={"quick": EstimationConfig(seeds=3, trials=6),
-                 "full": EstimationConfig(seeds=10, trials=20)},
+        budgets={"quick": EstimationConfig(seeds=5, trials=10),
+                 "full": EstimationConfig(seeds=10, trials=30)},
         run=run,
         comparisons=[
             Comparison("grow/n8000/bbse", "grow/n500/bbse", _LOG4),

@@ -1,0 +1,23 @@
+"""The ``bbse-detection`` recipe with a small budget: calibration and power."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from transferkit.claims import get_claim
+from transferkit.claims.runner import run_claim
+
+
+@pytest.mark.slow
+def test_chi2_is_calibrated_and_powerful(tmp_path):
+    claim = get_claim("bbse-detection")
+    cfg = replace(claim.config("quick"), null_trials=200, power_trials=3, permutations=50,
+                  small_trials=10)
+    small = replace(claim, budgets={"quick": cfg, "full": cfg})
+    result = run_claim(small, "quick", 2, tmp_path)
+    assert result["error"] is None
+    mean = {a: float(np.mean(v)) for a, v in result["arms"].items()}
+    assert 0.01 <= mean["null/chi2"] <= 0.1
+    assert mean["tweak/chi2"] >= 0.9
+    assert mean["small/chi2"] >= mean["small/mmd"]
