@@ -1,0 +1,114 @@
+"""Time per training step of each loss-weighting strategy on the GradNorm toy (T = 10).
+
+Relative to a raw PyTorch equal-weight step on the same model (forward, sum of the ten
+MSE losses, backward, SGD step), all measured side by side in one run, interleaved in
+rounds, medians reported. Target: GradNorm <= 1.5x the raw step.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_gradnorm.py [--rounds 15] [--steps 40]
+
+If the peer package ``gradnorm-pytorch`` is installed it is timed on the same model too
+(optional; never a dependency of transferkit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from transferkit.claims.recipes.gradnorm_toy import ToyConfig, toy_model, toy_problem
+from transferkit.multitask import create_weighting, list_weighting
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--steps", type=int, default=40)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    cfg = ToyConfig()
+    x_all, ys_all = toy_problem(cfg, 0)["train"]
+    x, ys = x_all[:100], [y[:100] for y in ys_all]
+
+    def raw_step_fn() -> Callable[[], None]:
+        model = toy_model(10)
+        opt = torch.optim.SGD(model.parameters(), lr=1e-4)
+
+        def step() -> None:
+            z = model.trunk(x)
+            loss = sum(nn.functional.mse_loss(model.heads[t](z), y)
+                       for t, y in zip(model.tasks, ys, strict=True))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[union-attr]
+            opt.step()
+
+        return step
+
+    def strategy_step_fn(name: str) -> Callable[[], None]:
+        model = toy_model(10)
+        opt = torch.optim.SGD(model.parameters(), lr=1e-4)
+        kw = {"alpha": 0.12} if name == "gradnorm" else {}
+        strategy = create_weighting(name, list(model.tasks), shared=model.shared_parameters(), **kw)
+        targets = dict(zip(model.tasks, ys, strict=True))
+
+        def step() -> None:
+            losses = model.task_losses(model(x), targets)
+            total = strategy(losses, None)
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+
+        return step
+
+    arms: dict[str, Callable[[], None]] = {"raw torch (equal)": raw_step_fn()}
+    for name in list_weighting():
+        arms[f"transferkit {name}"] = strategy_step_fn(name)
+    peer = _peer_gradnorm(x, ys)
+    if peer is not None:
+        arms["gradnorm-pytorch"] = peer
+
+    for fn in arms.values():  # warm up (and get past GradNorm's n_init steps)
+        for _ in range(10):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in arms}
+    for _ in range(args.rounds):
+        for k, fn in arms.items():
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                fn()
+            times[k].append((time.perf_counter() - t0) / args.steps)
+    base = statistics.median(times["raw torch (equal)"])
+    print(f"GradNorm toy, T=10, batch 100, 1 thread; raw step {1e3 * base:.2f} ms (median)")
+    for k, v in times.items():
+        print(f"{k:28s} {1e3 * statistics.median(v):7.2f} ms  {statistics.median(v) / base:5.2f}x")
+
+
+def _peer_gradnorm(x: torch.Tensor, ys: list[torch.Tensor]) -> Callable[[], None] | None:
+    try:
+        from gradnorm_pytorch import GradNormLossWeighter  # type: ignore[import-not-found]
+    except ImportError:
+        print("gradnorm-pytorch not installed: peer timing skipped")
+        return None
+    model = toy_model(10)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4)
+    weighter = GradNormLossWeighter(num_losses=10, learning_rate=1e-4, restoring_force_alpha=0.12,
+                                    grad_norm_parameters=model.shared_parameters()[0])
+
+    def step() -> None:
+        out = model(x)
+        losses = torch.stack([
+            nn.functional.mse_loss(out[t], y) for t, y in zip(model.tasks, ys, strict=True)
+        ])
+        opt.zero_grad(set_to_none=True)
+        weighter.backward(losses)
+        opt.step()
+
+    return step
+
+
+if __name__ == "__main__":
+    main()
