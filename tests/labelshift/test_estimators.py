@@ -165,9 +165,11 @@ def test_rlls_solution_is_optimal():
         assert f(cand) >= best - 1e-9
 
 
-def test_mlls_matches_plain_em():
-    hp, hy, tp, _ = _data(seed=6, target=(0.9, 0.07, 0.03, 0.0))
-    est = MLLS(tol=1e-12).fit(hp, hy)
+@pytest.mark.parametrize("solver", ["em", "newton"])
+@pytest.mark.parametrize("target", [(0.9, 0.07, 0.03, 0.0), (0.4, 0.3, 0.2, 0.1)])
+def test_mlls_matches_plain_em(solver, target):
+    hp, hy, tp, _ = _data(seed=6, target=target)
+    est = MLLS(solver=solver, tol=1e-12).fit(hp, hy)
     res = est.estimate(tp)
     p = np.bincount(hy) / len(hy)
     q = p.copy()

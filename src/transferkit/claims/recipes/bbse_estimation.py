@@ -165,6 +165,7 @@ def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
     arms = result.get("arms", {})
     curves = sorted({a.split("/")[0] for a in arms})
@@ -189,6 +190,8 @@ def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
             ax.plot(ref_ns, first[0] * min(ns) / ref_ns, "k--", lw=1, label="~1/n")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(ns, [f"{n:,}" for n in ns])
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("target examples n")
         ax.set_title("holdout = n" if curve == "grow" else f"holdout = {curve[5:]}")
         ax.grid(True, which="both", alpha=0.3)
