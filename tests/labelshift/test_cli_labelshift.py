@@ -119,3 +119,22 @@ def test_subprocess_missing_file(tmp_path):
     assert r.returncode == 2
     expected = f"transferkit: error: {tmp_path / 'nope.csv'}: no such file"
     assert r.stderr.strip().splitlines() == [expected]
+
+
+def test_parquet_input_or_clear_message(files, capsys, tmp_path):
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        bad = tmp_path / "h.parquet"
+        bad.write_bytes(b"PAR1")
+        assert main(_args(files, bad)) == 2
+        assert "transferkit[parquet]" in capsys.readouterr().err
+        return
+    hp, hy, tp = files["hp"], files["hy"], files["tp"]
+    cols = {f"p_{n}": hp[:, j] for j, n in enumerate(NAMES)}
+    pq.write_table(pa.table({"label": [NAMES[y] for y in hy], **cols}), tmp_path / "h.parquet")
+    pq.write_table(pa.table({f"p_{n}": tp[:, j] for j, n in enumerate(NAMES)}),
+                   tmp_path / "t.parquet")
+    assert main(_args(files, tmp_path / "h.parquet", tmp_path / "t.parquet")) == 0
+    assert (files["dir"] / "out" / "corrected_target.csv").exists()

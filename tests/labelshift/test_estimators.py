@@ -7,7 +7,15 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from transferkit.labelshift import BBSE, MLLS, RLLS, IllConditionedWarning, apply_bcts
+from transferkit.labelshift import (
+    BBSE,
+    MLLS,
+    RLLS,
+    IllConditionedWarning,
+    apply_bcts,
+    create_estimator,
+    list_estimators,
+)
 from transferkit.testing.labelshift import check_label_shift_estimator, synthetic_label_shift
 
 ESTIMATORS = [BBSE(), BBSE(soft=True), RLLS(), RLLS(soft=True), MLLS(),
@@ -22,6 +30,17 @@ def test_recovers_known_prior(est):
 @pytest.mark.parametrize("est", [BBSE(), RLLS()], ids=repr)
 def test_recovers_known_prior_from_hard_labels(est):
     check_label_shift_estimator(est, n_holdout=10_000, n_target=10_000, tol=0.04, hard=True)
+
+
+@pytest.mark.parametrize("name", list_estimators())
+@pytest.mark.parametrize("hard", [False, True])
+def test_every_registered_estimator_recovers_a_prior(name, hard):
+    est = create_estimator(name)
+    if hard and name == "mlls":
+        with pytest.raises(ValueError, match="probabilities"):
+            check_label_shift_estimator(est, n_holdout=2000, n_target=2000, hard=True)
+        return
+    check_label_shift_estimator(est, n_holdout=10_000, n_target=10_000, tol=0.04, hard=hard)
 
 
 def test_property_check_can_fail():
