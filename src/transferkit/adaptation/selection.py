@@ -25,6 +25,7 @@ with the lowest criterion during :func:`transferkit.train.fit`.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -82,6 +83,7 @@ def domain_importance_weights(
     >>> bool(w[1] > 1 > w[0])
     True
     """
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -99,7 +101,11 @@ def domain_importance_weights(
     scaler = StandardScaler().fit(np.concatenate([xs, xt]))
     x = scaler.transform(np.concatenate([xs, xt]))
     y = np.concatenate([np.zeros(len(xs)), np.ones(len(xt))])
-    clf = LogisticRegression(C=1.0 / reg, max_iter=500).fit(x, y)
+    with warnings.catch_warnings():
+        # nearly separable domains make lbfgs stop at max_iter: the probabilities are then
+        # extreme either way, and the logit is clipped below, bounding the weights
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = LogisticRegression(C=1.0 / reg, max_iter=500).fit(x, y)
     logit = clf.decision_function(scaler.transform(xe))
     w = np.exp(np.clip(logit, -30.0, 30.0)) * (len(xs) / len(xt))
     if max_weight is not None:
