@@ -169,15 +169,15 @@ def train_arm(arm: str, cfg: ToyConfig, prob: Mapping[str, Any], seed: int, lr: 
     out: dict[str, Any] = {"ratios": ratios}
     if record:
         T = cfg.n_tasks
-        steps_logged, _ = hist.series("w/0")
+        by_step = {int(r["step"]): r for r in hist.records}
+        steps_logged = [k for k in sorted(by_step)
+                        if "w/0" in by_step[k] and "loss/t0" in by_step[k]]
         out["curves"] = {
             "steps": steps_logged,
-            "weights": [[hist.series(f"w/{i}")[1][k] for i in range(T)]
-                        for k in range(len(steps_logged))],
+            "weights": [[by_step[k][f"w/{i}"] for i in range(T)] for k in steps_logged],
             # training batch loss over the initial training-set loss, L_i(t) / L_i(0)
-            "train_ratios": [[hist.series(f"loss/t{i}")[1][k] / float(initial_train[i])
-                              for i in range(T)]
-                             for k in range(len(steps_logged))],
+            "train_ratios": [[by_step[k][f"loss/t{i}"] / float(initial_train[i])
+                              for i in range(T)] for k in steps_logged],
         }
     return out
 
