@@ -33,12 +33,14 @@ from transferkit.train.loop import Phase
 def make_trainer(arm: str, cfg: MSTNConfig, steps: int) -> Trainer:
     source, target = digit_pair(cfg.resolution)
     with seeded(0):
-        model = AdaptationModel(build_network(cfg, 10), _objective(arm, cfg, 10)[0])
+        objective, weight = _objective(arm, cfg, 10)
+        model = AdaptationModel(build_network(cfg, 10), objective)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=5e-4)
     streams = {"source": Stream(source.images, source.labels, batch_size=cfg.batch_size)}
     if model.objective is not None:
         streams["target"] = Stream(target.images, batch_size=cfg.batch_size, seed=1)
-    phase = Phase(adaptation_step(), opt, streams, scheduler=annealed_lr_scheduler(opt, steps))
+    sched = annealed_lr_scheduler(opt, steps)
+    phase = Phase(adaptation_step(weight=weight), opt, streams, scheduler=sched)
     return Trainer(model, phase, max_steps=steps, log_losses_every=0, progress=False)
 
 
@@ -70,7 +72,7 @@ def our_dann(cfg: MSTNConfig, epochs: int) -> tuple[float, float]:
     t0 = time.perf_counter()
     fit(
         model,
-        adaptation_step(),
+        adaptation_step(weight=_objective("dann", cfg, 10)[1]),
         streams,
         opt,
         steps,
@@ -83,7 +85,9 @@ def our_dann(cfg: MSTNConfig, epochs: int) -> tuple[float, float]:
     return ms, accuracy(model, target.images, target.labels)
 
 
-def skada_dann(cfg: MSTNConfig, epochs: int) -> tuple[float, float] | None:
+def skada_dann(
+    cfg: MSTNConfig, epochs: int, fixed: bool = True, reg: float = 0.1
+) -> tuple[float, float] | None:
     try:
         from skada.deep import DANN as SkadaDANN  # type: ignore[import-not-found]
         from skada.deep.modules import DomainClassifier  # type: ignore[import-not-found]
@@ -112,17 +116,40 @@ def skada_dann(cfg: MSTNConfig, epochs: int) -> tuple[float, float] | None:
             )
             self.head = nn.Linear(cfg.bottleneck, 10)
 
-        def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        def forward(self, inp: torch.Tensor, sample_weight: object = None) -> torch.Tensor:
             return self.head(self.feat(inp))
 
+    from skada.deep.modules import GradientReversalLayer  # type: ignore[import-not-found]
+
+    class Discriminator(nn.Module):
+        """Our discriminator's sizes with skada's reversal layer and a sigmoid output.
+
+        skada 0.6.0's default ``DomainClassifier`` ends in ``nn.Softmax()`` over its single
+        output, which is identically 1, so its domain loss is constant and its DANN does no
+        adaptation; this replacement makes the comparison meaningful.
+        """
+
+        def __init__(self) -> None:
+            super().__init__()
+            layers: list[nn.Module] = []
+            width = cfg.bottleneck
+            for h in cfg.disc_hidden:
+                layers += [nn.Linear(width, h), nn.ReLU()]
+                width = h
+            self.net = nn.Sequential(*layers, nn.Linear(width, 1), nn.Sigmoid())
+
+        def forward(self, x: torch.Tensor, sample_weight: object = None) -> torch.Tensor:
+            return self.net(GradientReversalLayer.apply(x, 1.0)).squeeze(-1)
+
     torch.manual_seed(0)
+    disc = Discriminator() if fixed else DomainClassifier(num_features=cfg.bottleneck)
     clf = SkadaDANN(
         Net(),
-        reg=1.0,
+        reg=reg,
         layer_name="feat",
         batch_size=cfg.batch_size,
         max_epochs=epochs,
-        domain_classifier=DomainClassifier(num_features=cfg.bottleneck),
+        domain_classifier=disc,
         num_features=cfg.bottleneck,
         optimizer=torch.optim.SGD,
         optimizer__momentum=0.9,
@@ -163,8 +190,13 @@ def main() -> None:
         if sk is None:
             print("skada not installed: peer comparison skipped (pip install skada)")
         else:
-            print(f"skada DANN:       {sk[0]:7.1f} ms/epoch, target accuracy {sk[1]:.3f}")
+            print(f"skada DANN:       {sk[0]:7.1f} ms/epoch, target accuracy {sk[1]:.3f}", end="")
+            print(" (our discriminator's sizes, reg 0.1, constant lambda)")
             print(f"ours / skada time per epoch: {ms / sk[0]:.2f} (target <= 0.5)")
+            dflt = skada_dann(cfg, args.epochs, fixed=False, reg=1.0)
+            if dflt is not None:
+                print(f"skada DANN, default DomainClassifier: {dflt[0]:7.1f} ms/epoch,", end="")
+                print(f" target accuracy {dflt[1]:.3f}")
 
 
 if __name__ == "__main__":
