@@ -57,6 +57,7 @@ ARMS = ("source-only", "mmd", "coral", "dann", "mstn")
 class MSTNConfig:
     seeds: int = 3
     resolution: int = 8
+    backbone: str = "mlp"
     steps: int = 1500
     batch_size: int = 64
     hidden: tuple[int, ...] = (256, 256)
@@ -77,10 +78,19 @@ class MSTNConfig:
 
 
 def build_network(cfg: MSTNConfig, n_classes: int) -> SplitNet:
-    """MLP blocks then a linear bottleneck (the features the objectives align), then the head."""
-    res = cfg.resolution
-    mlp = create_backbone("mlp", in_shape=(1, res, res), n_classes=n_classes, hidden=cfg.hidden)
-    features = nn.Sequential(*mlp.features, nn.Linear(mlp.feature_dim, cfg.bottleneck))
+    """Backbone blocks, then a linear bottleneck (the features the objectives align), then the head.
+
+    ``cfg.backbone`` is ``"mlp"`` (hidden widths ``cfg.hidden``) or ``"lenet"`` (dense
+    width ``cfg.hidden[-1]``).
+    """
+    shape = (1, cfg.resolution, cfg.resolution)
+    if cfg.backbone == "mlp":
+        base = create_backbone("mlp", in_shape=shape, n_classes=n_classes, hidden=cfg.hidden)
+    elif cfg.backbone == "lenet":
+        base = create_backbone("lenet", in_shape=shape, n_classes=n_classes, hidden=cfg.hidden[-1])
+    else:
+        raise ValueError(f"backbone must be 'mlp' or 'lenet'; got {cfg.backbone!r}")
+    features = nn.Sequential(*base.features, nn.Linear(base.feature_dim, cfg.bottleneck))
     return SplitNet(features, nn.Linear(cfg.bottleneck, n_classes), cfg.bottleneck)
 
 
