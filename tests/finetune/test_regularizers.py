@@ -241,6 +241,20 @@ def test_alpha_and_beta_can_be_changed_after_construction() -> None:
         reg.beta = -1.0
 
 
+@pytest.mark.parametrize("kind", ALL)
+def test_backward_twice_through_a_retained_graph(kind: str) -> None:
+    model = tiny()
+    reg = make(kind, model, 0.3, 0.05, new=["6"])
+    perturb(model)
+    value = reg()
+    value.backward(retain_graph=True)
+    once = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    value.backward()
+    for n, p in model.named_parameters():
+        if n in once:
+            torch.testing.assert_close(p.grad, 2 * once[n])
+
+
 def test_frozen_parameters_get_no_gradient() -> None:
     model = tiny()
     reg = L2SP(model, 0.3, 0.05, new=["6"])

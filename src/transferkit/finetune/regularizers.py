@@ -149,21 +149,35 @@ class _PenaltyFn(torch.autograd.Function):
     def forward(ctx: Any, penalty: _SPPenalty, *params: Tensor) -> Tensor:
         k = penalty._n_pre
         with torch.no_grad():
-            d = penalty._diffs(list(params[:k]))
+            pre = list(params[:k])
+            d = penalty._diffs(pre)
             fresh = list(params[k:])
             value = penalty._value(d, fresh)
-        ctx.penalty, ctx.d, ctx.fresh = penalty, d, fresh
+        ctx.penalty, ctx.pre, ctx.d, ctx.fresh = penalty, pre, d, fresh
         return value
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        grads: list[Tensor | None] = list(ctx.penalty._grad(ctx.d, ctx.fresh, grad))
-        ctx.d = ctx.fresh = None
+        penalty: _SPPenalty = ctx.penalty
+        d = ctx.d
+        if d is None:  # a second backward through a retained graph: the first consumed d
+            with torch.no_grad():
+                d = penalty._diffs(ctx.pre)
+        ctx.d = None  # _grad may scale d in place (it is a private copy when there is a start)
+        grads: list[Tensor | None] = list(penalty._grad(d, ctx.fresh, grad))
         for i, needed in enumerate(ctx.needs_input_grad[1:]):
             if not needed:
                 grads[i] = None
         return (None, *grads)
+
+
+def _fold(scalars: list[float], grad: Tensor) -> tuple[list[float], Tensor | None]:
+    """Fold the incoming gradient into the per-tensor scalars when that costs no sync."""
+    if grad.device.type == "cpu":
+        g = float(grad)
+        return [c * g for c in scalars], None
+    return scalars, grad
 
 
 def _stack(norms: Sequence[Tensor], dtype: torch.dtype | None) -> Tensor:
@@ -367,9 +381,19 @@ class _SPPenalty(nn.Module):
         return torch.dot(v * v, self._half_coefs(v))
 
     def _grad(self, d: list[Tensor], fresh: list[Tensor], grad: Tensor) -> list[Tensor]:
-        out = list(torch._foreach_mul(d + fresh, self._scalars))
-        self._scale_pre_grad(out[: self._n_pre])
-        torch._foreach_mul_(out, grad)
+        k = self._n_pre
+        scal, post = _fold(self._scalars, grad)
+        if not d:
+            pre: list[Tensor] = []
+        elif self._uses_start:  # d = w - w0 is our own copy: scale it in place
+            torch._foreach_mul_(d, scal[:k])
+            pre = d
+        else:  # L2: d is the weights themselves
+            pre = list(torch._foreach_mul(d, scal[:k]))
+        self._scale_pre_grad(pre)
+        out = pre + (list(torch._foreach_mul(fresh, scal[k:])) if fresh else [])
+        if post is not None:
+            torch._foreach_mul_(out, post)
         return out
 
     def _scale_pre_grad(self, g: list[Tensor]) -> None:
@@ -590,9 +614,14 @@ class L1SP(_SPPenalty):
         return total
 
     def _grad(self, d: list[Tensor], fresh: list[Tensor], grad: Tensor) -> list[Tensor]:
-        out = list(torch._foreach_sign(d)) + list(fresh)
-        out = list(torch._foreach_mul(out, self._scalars))
-        torch._foreach_mul_(out, grad)
+        k = self._n_pre
+        scal, post = _fold(self._scalars, grad)
+        if d:
+            torch._foreach_sign_(d)  # d = w - w0 is our own copy
+            torch._foreach_mul_(d, scal[:k])
+        out = d + (list(torch._foreach_mul(fresh, scal[k:])) if fresh else [])
+        if post is not None:
+            torch._foreach_mul_(out, post)
         return out
 
 
