@@ -225,7 +225,9 @@ def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
 
     first = next(iter(per_seed.values()))["sweep"]
     settings = list(first)
-    fig, axes = plt.subplots(1, len(settings), figsize=(3.6 * len(settings), 3.4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(settings), figsize=(3.6 * len(settings) + 1.4, 3.4), squeeze=False
+    )
     for ax, setting in zip(axes[0], settings, strict=True):
         for arm in first[setting]:
             alphas = np.asarray(first[setting][arm]["alphas"], dtype=float)
@@ -242,7 +244,7 @@ def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
         ax.set_title(setting, fontsize=9)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("target test accuracy (all k labels)")
-    axes[0][-1].legend(fontsize=7)
+    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.suptitle(f"l2sp: target accuracy vs alpha ({result.get('budget')}, "
                  f"{len(per_seed)} seeds)", fontsize=9)
     fig.tight_layout()
@@ -304,6 +306,10 @@ CLAIM = register_claim(
         "83.2 -> 73.5 and then to chance while L2-SP stayed within 83.0-84.2. The "
         "`l2sp_alpha` figure is the alpha sweep (models trained on all k labels); "
         "`@alpha=0.1` arms are its alpha = 0.1 column. Paper: L2-SP > L2 by several points "
-        "on Stanford Dogs (ImageNet source); Fisher adds little.",
+        "on Stanford Dogs (ImageNet source); Fisher adds little. Measured here (transferkit "
+        "0.1.0, full, 10 seeds): overlap-k3 L2-SP 83.8 vs L2 81.5 (+2.3, p = 0.011, holds); "
+        "overlap-k10 91.6 vs 89.6 (+1.9, p = 0.07, does not hold); at alpha = 0.1 L2-SP "
+        "beats L2 by 9-10 points in overlap; in disjoint L2-SP does not beat L2 (-1.4 and "
+        "-0.1 with validated alpha, -5.7 and -1.7 at alpha = 0.1).",
     )
 )
