@@ -306,10 +306,6 @@ CLAIM = register_claim(
         "83.2 -> 73.5 and then to chance while L2-SP stayed within 83.0-84.2. The "
         "`l2sp_alpha` figure is the alpha sweep (models trained on all k labels); "
         "`@alpha=0.1` arms are its alpha = 0.1 column. Paper: L2-SP > L2 by several points "
-        "on Stanford Dogs (ImageNet source); Fisher adds little. Measured here (transferkit "
-        "0.1.0, full, 10 seeds): overlap-k3 L2-SP 83.8 vs L2 81.5 (+2.3, p = 0.011, holds); "
-        "overlap-k10 91.6 vs 89.6 (+1.9, p = 0.07, does not hold); at alpha = 0.1 L2-SP "
-        "beats L2 by 9-10 points in overlap; in disjoint L2-SP does not beat L2 (-1.4 and "
-        "-0.1 with validated alpha, -5.7 and -1.7 at alpha = 0.1).",
+        "on Stanford Dogs (ImageNet source); Fisher adds little.",
     )
 )
