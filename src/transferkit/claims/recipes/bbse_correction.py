@@ -31,7 +31,7 @@ import torch
 from ...data import dirichlet_prior, sample_with_prior
 from ...labelshift import BBSE, importance_weights, reweight_posteriors
 from ..base import Claim, Comparison, SeedResult, register_claim
-from .bbse_estimation import BlackBoxSpec, black_box, proba, train_mlp
+from .bbse_estimation import PAPER, BlackBoxSpec, black_box, proba, train_mlp
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,7 @@ def run(cfg: CorrectionConfig, seed: int) -> SeedResult:
 CLAIM = register_claim(
     Claim(
         name="bbse-correction",
-        paper=("Lipton, Wang, Smola. Detecting and Correcting for Label Shift with Black Box "
-               "Predictors. ICML 2018. https://proceedings.mlr.press/v80/lipton18a.html"),
+        paper=PAPER,
         statement=("Under Dirichlet(0.1) label shift, importance-weighted retraining with BBSE "
                    "weights beats unweighted training by >= 2 points of target accuracy"),
         metric="target_accuracy",

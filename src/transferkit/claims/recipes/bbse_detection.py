@@ -30,7 +30,7 @@ import torch
 from ...data import sample_with_prior, tweak_one_prior
 from ...labelshift import chi2_shift_test, ks_shift_test
 from ..base import Claim, Comparison, SeedResult, register_claim
-from .bbse_estimation import BlackBoxSpec, black_box
+from .bbse_estimation import PAPER, BlackBoxSpec, black_box
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,7 @@ def run(cfg: DetectionConfig, seed: int) -> SeedResult:
 CLAIM = register_claim(
     Claim(
         name="bbse-detection",
-        paper=("Lipton, Wang, Smola. Detecting and Correcting for Label Shift with Black Box "
-               "Predictors. ICML 2018. https://proceedings.mlr.press/v80/lipton18a.html"),
+        paper=PAPER,
         statement=("The chi-squared test on predicted labels has a false-positive rate in "
                    "[0.02, 0.08] at alpha = 0.05 without shift, and under tweak-one shift "
                    "(delta = 0.5, n = 1,000) more power than an MMD test on the inputs"),

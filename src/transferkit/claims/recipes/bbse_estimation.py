@@ -44,6 +44,10 @@ from ...nets import MLP
 from ...train import Stream, classification_step, fit, predict_logits, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
 
+PAPER = (
+    "Lipton, Wang, Smola. Detecting and Correcting for Label Shift with Black Box "
+    "Predictors. ICML 2018. https://proceedings.mlr.press/v80/lipton18a.html"
+)
 
 @dataclass(frozen=True)
 class BlackBoxSpec:
@@ -209,8 +213,7 @@ _LOG4 = math.log10(4.0)
 CLAIM = register_claim(
     Claim(
         name="bbse-estimation",
-        paper=("Lipton, Wang, Smola. Detecting and Correcting for Label Shift with Black Box "
-               "Predictors. ICML 2018. https://proceedings.mlr.press/v80/lipton18a.html"),
+        paper=PAPER,
         statement=("BBSE's weight error falls ~1/n: with the holdout growing with n, the error "
                    "at n = 8,000 is at most a quarter of the error at n = 500 "
                    "(MNIST-5k black box, Dirichlet(0.1) shifts)"),

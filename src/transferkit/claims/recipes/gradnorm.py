@@ -25,6 +25,7 @@ from ...data import load_digits
 from ...multitask import SharedTrunk, create_weighting, multitask_step
 from ...train import Phase, Stream, Trainer, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
+from .gradnorm_toy import PAPER
 
 ARMS = ("equal", "uncertainty", "dwa", "gradnorm")
 TASKS = {"digit": "ce", "parity": "ce", "bold_ink": "mse"}
@@ -155,9 +156,7 @@ bold ink, sign-flipped); per-task test metrics are in the extras.
 
 CLAIM = register_claim(Claim(
     name="gradnorm",
-    paper="Chen, Badrinarayanan, Lee, Rabinovich. GradNorm: Gradient Normalization for "
-          "Adaptive Loss Balancing in Deep Multitask Networks. ICML 2018, "
-          "https://arxiv.org/abs/1711.02257",
+    paper=PAPER,
     statement="On a real multi-task set whose losses differ in scale by ~10^3 (digits: class, "
               "parity, bold-ink regression), GradNorm's multi-task network is at least as good "
               "as equal weighting by Delta_m% against single-task networks",

@@ -251,6 +251,12 @@ def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
     return [path]
 
 
+PAPER = (
+    "Chen, Badrinarayanan, Lee, Rabinovich. GradNorm: Gradient Normalization for "
+    "Adaptive Loss Balancing in Deep Multitask Networks. ICML 2018, "
+    "https://arxiv.org/abs/1711.02257"
+)
+
 NOTES = """\
 Setting (paper Section 4, T = 10): sigma_i log-spaced over [1, 100]; B ~ N(0, 10^2) and
 eps_i ~ N(0, 3.5^2) entrywise, drawn per seed; 2000 train / 500 validation / 2000 test
@@ -275,9 +281,7 @@ improved). Per-task ratios are in the extras (`test_ratios`).
 
 CLAIM = register_claim(Claim(
     name="gradnorm-toy",
-    paper="Chen, Badrinarayanan, Lee, Rabinovich. GradNorm: Gradient Normalization for "
-          "Adaptive Loss Balancing in Deep Multitask Networks. ICML 2018, "
-          "https://arxiv.org/abs/1711.02257",
+    paper=PAPER,
     statement="On the synthetic T=10 regression with output scales over [1, 100], GradNorm "
               "gives a lower sum of test loss ratios and a smaller spread of the ratios across "
               "tasks than equal weights and uncertainty weighting",
