@@ -11,10 +11,11 @@ Pieces (each usable with any feature extractor):
   :func:`register_adaptation` / :func:`create_adaptation` / :func:`list_adaptations`;
 - training with the one loop: :class:`AdaptationModel` and :func:`adaptation_step`;
 - choosing a checkpoint without target labels: :func:`deep_embedded_validation_risk`,
-  :func:`importance_weighted_risk`, :func:`source_risk`, :class:`DEVCriterion`,
-  :class:`BestCheckpoint`.
+  :func:`importance_weighted_risk`, :func:`source_risk`, :class:`DEVCriterion`, used
+  through :class:`transferkit.train.BestCheckpoint`.
 """
 
+from ..train import BestCheckpoint  # a generic callback; re-exported for convenience
 from .objectives import (
     CORAL,
     DANN,
@@ -42,7 +43,6 @@ from .reversal import (
     grl_lambda,
 )
 from .selection import (
-    BestCheckpoint,
     DEVCriterion,
     deep_embedded_validation_risk,
     domain_importance_weights,

@@ -18,23 +18,18 @@ estimates:
 
 All assume covariate shift in feature space and that the domain classifier is
 reasonable; with disjoint supports the weights blow up and no criterion is reliable.
-:class:`DEVCriterion` computes DEV for a model and :class:`BestCheckpoint` keeps the state
-with the lowest criterion during :func:`transferkit.train.fit`.
+:class:`DEVCriterion` computes DEV for a model; :class:`transferkit.train.BestCheckpoint`
+keeps the state with the lowest criterion during :func:`transferkit.train.fit`.
 """
 
 from __future__ import annotations
 
-import copy
 import warnings
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-from ..train import Callback, StepContext, Trainer
 
 
 def _as_numpy(x: Tensor | np.ndarray) -> np.ndarray:
@@ -253,80 +248,3 @@ class DEVCriterion:
         if self.kind == "iwcv":
             return importance_weighted_risk(losses, w)
         return deep_embedded_validation_risk(losses, w)
-
-
-class BestCheckpoint(Callback):
-    """Keep the model state with the lowest ``criterion(model)`` and restore it at the end.
-
-    Every ``every`` steps from ``start`` on (and after the last step) the criterion is
-    computed in eval mode without gradients and logged as ``"selection/<name>"``; at the
-    end of training the model is loaded with the best state (the whole module, so an
-    :class:`~transferkit.adaptation.AdaptationModel` restores its objective too).
-
-    Parameters
-    ----------
-    criterion : callable(model) -> float
-        Lower is better (e.g. :class:`DEVCriterion`). Must not use target labels.
-    every : int
-    start : int
-        Steps before which checkpoints are not considered.
-    name : str
-        Key suffix in the history.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from torch import nn
-    >>> from transferkit.train import Stream, fit, classification_step
-    >>> x, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
-    >>> model = nn.Linear(3, 2)
-    >>> sel = BestCheckpoint(lambda m: float(m.weight.norm()), every=2)
-    >>> _ = fit(model, classification_step(), {"train": Stream(x, y, batch_size=8)},
-    ...         torch.optim.SGD(model.parameters(), lr=0.1), 6, callbacks=[sel], seed=0)
-    >>> sel.best_step in (2, 4, 6)
-    True
-    """
-
-    def __init__(
-        self, criterion: Callable[[nn.Module], float], every: int = 100, start: int = 0,
-        name: str = "criterion",
-    ) -> None:
-        if every < 1:
-            raise ValueError(f"every must be >= 1; got {every}")
-        self.criterion = criterion
-        self.every = every
-        self.start = start
-        self.name = name
-        self.best_score = float("inf")
-        self.best_step = -1
-        self.best_state: dict[str, Tensor] | None = None
-
-    def on_step_end(self, trainer: Trainer, ctx: StepContext) -> None:
-        step = ctx.step + 1
-        if step < self.start:
-            return
-        model = trainer.model
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            score = float(self.criterion(model))
-        model.train(was_training)
-        trainer.log(step, {f"selection/{self.name}": score})
-        if score < self.best_score:
-            self.best_score, self.best_step = score, step
-            self.best_state = copy.deepcopy(
-                {k: v.detach().clone() for k, v in model.state_dict().items()}
-            )
-
-    def on_fit_end(self, trainer: Trainer) -> None:
-        if self.best_state is not None:
-            trainer.model.load_state_dict(self.best_state)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"best_score": self.best_score, "best_step": self.best_step,
-                "best_state": self.best_state}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best_score = float(state["best_score"])
-        self.best_step = int(state["best_step"])
-        self.best_state = state["best_state"]

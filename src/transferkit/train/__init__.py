@@ -1,12 +1,14 @@
 """The training loop shared by every deep recipe, its streams, callbacks and helpers."""
 
 from .loop import (
+    BestCheckpoint,
     Callback,
     Evaluate,
     History,
     Phase,
     StepContext,
     Trainer,
+    evaluating,
     fit,
     sum_losses,
 )
@@ -15,6 +17,7 @@ from .steps import accuracy, classification_step, predict_logits, weighted_cross
 from .streams import EpochSampler, Sampler, Stream
 
 __all__ = [
+    "BestCheckpoint",
     "Callback",
     "EpochSampler",
     "Evaluate",
@@ -26,6 +29,7 @@ __all__ = [
     "Trainer",
     "accuracy",
     "classification_step",
+    "evaluating",
     "fit",
     "predict_logits",
     "seeded",
