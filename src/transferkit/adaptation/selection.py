@@ -27,9 +27,10 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..train import evaluating
 
 
 def _as_numpy(x: Tensor | np.ndarray) -> np.ndarray:
@@ -225,26 +226,25 @@ class DEVCriterion:
         self.reg = reg
         self.kind = kind
 
-    @torch.no_grad()
     def __call__(self, model: nn.Module) -> float:
         features, head = getattr(model, "features", None), getattr(model, "head", None)
         if not isinstance(features, nn.Module) or not isinstance(head, nn.Module):
             raise TypeError(f"DEVCriterion needs a model with `features` and `head`; got "
                             f"{type(model).__name__}")
-        was_training = model.training
-        model.eval()
-        try:
-            device = next(model.parameters()).device
+        device = next(model.parameters()).device
+
+        def embed(m: nn.Module) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
             f_val = features(self.val_x.to(device))
             losses = F.cross_entropy(head(f_val), self.val_y.to(device), reduction="none")
-            if self.kind == "source":
-                return source_risk(losses)
-            w = domain_importance_weights(
-                features(self.source_fit.to(device)), features(self.target.to(device)), f_val,
-                reg=self.reg,
-            )
-        finally:
-            model.train(was_training)
+            if self.kind == "source":  # needs no density ratio
+                return f_val, losses, None, None
+            return (f_val, losses, features(self.source_fit.to(device)),
+                    features(self.target.to(device)))
+
+        f_val, losses, f_source, f_target = evaluating(model, embed)
+        if f_source is None or f_target is None:
+            return source_risk(losses)
+        w = domain_importance_weights(f_source, f_target, f_val, reg=self.reg)
         if self.kind == "iwcv":
             return importance_weighted_risk(losses, w)
         return deep_embedded_validation_risk(losses, w)

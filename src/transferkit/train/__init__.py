@@ -1,14 +1,12 @@
 """The training loop shared by every deep recipe, its streams, callbacks and helpers."""
 
+from .callbacks import BestCheckpoint, Evaluate, evaluating
 from .loop import (
-    BestCheckpoint,
     Callback,
-    Evaluate,
     History,
     Phase,
     StepContext,
     Trainer,
-    evaluating,
     fit,
     sum_losses,
 )

@@ -32,7 +32,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -44,7 +44,6 @@ from .streams import Stream
 Batches = dict[str, tuple[Tensor, ...]]
 StepFn = Callable[[nn.Module, Batches, "StepContext"], Mapping[str, Tensor]]
 Combiner = Callable[[Mapping[str, Tensor], "StepContext"], Tensor]
-T = TypeVar("T")
 
 
 def sum_losses(losses: Mapping[str, Tensor], ctx: StepContext) -> Tensor:
@@ -128,105 +127,6 @@ class Callback:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
-
-
-class Evaluate(Callback):
-    """Every ``every`` steps, record ``fn(model) -> dict of metrics`` in the history.
-
-    The model is put in eval mode and gradients are off while ``fn`` runs.
-    """
-
-    def __init__(self, fn: Callable[[nn.Module], Mapping[str, float]], every: int = 100) -> None:
-        self.fn = fn
-        self.every = every
-
-    def on_step_end(self, trainer: Trainer, ctx: StepContext) -> None:
-        trainer.log(ctx.step + 1, dict(evaluating(trainer.model, self.fn)))
-
-
-def evaluating(model: nn.Module, fn: Callable[[nn.Module], T]) -> T:
-    """``fn(model)`` with the model in eval mode and gradients off; the mode is restored."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return fn(model)
-    finally:
-        model.train(was_training)
-
-
-class BestCheckpoint(Callback):
-    """Keep the model state with the lowest ``criterion(model)`` and restore it at the end.
-
-    Every ``every`` steps from ``start`` on (and after the last step) the criterion is
-    computed in eval mode without gradients and logged as ``"selection/<name>"``; at the
-    end of training the model is loaded with the best state (the whole module, so an
-    :class:`~transferkit.adaptation.AdaptationModel` restores its objective too). The
-    model-selection criteria of :mod:`transferkit.adaptation` (e.g. ``DEVCriterion``) plug in
-    here.
-
-    Parameters
-    ----------
-    criterion : callable(model) -> float
-        Lower is better (e.g. :class:`transferkit.adaptation.DEVCriterion`); for
-        unsupervised adaptation it must not use target labels.
-    every : int
-    start : int
-        Steps before which checkpoints are not considered.
-    name : str
-        Key suffix in the history.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from torch import nn
-    >>> from transferkit.train import Stream, fit, classification_step
-    >>> x, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
-    >>> model = nn.Linear(3, 2)
-    >>> sel = BestCheckpoint(lambda m: float(m.weight.norm()), every=2)
-    >>> _ = fit(model, classification_step(), {"train": Stream(x, y, batch_size=8)},
-    ...         torch.optim.SGD(model.parameters(), lr=0.1), 6, callbacks=[sel], seed=0)
-    >>> sel.best_step in (2, 4, 6)
-    True
-    """
-
-    def __init__(
-        self, criterion: Callable[[nn.Module], float], every: int = 100, start: int = 0,
-        name: str = "criterion",
-    ) -> None:
-        if every < 1:
-            raise ValueError(f"every must be >= 1; got {every}")
-        self.criterion = criterion
-        self.every = every
-        self.start = start
-        self.name = name
-        self.best_score = float("inf")
-        self.best_step = -1
-        self.best_state: dict[str, Tensor] | None = None
-
-    def on_step_end(self, trainer: Trainer, ctx: StepContext) -> None:
-        step = ctx.step + 1
-        if step < self.start:
-            return
-        model = trainer.model
-        score = float(evaluating(model, self.criterion))
-        trainer.log(step, {f"selection/{self.name}": score})
-        if score < self.best_score:
-            self.best_score, self.best_step = score, step
-            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    def on_fit_end(self, trainer: Trainer) -> None:
-        if self.best_state is not None:
-            trainer.model.load_state_dict(self.best_state)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"best_score": self.best_score, "best_step": self.best_step,
-                "best_state": self.best_state}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best_score = float(state["best_score"])
-        self.best_step = int(state["best_step"])
-        self.best_state = state["best_state"]
 
 
 @dataclass

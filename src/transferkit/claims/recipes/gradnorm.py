@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ...data import load_digits
 from ...multitask import SharedTrunk, create_weighting, multitask_step
-from ...train import Phase, Stream, Trainer, seeded
+from ...train import Phase, Stream, Trainer, evaluating, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
 from .gradnorm_toy import PAPER
 
@@ -75,12 +75,9 @@ def _model(cfg: DigitsMTLConfig, tasks: Mapping[str, str]) -> SharedTrunk:
                        dict(tasks))
 
 
-@torch.no_grad()
 def task_metrics(model: SharedTrunk, x: Tensor, ys: Mapping[str, Tensor]) -> dict[str, float]:
     """Accuracy for the classification tasks, RMSE for the regression, on ``(x, ys)``."""
-    model.eval()
-    out = model(x)
-    model.train()
+    out = evaluating(model, lambda m: m(x))
     res = {}
     for t in model.tasks:
         if TASKS[t] == "ce":

@@ -38,7 +38,6 @@ from torch import nn
 
 from ...adaptation import (
     AdaptationModel,
-    BestCheckpoint,
     DEVCriterion,
     adaptation_step,
     annealed_lr_scheduler,
@@ -46,7 +45,7 @@ from ...adaptation import (
 )
 from ...data import Domain, stratified_split
 from ...nets import SplitNet, create_backbone
-from ...train import Callback, Stream, accuracy, fit, seeded
+from ...train import BestCheckpoint, Callback, Stream, accuracy, evaluating, fit, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
 from ._digits import digit_pair
 
@@ -114,10 +113,8 @@ def _pca_sample(model: AdaptationModel, xs: torch.Tensor, ys: torch.Tensor, xt: 
     gen = torch.Generator().manual_seed(seed)
     i_s = torch.randperm(len(xs), generator=gen)[:n]
     i_t = torch.randperm(len(xt), generator=gen)[:n]
-    model.eval()
-    with torch.no_grad():
-        fs = model.features(xs[i_s]).double().numpy()
-        ft = model.features(xt[i_t]).double().numpy()
+    fs, ft = evaluating(model, lambda _: (model.features(xs[i_s]).double().numpy(),
+                                          model.features(xt[i_t]).double().numpy()))
     import numpy as np
 
     z = PCA(2, random_state=0).fit_transform(np.concatenate([fs, ft]))
