@@ -7,7 +7,6 @@ from transferkit.adaptation import (
     DANN,
     MSTN,
     AdaptationModel,
-    BestCheckpoint,
     DEVCriterion,
     adaptation_step,
     annealed_lr_scheduler,
@@ -17,8 +16,7 @@ from transferkit.adaptation import (
     source_risk,
 )
 from transferkit.nets import MLP
-from transferkit.train import Stream, Trainer, fit
-from transferkit.train.loop import Phase
+from transferkit.train import BestCheckpoint, Phase, Stream, Trainer, fit
 
 
 def test_dev_risk_matches_hand_computation():

@@ -137,7 +137,7 @@ def test_gradnorm_optimizer_is_created_once_and_checkpointed(tmp_path) -> None: 
         model = _toy_model()
         gn = GradNorm(["a", "b"], alpha=1.0, lr=0.05, n_init=2)
         opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-        phase = Phase(multitask_step(), opt, {"train": Stream(x, ya, yb, batch_size=16)},
+        phase = Phase(multitask_step(), opt, {"train": Stream(x, ya, yb, batch_size=16, seed=0)},
                       combiner=gn)
         return Trainer(model, phase, steps, seed=0, checkpoint=ckpt), gn
 
@@ -162,7 +162,7 @@ def test_equal_weighting_reproduces_the_plain_summed_loss_step_exactly() -> None
     for combiner in (sum_losses, create_weighting("equal", 2)):
         model = _toy_model()
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        phase = Phase(multitask_step(), opt, {"train": Stream(x, ya, yb, batch_size=16)},
+        phase = Phase(multitask_step(), opt, {"train": Stream(x, ya, yb, batch_size=16, seed=0)},
                       combiner=combiner)
         Trainer(model, phase, 8, seed=0).fit()
         states.append([p.detach().clone() for p in model.parameters()])

@@ -15,7 +15,6 @@ Pieces (each usable with any feature extractor):
   through :class:`transferkit.train.BestCheckpoint`.
 """
 
-from ..train import BestCheckpoint  # a generic callback; re-exported for convenience
 from .objectives import (
     CORAL,
     DANN,
@@ -59,7 +58,6 @@ __all__ = [
     "AdaptationModel",
     "AdaptationObjective",
     "AnnealedLR",
-    "BestCheckpoint",
     "DANNOutput",
     "DEVCriterion",
     "DomainDiscriminator",

@@ -30,7 +30,7 @@ import numpy as np
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..train import evaluating
+from ..train.interface import evaluating
 
 
 def _as_numpy(x: Tensor | np.ndarray) -> np.ndarray:

@@ -16,8 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..train import StepContext
-from ..train.loop import Batches, StepFn
+from ..train.interface import Batches, StepContext, StepFn
 from .objectives import AdaptationObjective, adaptation_loss
 from .reversal import grl_lambda
 

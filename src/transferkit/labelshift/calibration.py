@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize
 
 _EPS = 1e-12
 
@@ -69,6 +68,8 @@ def fit_bcts(
         grad_s = float((g * logp).sum()) * s
         grad = np.concatenate([[grad_s], g.sum(axis=0) if bias else np.zeros(0)])
         return nll, grad
+
+    from scipy.optimize import minimize
 
     theta0 = np.zeros(1 + (k if bias else 0))
     res = minimize(objective, theta0, jac=True, method="L-BFGS-B",

@@ -5,17 +5,21 @@ Lipton, Wang, Smola (ICML 2018, https://proceedings.mlr.press/v80/lipton18a.html
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
 
 from ._validation import as_numpy, check_labels, check_proba
 
 __all__ = ["importance_weights", "reweight_posteriors"]
 
-_T = TypeVar("_T", np.ndarray, torch.Tensor)
+if TYPE_CHECKING:  # torch is imported only when a tensor comes in (keeps import fast)
+    import torch
+
+    _T = TypeVar("_T", np.ndarray, torch.Tensor)
+else:
+    _T = TypeVar("_T")
 
 
 def _check_weights(weights: Any, k: int | None) -> NDArray[np.float64]:
@@ -85,12 +89,16 @@ def importance_weights(labels: _T, weights: Any) -> _T:
     --------
     >>> importance_weights(np.array([0, 1, 1]), [2.0, 0.5]).tolist()
     [2.0, 0.5, 0.5]
+    >>> import torch
     >>> importance_weights(torch.tensor([1, 0]), [2.0, 0.5])
     tensor([0.5000, 2.0000])
     """
     w = _check_weights(weights, None)
     y = check_labels(labels, len(w), "labels")
     out = w[y]
-    if isinstance(labels, torch.Tensor):
-        return torch.as_tensor(out, dtype=torch.float32, device=labels.device)
-    return out
+    if type(labels).__module__.startswith("torch"):
+        import torch
+
+        if isinstance(labels, torch.Tensor):
+            return torch.as_tensor(out, dtype=torch.float32, device=labels.device)
+    return out  # type: ignore[return-value]

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy import optimize, stats
 
 from ._validation import check_predictions, check_proba
 
@@ -98,12 +97,16 @@ def chi2_shift_test(
         return ShiftTestResult(0.0, 1.0, False, alpha, float("inf"), "chi2")
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
     statistic = float(((table - expected) ** 2 / expected).sum())
+    from scipy import stats
+
     p_value = float(stats.chi2.sf(statistic, dof))
     return ShiftTestResult(statistic, p_value, p_value < alpha, alpha,
                            _chi2_min_effect(dof, alpha, m * n / (m + n)), "chi2")
 
 
 def _chi2_min_effect(dof: int, alpha: float, n_eff: float) -> float:
+    from scipy import optimize, stats
+
     crit = stats.chi2.isf(alpha, dof)
 
     def gap(lam: float) -> float:
@@ -148,6 +151,8 @@ def ks_shift_test(holdout_proba: Any, target_proba: Any, alpha: float = 0.05) ->
     h = check_proba(holdout_proba, None, "holdout probabilities")
     t = check_proba(target_proba, h.shape[1], "target probabilities")
     k = h.shape[1]
+    from scipy import stats
+
     results = [stats.ks_2samp(h[:, i], t[:, i]) for i in range(k)]
     statistic = float(max(r.statistic for r in results))
     p_value = float(min(1.0, k * min(r.pvalue for r in results)))

@@ -16,12 +16,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.linalg import null_space
-from scipy.optimize import minimize
-from scipy.stats import norm
-from sklearn.base import BaseEstimator, clone
-from sklearn.utils.validation import check_is_fitted
 
+from .._estimator import Params, check_fitted, clone
 from ._validation import CHUNK, as_numpy, check_labels, check_predictions, check_proba_stats
 from .calibration import apply_bcts, fit_bcts
 
@@ -74,7 +70,7 @@ def _onehot_counts(pred: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
     return np.bincount(pred * k + y, minlength=k * k).reshape(k, k).astype(np.float64)
 
 
-class _LabelShiftBase(BaseEstimator):
+class _LabelShiftBase(Params):
     """Shared fitting, validation, normalisation and intervals (subclasses add the solver)."""
 
     # set by subclasses' __init__ (scikit-learn: parameters only, no logic)
@@ -163,7 +159,7 @@ class _LabelShiftBase(BaseEstimator):
         -------
         LabelShiftEstimate
         """
-        check_is_fitted(self, "n_classes_")
+        check_fitted(self, "n_classes_")
         want_cov = self.interval == "delta"
         arr = as_numpy(X, "target predictions")
         if arr.ndim == 2:
@@ -180,6 +176,8 @@ class _LabelShiftBase(BaseEstimator):
         k = self.n_classes_
         nan = np.full((k, 2), np.nan)
         w_int, q_int = nan, nan.copy()
+        from scipy.stats import norm
+
         z = float(norm.ppf(0.5 + self.confidence / 2))
         if self.interval == "delta" and cov is not None:
             sd_q = np.sqrt(np.maximum(np.diag(cov), 0.0))
@@ -482,6 +480,8 @@ class RLLS(BBSE):
             start = np.maximum(np.linalg.solve(c, mu), 0.0) - 1.0
         except np.linalg.LinAlgError:
             start = np.zeros(k)
+        from scipy.optimize import minimize
+
         res = minimize(objective, start, jac=True, method="L-BFGS-B",
                        bounds=[(-1.0, None)] * k, options={"maxiter": 1000, "ftol": 1e-15,
                                                            "gtol": 1e-12})
@@ -746,6 +746,8 @@ class MLLS(_LabelShiftBase):
         s = np.maximum(np.asarray(P @ r.astype(P.dtype), dtype=np.float64), 1e-300)
         B = P / s[:, None].astype(P.dtype)
         info = np.asarray(B.T @ B, dtype=np.float64) / np.outer(self.em_prior_, self.em_prior_)
+        from scipy.linalg import null_space
+
         Z = null_space(np.ones((1, len(q))))
         reduced = Z.T @ info @ Z
         return np.asarray(Z @ np.linalg.pinv(reduced) @ Z.T)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..train.loop import Batches, StepContext, StepFn
+from ..train.interface import Batches, StepContext, StepFn
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 LOSS_KINDS = ("ce", "bce", "mse")

@@ -1,22 +1,21 @@
-"""The training loop shared by every deep recipe, its streams, callbacks and helpers."""
+"""The training loop shared by every deep recipe, its streams, callbacks and helpers.
 
-from .callbacks import BestCheckpoint, Evaluate, evaluating
-from .loop import (
-    Callback,
-    History,
-    Phase,
-    StepContext,
-    Trainer,
-    fit,
-    sum_losses,
-)
+Pieces of the library import only :mod:`transferkit.train.interface` (step-function types,
+:class:`StepContext`, :class:`Update`, :class:`Callback`, :func:`evaluating`); the rest is
+for recipes, workflows and users.
+"""
+
+from .callbacks import BestCheckpoint, Evaluate
+from .interface import Callback, StepContext, Update, evaluating
+from .loop import History, Phase, Trainer, fit, sum_losses
 from .seeding import seeded
 from .steps import accuracy, classification_step, predict_logits, weighted_cross_entropy
-from .streams import EpochSampler, Sampler, Stream
+from .streams import DatasetStream, EpochSampler, Sampler, Stream, rank_and_world_size
 
 __all__ = [
     "BestCheckpoint",
     "Callback",
+    "DatasetStream",
     "EpochSampler",
     "Evaluate",
     "History",
@@ -25,11 +24,13 @@ __all__ = [
     "StepContext",
     "Stream",
     "Trainer",
+    "Update",
     "accuracy",
     "classification_step",
     "evaluating",
     "fit",
     "predict_logits",
+    "rank_and_world_size",
     "seeded",
     "sum_losses",
     "weighted_cross_entropy",

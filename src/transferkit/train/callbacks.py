@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import Tensor, nn
 
-from .loop import Callback, StepContext, Trainer
+from .interface import Callback, StepContext, evaluating
 
-T = TypeVar("T")
+if TYPE_CHECKING:  # pragma: no cover
+    from .loop import Trainer
 
 
 class Evaluate(Callback):
@@ -25,17 +25,6 @@ class Evaluate(Callback):
 
     def on_step_end(self, trainer: Trainer, ctx: StepContext) -> None:
         trainer.log(ctx.step + 1, dict(evaluating(trainer.model, self.fn)))
-
-
-def evaluating(model: nn.Module, fn: Callable[[nn.Module], T]) -> T:
-    """``fn(model)`` with the model in eval mode and gradients off; the mode is restored."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return fn(model)
-    finally:
-        model.train(was_training)
 
 
 class BestCheckpoint(Callback):

@@ -2,26 +2,34 @@
 
 A run is a list of :class:`Phase` objects cycled in order (one phase for plain training;
 two with their own optimisers for alternating schedules such as DSMT-Nets'). At each step
-the active phase's ``step_fn`` returns a dict of named losses, its ``combiner`` turns them
-into the scalar that is back-propagated (the plain sum by default; a loss-weighting
-strategy such as GradNorm plugs in here and may update its own state), the optimiser steps,
-and callbacks run (evaluation, control steps between blocks of steps, early stopping).
+the active phase's :class:`~.interface.Update` asks for the step's losses (the loop draws
+the next batch of each of the phase's streams, the ``step_fn`` returns a dict of named
+losses and the ``combiner`` turns them into the scalar that is back-propagated: the plain
+sum by default; a loss-weighting strategy such as GradNorm plugs in here), back-propagates
+and steps the optimiser; then callbacks run (evaluation, control steps between blocks of
+steps, early stopping).
 
 What this gives every method without copying:
 
-- two or more data streams per step (labelled source + unlabelled target): ``streams``;
+- two or more data streams per step (labelled source + unlabelled target): ``streams``,
+  in memory (:class:`~.streams.Stream`) or any map-style ``Dataset``
+  (:class:`~.streams.DatasetStream`);
 - per-example weights: a third tensor in a stream, used by the step function;
-- samplers that change over time (curricula): a stream's :class:`~.streams.Sampler`;
-- periodic control steps: :class:`Callback` with ``every``;
+- samplers that change over time (curricula), checkpointed with their state;
+- periodic control steps: :class:`~.interface.Callback` with ``every``;
 - alternating phases with their own optimisers: several :class:`Phase` objects;
-- inner/outer meta-learning: a ``step_fn`` that adapts a functional copy of the model
-  inside the step, the loop doing the outer update.
+- gradient clipping, accumulation and mixed precision: the phase's ``update``; a
+  meta-learner's outer step: a subclass of :class:`~.interface.Update`;
+- ``torch.distributed``: each rank trains on its shard of every batch; only rank 0 writes
+  checkpoints and shows progress.
 
-Runs are repeatable bit for bit on the CPU (batches are a function of the step, the loop's
-random state is seeded and saved) and resumable: with ``checkpoint=path`` the state is
-written atomically every ``checkpoint_every`` steps and at the end, and a new
-:class:`Trainer` pointed at the same path continues where the killed one stopped, giving
-the same numbers as an uninterrupted run.
+Runs are repeatable bit for bit on the CPU (each stream's batches are a function of its
+seed and its own draw count, the loop's random state is seeded and saved) and resumable:
+with ``checkpoint=path`` the state (model, optimisers, schedulers, combiners, updates,
+callbacks, draw counts and sampler state, random state, history) is written atomically
+every ``checkpoint_every`` steps and at the end, and a new :class:`Trainer` pointed at the
+same path continues where the killed one stopped, giving the same numbers as an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,12 +47,20 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .._io import atomic_write
-from .streams import Stream
+from .interface import (
+    Batches,
+    Callback,
+    Combiner,
+    StepContext,
+    StepFn,
+    Update,
+)
+from .streams import Stream, rank_and_world_size
 
-Batches = dict[str, tuple[Tensor, ...]]
-StepFn = Callable[[nn.Module, Batches, "StepContext"], Mapping[str, Tensor]]
-Combiner = Callable[[Mapping[str, Tensor], "StepContext"], Tensor]
-
+__all__ = [
+    "Batches", "Callback", "Combiner", "History", "Phase", "StepContext", "StepFn", "Trainer",
+    "Update", "fit", "sum_losses",
+]
 
 def sum_losses(losses: Mapping[str, Tensor], ctx: StepContext) -> Tensor:
     """The default combiner: the plain sum of the named losses."""
@@ -57,25 +73,6 @@ def sum_losses(losses: Mapping[str, Tensor], ctx: StepContext) -> Tensor:
 
 
 @dataclass
-class StepContext:
-    """What a step function, combiner or callback may want to know about the current step."""
-
-    step: int
-    max_steps: int
-    phase: str
-    trainer: Trainer
-
-    @property
-    def progress(self) -> float:
-        """Training progress p in [0, 1) (used by DANN's schedules)."""
-        return self.step / max(self.max_steps, 1)
-
-    @property
-    def model(self) -> nn.Module:
-        return self.trainer.model
-
-
-@dataclass
 class Phase:
     """One kind of update: a step function, its optimiser, its streams, its share of steps.
 
@@ -85,6 +82,8 @@ class Phase:
         ``batches`` maps each stream's name to the tuple of tensors of this step's batch.
     optimizer : torch.optim.Optimizer
     streams : dict of name -> Stream
+        Each stream is drawn once per (micro-)batch of this phase; a stream shared with
+        another phase keeps one draw count, so it walks through its epochs whoever draws.
     steps : int
         Consecutive steps of this phase in each cycle through the phases.
     name : str
@@ -93,6 +92,29 @@ class Phase:
     combiner : callable(losses, ctx) -> scalar tensor, optional
         Combines the named losses; the plain sum by default. Objects with a
         ``state_dict`` (e.g. loss-weighting strategies) are checkpointed.
+    update : Update, optional
+        Backward and optimiser step (clipping, accumulation, mixed precision, or a
+        subclass's own update); the plain ``Update()`` by default. Checkpointed.
+
+    Examples
+    --------
+    Two alternating phases, as in semi-supervised schedules: three supervised steps, then
+    one on unlabelled data with its own optimiser:
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from transferkit.train import Phase, Stream, Trainer, classification_step
+    >>> x, y = torch.randn(40, 4), torch.randint(0, 2, (40,))
+    >>> net = nn.Linear(4, 2)
+    >>> entropy = lambda m, b, ctx: {"ent": -(m(b["u"][0]).softmax(1)
+    ...                                       * m(b["u"][0]).log_softmax(1)).sum(1).mean()}
+    >>> sup = Phase(classification_step(), torch.optim.SGD(net.parameters(), lr=0.1),
+    ...             {"train": Stream(x, y, batch_size=8, seed=0)}, steps=3, name="sup")
+    >>> uns = Phase(entropy, torch.optim.SGD(net.parameters(), lr=0.01),
+    ...             {"u": Stream(x, batch_size=8, seed=1)}, name="unsup")
+    >>> hist = Trainer(net, [sup, uns], max_steps=8, seed=0).fit()
+    >>> hist.series("loss/ent")[0]
+    [4, 8]
     """
 
     step_fn: StepFn
@@ -102,31 +124,7 @@ class Phase:
     name: str = "train"
     scheduler: Any = None
     combiner: Combiner = sum_losses
-
-
-class Callback:
-    """Base class of things that run between steps.
-
-    ``every`` sets how often ``on_step_end`` runs (after steps every, 2*every, ...; and
-    after the last step). Override ``state_dict``/``load_state_dict`` to survive a resume.
-    """
-
-    every: int = 1
-
-    def on_fit_start(self, trainer: Trainer) -> None:
-        pass
-
-    def on_step_end(self, trainer: Trainer, ctx: StepContext) -> None:
-        pass
-
-    def on_fit_end(self, trainer: Trainer) -> None:
-        pass
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+    update: Update = field(default_factory=Update)
 
 
 @dataclass
@@ -182,16 +180,57 @@ class Trainer:
         random state is left as it was.
     checkpoint : path, optional
         Where to write the state; if the file exists when ``fit`` starts, the run resumes.
+        Under ``torch.distributed`` only rank 0 writes it; every rank reads it.
     checkpoint_every : int, optional
         Steps between checkpoints (default: only at the end).
     progress : bool, optional
-        Show a tqdm bar; by default only when stderr is a terminal and the environment
-        variable ``TRANSFERKIT_QUIET`` is unset (``transferkit reproduce --quiet`` sets it).
+        Show a tqdm bar; by default only on rank 0, when stderr is a terminal and the
+        environment variable ``TRANSFERKIT_QUIET`` is unset (``transferkit reproduce
+        --quiet`` sets it).
     desc : str
         Label of the progress bar.
     log_losses_every : int
-        Record the losses in the history every this many steps (0: never).
+        Record the losses in the history every this many steps (0: never). The values
+        are kept on the device and read in bulk when the history is read (or every 256
+        records), so logging every step does not wait for the device every step.
+
+    Attributes
+    ----------
+    step : int
+        Steps taken so far (restored on resume).
+    history : History
+        Logged losses and metrics.
+    should_stop : bool
+        Set by a callback to end training after the current step.
+    device : torch.device
+        The model's device.
+    rank : int
+        This process's rank under ``torch.distributed`` (0 alone).
+
+    Examples
+    --------
+    A run killed after its checkpoint at step 10 resumes to the same final weights:
+
+    >>> import tempfile, pathlib, torch
+    >>> from torch import nn
+    >>> from transferkit.train import Phase, Stream, Trainer, classification_step, seeded
+    >>> x, y = torch.randn(48, 4), torch.randint(0, 2, (48,))
+    >>> def run(ckpt, steps):
+    ...     with seeded(0):
+    ...         net = nn.Linear(4, 2)
+    ...     phase = Phase(classification_step(), torch.optim.SGD(net.parameters(), lr=0.1),
+    ...                   {"train": Stream(x, y, batch_size=8, seed=0)})
+    ...     Trainer(net, phase, steps, seed=0, checkpoint=ckpt).fit()
+    ...     return net.weight.detach().clone()
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     ckpt = pathlib.Path(d) / "run.pt"
+    ...     _ = run(ckpt, 10)            # "killed" at step 10, checkpoint on disk
+    ...     resumed = run(ckpt, 20)      # a new trainer continues from step 10
+    >>> bool(torch.equal(resumed, run(None, 20)))
+    True
     """
+
+    _FLUSH_EVERY = 256
 
     def __init__(
         self,
@@ -213,6 +252,11 @@ class Trainer:
         for ph in self.phases:
             if ph.steps < 1:
                 raise ValueError(f"phase {ph.name!r} has steps={ph.steps}; need >= 1")
+            if not isinstance(ph.update, Update):
+                raise TypeError(
+                    f"phase {ph.name!r}: update must be a transferkit.train.Update; "
+                    f"got a {type(ph.update).__name__}"
+                )
         if max_steps < 0:
             raise ValueError(f"max_steps must be >= 0; got {max_steps}")
         self.max_steps = max_steps
@@ -220,28 +264,73 @@ class Trainer:
         self.seed = seed
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.checkpoint_every = checkpoint_every
+        self.rank = rank_and_world_size()[0]
         if progress is None:  # a bar only for a person at a terminal, never under --quiet
             progress = sys.stderr.isatty() and not os.environ.get("TRANSFERKIT_QUIET")
-        self.progress = progress
+        self.progress = bool(progress) and self.rank == 0
         self.desc = desc
         self.log_losses_every = log_losses_every
-        self.history = History()
+        self._history = History()
+        self._pending: list[tuple[int, dict[str, Tensor]]] = []
         self.step = 0
         self.should_stop = False
         self.device = _model_device(model)
-        self._cycle = [ph for ph in self.phases for _ in range(ph.steps)]
+        self._cycle = [i for i, ph in enumerate(self.phases) for _ in range(ph.steps)]
+        # every distinct stream, in order of first appearance, with its own draw count;
+        # for each phase, (name, position in that list) of its streams
+        self._streams: list[Stream] = []
+        self._phase_streams: list[list[tuple[str, int]]] = []
+        for ph in self.phases:
+            slots = []
+            for name, st in ph.streams.items():
+                pos = next((k for k, known in enumerate(self._streams) if known is st), None)
+                if pos is None:
+                    pos = len(self._streams)
+                    self._streams.append(st)
+                slots.append((name, pos))
+            self._phase_streams.append(slots)
+        self._draws = [0] * len(self._streams)
 
     # ------------------------------------------------------------------ history
+    @property
+    def history(self) -> History:
+        """The metrics logged so far (pending loss values are read from the device first)."""
+        self._flush()
+        return self._history
+
+    @history.setter
+    def history(self, value: History) -> None:
+        self._pending.clear()
+        self._history = value
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for step, losses in pending:
+            values = torch.stack([v.float() for v in losses.values()]).tolist()
+            self._merge(step, dict(zip(losses, values, strict=True)))
+
+    def _merge(self, step: int, values: dict[str, float]) -> None:
+        records = self._history.records
+        if records and records[-1]["step"] == step:
+            records[-1].update(values)
+        else:
+            records.append({"step": step, **values})
+
     def log(self, step: int, metrics: Mapping[str, float]) -> None:
         """Add metrics at ``step`` to the history (merged with a record of the same step)."""
-        values = {k: float(v) for k, v in metrics.items()}
-        if self.history.records and self.history.records[-1]["step"] == step:
-            self.history.records[-1].update(values)
-        else:
-            self.history.records.append({"step": step, **values})
+        self._flush()
+        self._merge(step, {k: float(v) for k, v in metrics.items()})
+
+    def draws(self, stream: Stream) -> int:
+        """How many batches ``stream`` has served in this run (restored on resume)."""
+        for i, known in enumerate(self._streams):
+            if known is stream:
+                return self._draws[i]
+        raise KeyError("this stream belongs to no phase of the trainer")
 
     # -------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs (see the module docstring for the list)."""
         return {
             "step": self.step,
             "model": self.model.state_dict(),
@@ -250,8 +339,13 @@ class Trainer:
                     "optimizer": ph.optimizer.state_dict(),
                     "scheduler": _state_of(ph.scheduler),
                     "combiner": _state_of(ph.combiner),
+                    "update": ph.update.state_dict(),
                 }
                 for ph in self.phases
+            ],
+            "streams": [
+                {"draws": d, "sampler": st.state_dict()}
+                for st, d in zip(self._streams, self._draws, strict=True)
             ],
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "rng": torch.get_rng_state(),
@@ -262,15 +356,30 @@ class Trainer:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict` into this trainer's objects."""
         if len(state["phases"]) != len(self.phases):
             raise ValueError(
                 f"checkpoint has {len(state['phases'])} phases; this trainer has {len(self.phases)}"
+            )
+        if "streams" not in state:
+            raise ValueError(
+                "the checkpoint was written by an older transferkit (no stream draw counts); "
+                "it cannot resume exactly: delete it to start afresh"
+            )
+        streams = state["streams"]
+        if len(streams) != len(self._streams):
+            raise ValueError(
+                f"checkpoint has {len(streams)} streams; this trainer has {len(self._streams)}"
             )
         self.model.load_state_dict(state["model"])
         for ph, s in zip(self.phases, state["phases"], strict=True):
             ph.optimizer.load_state_dict(s["optimizer"])
             _load_state(ph.scheduler, s["scheduler"])
             _load_state(ph.combiner, s["combiner"])
+            _load_state(ph.update, s.get("update"))
+        for i, (st, s) in enumerate(zip(self._streams, streams, strict=True)):
+            st.load_state_dict(s["sampler"])
+            self._draws[i] = int(s["draws"])
         # callbacks are matched in order; ones added since the checkpoint start fresh
         for cb, s in zip(self.callbacks, state["callbacks"], strict=False):
             cb.load_state_dict(s)
@@ -281,7 +390,12 @@ class Trainer:
         self.step = int(state["step"])
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the full training state atomically (a killed write leaves the old file)."""
+        """Write the full training state atomically (a killed write leaves the old file).
+
+        Under ``torch.distributed`` only rank 0 writes; the other ranks return at once.
+        """
+        if self.rank != 0:
+            return
         buf = io.BytesIO()
         torch.save(self.state_dict(), buf)
         atomic_write(path, lambda f: f.write(buf.getvalue()))
@@ -329,24 +443,35 @@ class Trainer:
                     self.save(self.checkpoint)
         finally:
             bar.close()
+            for st in self._streams:
+                st.close()
         for cb in self.callbacks:
             cb.on_fit_end(self)
         if self.checkpoint is not None:
             self.save(self.checkpoint)
 
+    def _draw(self, slots: list[tuple[str, int]]) -> Batches:
+        batches: Batches = {}
+        for name, i in slots:
+            batches[name] = self._streams[i].batch(self._draws[i], self.device)
+            self._draws[i] += 1
+        return batches
+
     def _one_step(self, bar: Any) -> None:
-        phase = self._cycle[self.step % len(self._cycle)]
+        index = self._cycle[self.step % len(self._cycle)]
+        phase, slots = self.phases[index], self._phase_streams[index]
         ctx = StepContext(self.step, self.max_steps, phase.name, self)
-        batches = {name: s.batch(self.step, self.device) for name, s in phase.streams.items()}
-        losses = phase.step_fn(self.model, batches, ctx)
-        total = phase.combiner(losses, ctx)
-        phase.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        phase.optimizer.step()
-        if phase.scheduler is not None:
-            phase.scheduler.step()
+
+        def compute() -> tuple[Mapping[str, Tensor], Tensor]:
+            losses = phase.step_fn(self.model, self._draw(slots), ctx)
+            return losses, phase.combiner(losses, ctx)
+
+        losses = phase.update(compute, phase, ctx)
         if self.log_losses_every and (self.step + 1) % self.log_losses_every == 0:
-            self.log(self.step + 1, {f"loss/{k}": v.detach().item() for k, v in losses.items()})
+            named = {f"loss/{k}": v.detach() for k, v in losses.items()}
+            self._pending.append((self.step + 1, named))
+            if len(self._pending) >= self._FLUSH_EVERY:
+                self._flush()
         self.step += 1
         last = self.step == self.max_steps
         for cb in self.callbacks:
