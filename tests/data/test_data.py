@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -88,3 +89,46 @@ def test_domain_validates_inputs():
         Domain(torch.zeros(3, 1, 2, 2), torch.zeros(2, dtype=torch.long), "x")
     with pytest.raises(ValueError, match="int64"):
         Domain(torch.zeros(3, 1, 2, 2), torch.zeros(3), "x")
+
+
+def _write_folder(root, shape=(6, 5, 3), classes=("a", "b"), per_class=3):
+    from PIL import Image
+
+    for c, cls in enumerate(classes):
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            arr = np.full(shape, 40 * c + i, dtype=np.uint8)
+            Image.fromarray(arr).save(root / cls / f"{i}.png")
+
+
+def test_image_folder_loads_lazily_with_sorted_class_labels(tmp_path):
+    from transferkit.data import ImageFolder
+
+    _write_folder(tmp_path)
+    ds = ImageFolder(tmp_path)
+    assert ds.classes == ["a", "b"] and len(ds) == 6
+    x, y = ds[4]
+    assert x.shape == (3, 6, 5) and y == 1
+    assert torch.allclose(x, torch.full_like(x, 41 / 255))
+    assert ds.targets.tolist() == [0, 0, 0, 1, 1, 1]
+    grey = ImageFolder(tmp_path, size=(2, 3), mode="L", classes=["b"])
+    assert grey[0][0].shape == (1, 2, 3) and grey[0][1] == 0
+
+
+def test_image_folder_errors(tmp_path):
+    from transferkit.data import ImageFolder
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ImageFolder(tmp_path / "nope")
+    with pytest.raises(ValueError, match="no class sub-folders"):
+        ImageFolder(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="hold no images"):
+        ImageFolder(tmp_path)
+    (tmp_path / "empty" / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="cannot read image"):
+        ImageFolder(tmp_path)[0]
+    with pytest.raises(ValueError, match="not found"):
+        ImageFolder(tmp_path, classes=["x"])
+    with pytest.raises(ValueError, match="mode"):
+        ImageFolder(tmp_path, mode="CMYK")

@@ -1,4 +1,4 @@
-"""Data: bundled digit domains, shared shapes, class subsets and few-shot splits.
+"""Data: bundled digit domains, image folders, class subsets and few-shot splits.
 
 Nothing here downloads at import. :func:`load_mnist` and :func:`load_usps` fetch the full
 sets for real users on request, verify a checksum and cache them in
@@ -8,11 +8,13 @@ sets for real users on request, verify a checksum and cache them in
 from .bundled import load_digits, load_mnist5k
 from .domain import Domain
 from .download import data_dir, fetch, load_mnist, load_usps
+from .folder import ImageFolder
 from .splits import class_subset, few_shot_split, stratified_split
 from .transforms import optdigits_style, resize
 
 __all__ = [
     "Domain",
+    "ImageFolder",
     "class_subset",
     "data_dir",
     "fetch",
