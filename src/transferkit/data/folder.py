@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -110,11 +111,11 @@ class ImageFolder(torch.utils.data.Dataset[tuple[Tensor, int]]):
         from PIL import Image, UnidentifiedImageError
 
         try:
-            with Image.open(path) as img:
-                img = img.convert(self.mode)
-                if self.size is not None:
-                    img = img.resize((self.size[1], self.size[0]), Image.Resampling.BILINEAR)
-                arr = np.asarray(img, dtype=np.uint8)
+            with Image.open(path) as opened:
+                img = opened.convert(self.mode)
+            if self.size is not None:
+                img = img.resize((self.size[1], self.size[0]), Image.Resampling.BILINEAR)
+            arr = np.asarray(img, dtype=np.uint8)
         except (UnidentifiedImageError, OSError) as exc:
             raise ValueError(f"cannot read image {str(path)!r}: {exc}") from exc
         if arr.ndim == 2:
