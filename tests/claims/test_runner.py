@@ -94,3 +94,41 @@ def test_report_has_table_and_per_seed_plot(tmp_path, monkeypatch):
 def test_bad_seed_count_is_rejected(tmp_path):
     with pytest.raises(ValueError, match=">= 1"):
         runner.run_claim(toy_claim.make(), "quick", 0, tmp_path)
+
+
+def test_full_budget_runs_confirmation_seeds(tmp_path):
+    result = runner.run_claim(toy_claim.make(), "full", 3, tmp_path)
+    assert result["seeds"] == [1000, 1001, 1002]
+    assert runner.run_claim(toy_claim.make(), "quick", 3, tmp_path)["seeds"] == [0, 1, 2]
+
+
+def test_a_diverged_arm_is_a_result_counted_as_a_loss(tmp_path):
+    result = runner.run_claim(toy_claim.make(diverge_on_seed=1), "quick", 6, tmp_path)
+    assert result["error"] is None
+    assert result["nonfinite"] == {"better": [1]}
+    saved = json.loads((tmp_path / "toy.json").read_text())
+    assert saved["arms"]["better"][1] is None  # strict JSON: null, not NaN
+    (c,) = result["comparisons"]
+    # seed 1 counts as the worst value any arm reached: a loss against the baseline
+    base, better = result["arms"]["base"], result["arms"]["better"]
+    worst = min(v for v in base + better if v == v)
+    d = [(worst if i == 1 else b) - a for i, (a, b) in enumerate(zip(base, better, strict=True))]
+    assert d[1] <= 0 and c["delta_mean"] == pytest.approx(sum(d) / 6)
+    text = write_report([result], tmp_path).read_text()
+    assert "counted as losses" in text
+
+
+def test_bound_and_non_inferiority_comparisons(tmp_path):
+    from transferkit.claims.base import Bound, NonInferiority
+
+    comps = [Bound("base", 0.45, above=True), Bound("base", 0.6, above=False),
+             NonInferiority("base", "better", margin=0.2),
+             NonInferiority("base", "better", margin=0.01, own=False)]
+    result = runner.run_claim(toy_claim.make(comparisons=comps), "quick", 5, tmp_path)
+    labels = [c["label"] for c in result["comparisons"]]
+    assert labels == ["base > 0.45", "base < 0.6", "base not worse than better by 0.2",
+                      "base not worse than better by 0.01"]
+    assert [c["holds"] for c in result["comparisons"]] == [True, True, True, False]
+    assert result["holds"] is True
+    with pytest.raises(ValueError, match="margin"):
+        NonInferiority("a", "b", margin=0.0)

@@ -11,19 +11,42 @@ def test_paired_comparison_against_hand_computed_example():
     assert r["n"] == 4
     assert r["delta_mean"] == pytest.approx(0.075)
     assert r["delta_std"] == pytest.approx(0.0288675, rel=1e-5)
-    # t = 0.075 / (0.0288675 / 2) = 5.19615; one-sided p with 3 df = 0.0069 (t tables)
-    assert r["p_value"] == pytest.approx(0.006921, rel=1e-3)
+    # against zero: t = 0.075 / (0.0288675 / 2) = 5.19615; one-sided p, 3 df = 0.0069 (tables)
+    assert r["p_zero"] == pytest.approx(0.006921, rel=1e-3)
+    # against the margin: t = (0.075 - 0.05) / 0.01443376 = 1.7321; p, 3 df = 0.0908 (tables)
+    assert r["p_value"] == pytest.approx(0.0908, rel=1e-3)
     # 95% CI: 0.075 +- 3.18245 * 0.01443376 = [0.029066, 0.120934]
     assert r["ci95"] == pytest.approx([0.029066, 0.120934], rel=1e-4)
     assert r["p_wilcoxon"] is None  # 4 differences cannot reach 0.05 one-sided
-    assert r["holds"] is True
+    assert r["holds"] is False  # above the margin on average, not shown to exceed it
+    assert paired_comparison([0.9, 0.85, 0.8, 0.95], [0.8, 0.8, 0.75, 0.85], True, 0.0)["holds"]
+
+
+def test_barely_over_the_margin_does_not_hold():
+    # the review's example: mean 0.0053 against a margin of 0.005
+    m = [0.5073, 0.5033, 0.5063, 0.5043, 0.5078, 0.5028, 0.5053, 0.5053]
+    r = paired_comparison(m, [0.5] * 8, True, 0.005)
+    assert r["delta_mean"] == pytest.approx(0.0053)
+    assert r["p_zero"] < 1e-4 and r["p_value"] > 0.25 and not r["holds"]
+
+
+def test_non_inferiority_and_bounds():
+    from transferkit.claims.stats import one_sample_comparison
+
+    # slightly worse, by far less than the margin of 0.05: not inferior
+    worse = paired_comparison([0.79, 0.80, 0.785, 0.795], [0.8, 0.805, 0.79, 0.8], True, -0.05)
+    assert worse["delta_mean"] < 0 and worse["holds"]
+    assert not paired_comparison([0.7, 0.71, 0.69], [0.8, 0.8, 0.8], True, -0.05)["holds"]
+    inside = one_sample_comparison([0.045, 0.05, 0.04, 0.055], 0.08, above=False)
+    assert inside["holds"] and inside["delta_mean"] == pytest.approx(0.0325)
+    assert not one_sample_comparison([0.045, 0.05, 0.04, 0.055], 0.05, above=True)["holds"]
 
 
 def test_direction_and_threshold():
     lower = paired_comparison([1.0, 1.1, 0.9], [2.0, 2.2, 1.8], higher_is_better=False)
     assert lower["delta_mean"] == pytest.approx(1.0) and lower["holds"]
     small = paired_comparison([0.51, 0.52, 0.515], [0.5, 0.5, 0.5], True, required_delta=0.05)
-    assert small["p_value"] < 0.05 and not small["holds"]
+    assert small["p_zero"] < 0.05 and small["p_value"] > 0.5 and not small["holds"]
     worse = paired_comparison([0.4, 0.41, 0.39], [0.5, 0.5, 0.5])
     assert worse["delta_mean"] < 0 and worse["p_value"] > 0.5 and not worse["holds"]
 

@@ -19,7 +19,7 @@ from transferkit.labelshift import (
 from transferkit.testing.labelshift import check_label_shift_estimator, synthetic_label_shift
 
 ESTIMATORS = [BBSE(), BBSE(soft=True), RLLS(), RLLS(soft=True), MLLS(),
-              MLLS(calibration="bcts"), MLLS(source_prior="predictions")]
+              MLLS(calibration="bcts"), MLLS(calibration=None), MLLS(source_prior="predictions")]
 
 
 @pytest.mark.parametrize("est", ESTIMATORS, ids=repr)
@@ -188,7 +188,7 @@ def test_rlls_solution_is_optimal():
 @pytest.mark.parametrize("target", [(0.9, 0.07, 0.03, 0.0), (0.4, 0.3, 0.2, 0.1)])
 def test_mlls_matches_plain_em(solver, target):
     hp, hy, tp, _ = _data(seed=6, target=target)
-    est = MLLS(solver=solver, tol=1e-12).fit(hp, hy)
+    est = MLLS(calibration=None, solver=solver, tol=1e-12).fit(hp, hy)
     res = est.estimate(tp)
     p = np.bincount(hy) / len(hy)
     q = p.copy()
@@ -244,3 +244,29 @@ def test_none_interval_is_nan_and_torch_inputs_work():
     assert np.all(np.isnan(res.prior_interval))
     ref = BBSE(soft=True, interval="none").fit(hp, hy).estimate(tp)
     np.testing.assert_allclose(res.prior, ref.prior, atol=1e-5)
+
+
+def test_rlls_auto_penalty_is_the_authors_0_01_times_3_delta_c():
+    hp, hy, _, _ = _data(seed=0)
+    est = RLLS().fit(hp.argmax(1), hy)
+    k, m = est.n_classes_, len(hy)
+    t = np.log(2 * k / 0.05)
+    assert est.reg_ == pytest.approx(0.01 * 3 * (2 * t / (3 * m) + np.sqrt(2 * t / m)))
+
+
+def test_simultaneous_intervals_are_bonferroni_wider():
+    hp, hy, tp, _ = _data(seed=1)
+    per_class = BBSE().fit(hp.argmax(1), hy).estimate(tp.argmax(1))
+    joint = BBSE(simultaneous=True).fit(hp.argmax(1), hy).estimate(tp.argmax(1))
+    k = len(per_class.weights)
+    from scipy.stats import norm
+
+    ratio = norm.ppf(1 - 0.05 / (2 * k)) / norm.ppf(0.975)
+    half = lambda e: (e.prior_interval[:, 1] - e.prior_interval[:, 0]) / 2  # noqa: E731
+    inner = (per_class.prior_interval[:, 0] > 0) & (joint.prior_interval[:, 0] > 0)
+    np.testing.assert_allclose(half(joint)[inner], ratio * half(per_class)[inner], rtol=1e-9)
+    assert np.array_equal(per_class.prior, joint.prior)
+
+
+def test_mlls_default_is_bcts_as_in_the_cli():
+    assert MLLS().calibration == "bcts"

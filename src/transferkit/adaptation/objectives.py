@@ -102,6 +102,42 @@ def _sq_distances(z: Tensor) -> Tensor:
     return (sq[:, None] + sq[None, :] - 2.0 * (z @ z.T)).clamp_min(0.0)
 
 
+def gaussian_kernel(
+    z: Tensor, kernel_mul: float = 2.0, kernel_num: int = 5, bandwidth: float | None = None
+) -> Tensor:
+    """The (n, n) sum of ``kernel_num`` Gaussian kernels between the rows of ``z``.
+
+    Bandwidths (squared lengths) are ``bandwidth * kernel_mul^k`` for k centred on 0;
+    without ``bandwidth`` the mean pairwise squared distance of ``z`` (detached). With
+    ``kernel_num=1`` it is the single Gaussian kernel ``exp(-||z_i - z_j||^2 / bandwidth)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> k = gaussian_kernel(torch.tensor([[0.0], [1.0]]), kernel_num=1, bandwidth=1.0)
+    >>> [round(v, 4) for v in k.flatten().tolist()]
+    [1.0, 0.3679, 0.3679, 1.0]
+    """
+    if kernel_mul <= 1.0:
+        raise ValueError(f"kernel_mul must be > 1; got {kernel_mul}")
+    if int(kernel_num) < 1:
+        raise ValueError(f"kernel_num must be >= 1; got {kernel_num}")
+    d2 = _sq_distances(z)
+    if bandwidth is None:
+        total = len(z)
+        base = d2.detach().sum() / max(total * total - total, 1)
+        base = base.clamp_min(torch.finfo(z.dtype).tiny)
+    else:
+        if bandwidth <= 0:
+            raise ValueError(f"bandwidth must be > 0; got {bandwidth}")
+        base = torch.as_tensor(float(bandwidth), dtype=z.dtype, device=z.device)
+    first = base / kernel_mul ** (int(kernel_num) // 2)
+    kernel = torch.zeros_like(d2)
+    for k in range(int(kernel_num)):
+        kernel = kernel + torch.exp(-d2 / (first * kernel_mul**k))
+    return kernel
+
+
 def mmd2(
     source: Tensor,
     target: Tensor,
@@ -138,25 +174,8 @@ def mmd2(
     (True, True)
     """
     _check_features(source, target)
-    if kernel_mul <= 1.0:
-        raise ValueError(f"kernel_mul must be > 1; got {kernel_mul}")
-    if int(kernel_num) < 1:
-        raise ValueError(f"kernel_num must be >= 1; got {kernel_num}")
-    n, m = len(source), len(target)
-    z = torch.cat([source, target])
-    d2 = _sq_distances(z)
-    if bandwidth is None:
-        total = n + m
-        base = d2.detach().sum() / max(total * total - total, 1)
-        base = base.clamp_min(torch.finfo(z.dtype).tiny)
-    else:
-        if bandwidth <= 0:
-            raise ValueError(f"bandwidth must be > 0; got {bandwidth}")
-        base = torch.as_tensor(float(bandwidth), dtype=z.dtype, device=z.device)
-    first = base / kernel_mul ** (int(kernel_num) // 2)
-    kernel = torch.zeros_like(d2)
-    for k in range(int(kernel_num)):
-        kernel = kernel + torch.exp(-d2 / (first * kernel_mul**k))
+    n = len(source)
+    kernel = gaussian_kernel(torch.cat([source, target]), kernel_mul, kernel_num, bandwidth)
     k_ss = kernel[:n, :n].mean()
     k_tt = kernel[n:, n:].mean()
     k_st = kernel[:n, n:].mean()
@@ -254,9 +273,10 @@ class CORAL(AdaptationObjective):
 class DANNOutput(NamedTuple):
     """What :class:`DANN` returns.
 
-    ``loss``: the Jensen-Shannon estimate log 2 - BCE that the features descend and the
-    discriminator ascends; ``domain_loss``: the discriminator's binary cross-entropy
-    (mean of the two domains' means); ``domain_accuracy``: its accuracy (a float tensor).
+    ``loss``: the divergence estimate 2 log 2 - BCE that the features descend and the
+    discriminator ascends; ``domain_loss``: the discriminator's binary cross-entropy, the
+    *sum* of the two domains' mean cross-entropies (as the MSTN authors' code sums D_real and
+    D_fake); ``domain_accuracy``: its accuracy (a float tensor).
     """
 
     loss: Tensor
@@ -271,11 +291,12 @@ def _adversarial(
     logits = grad_reverse(discriminator(feats), 1.0)
     n = len(source)
     z_s, z_t = logits[:n], logits[n:]
-    # source has domain label 0, target 1; each domain weighs one half
-    bce = 0.5 * (F.softplus(z_s).mean() + F.softplus(-z_t).mean())
+    # source has domain label 0, target 1; the two domains' mean losses are summed, as in
+    # the MSTN authors' code (D_real + D_fake), so an adversarial weight of 0.1 means theirs
+    bce = F.softplus(z_s).mean() + F.softplus(-z_t).mean()
     with torch.no_grad():
         acc = 0.5 * ((z_s < 0).float().mean() + (z_t > 0).float().mean())
-    return DANNOutput(_LOG2 - bce, bce.detach(), acc)
+    return DANNOutput(2 * _LOG2 - bce, bce.detach(), acc)
 
 
 class DANN(AdaptationObjective):
@@ -284,10 +305,11 @@ class DANN(AdaptationObjective):
     Ganin et al., JMLR 2016, https://jmlr.org/papers/v17/15-239.html.
 
     A :class:`~transferkit.adaptation.DomainDiscriminator` tells source features (label 0)
-    from target features (label 1). The returned ``loss`` is log 2 - BCE, the
-    discriminator's estimate of the Jensen-Shannon divergence between the two feature
-    distributions (about 0 when they are equal, up to log 2 when separable). Two gradient
-    reversals make a single optimiser that *descends* ``task_loss + loss`` play the
+    from target features (label 1). The returned ``loss`` is 2 log 2 - BCE, with BCE the sum
+    of the source and target mean cross-entropies (the MSTN authors' ``D_real + D_fake``):
+    twice the discriminator's estimate of the Jensen-Shannon divergence between the two
+    feature distributions (about 0 when they are equal, up to 2 log 2 when separable). Two
+    gradient reversals make a single optimiser that *descends* ``task_loss + loss`` play the
     minimax game: the features descend the divergence with their gradient scaled by
     ``coeff`` (the reversal layer between features and discriminator), while the
     discriminator's own gradient is reversed, so it ascends the divergence, i.e. descends
@@ -430,7 +452,7 @@ class MSTNOutput(NamedTuple):
     """What :class:`MSTN` returns.
 
     ``loss`` = ``adversarial + coeff * semantic_weight * semantic``; ``adversarial``: the
-    DANN term (log 2 - BCE); ``semantic``: the centroid alignment loss; the updated
+    DANN term (2 log 2 - BCE); ``semantic``: the centroid alignment loss; the updated
     ``source_centroids`` and ``target_centroids`` (n_classes, d), differentiable;
     ``domain_accuracy`` of the discriminator.
     """

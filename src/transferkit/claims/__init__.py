@@ -4,6 +4,16 @@ Importing this package does not import the recipes; :func:`list_claims` and
 :func:`get_claim` load them on first use.
 """
 
-from .base import Claim, Comparison, SeedResult, get_claim, list_claims, register_claim
+from .base import (
+    Bound,
+    Claim,
+    Comparison,
+    NonInferiority,
+    SeedResult,
+    get_claim,
+    list_claims,
+    register_claim,
+)
 
-__all__ = ["Claim", "Comparison", "SeedResult", "get_claim", "list_claims", "register_claim"]
+__all__ = ["Bound", "Claim", "Comparison", "NonInferiority", "SeedResult", "get_claim",
+           "list_claims", "register_claim"]

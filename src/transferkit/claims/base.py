@@ -21,17 +21,88 @@ from .._registry import Registry
 
 @dataclass(frozen=True)
 class Comparison:
-    """``method`` against ``baseline`` (arm names), in the claim's better direction.
+    """Superiority: ``method`` beats ``baseline`` (arm names) by more than ``required_delta``.
 
-    It holds when the paired mean difference is at least ``required_delta`` and the
-    one-sided paired t-test gives p < 0.05. ``own`` comparisons decide the claim's verdict;
-    the others are reported beside it.
+    It holds when the one-sided paired t-test of H0: mean(d) <= required_delta gives
+    p < 0.05, ``d`` being the per-seed improvement in the claim's better direction (see
+    :mod:`transferkit.claims.stats`). ``own`` comparisons decide the claim's verdict; the
+    others are reported beside it.
     """
 
     method: str
     baseline: str
     required_delta: float
     own: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} vs {self.baseline}"
+
+    def evaluate(
+        self, arms: Mapping[str, Sequence[float]], higher_is_better: bool
+    ) -> dict[str, Any]:
+        from .stats import paired_comparison
+
+        return paired_comparison(
+            arms[self.method], arms[self.baseline], higher_is_better, self.required_delta
+        )
+
+    def arms(self) -> tuple[str, ...]:
+        return (self.method, self.baseline)
+
+
+@dataclass(frozen=True, init=False)
+class NonInferiority(Comparison):
+    """"At least as good": ``method`` is worse than ``baseline`` by less than ``margin``.
+
+    The paired test of H0: mean(d) <= -margin; ``required_delta`` is ``-margin``.
+    """
+
+    def __init__(self, method: str, baseline: str, margin: float, own: bool = True) -> None:
+        if not margin > 0:
+            raise ValueError(f"a non-inferiority margin must be > 0; got {margin}")
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "baseline", baseline)
+        object.__setattr__(self, "required_delta", -float(margin))
+        object.__setattr__(self, "own", own)
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} not worse than {self.baseline} by {-self.required_delta:g}"
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One arm against a constant: its mean lies ``above`` (or below) ``bound``.
+
+    A one-sample one-sided t-test over seeds (H0: the arm is on the wrong side of the
+    bound, or on it).
+    """
+
+    method: str
+    bound: float
+    above: bool
+    own: bool = True
+    required_delta: float = 0.0
+
+    @property
+    def baseline(self) -> str:
+        return f"{self.bound:g}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {'>' if self.above else '<'} {self.bound:g}"
+
+    def evaluate(
+        self, arms: Mapping[str, Sequence[float]], higher_is_better: bool
+    ) -> dict[str, Any]:
+        from .stats import one_sample_comparison
+
+        return one_sample_comparison(arms[self.method], self.bound, self.above,
+                                     self.required_delta)
+
+    def arms(self) -> tuple[str, ...]:
+        return (self.method,)
 
 
 @dataclass
@@ -69,7 +140,7 @@ class Claim:
         At least ``"quick"`` and ``"full"``; each config has an int field ``seeds``.
     run : callable(cfg, seed) -> SeedResult or dict of arm -> float
         Must be a module-level function (it is pickled for ``--jobs``).
-    comparisons : sequence of Comparison
+    comparisons : sequence of Comparison, NonInferiority or Bound
     plot : callable(result, out_dir) -> list of paths, optional
         Extra figures beyond the per-seed plot every claim gets.
     notes : str
@@ -83,7 +154,7 @@ class Claim:
     higher_is_better: bool
     budgets: Mapping[str, Any]
     run: RunFn
-    comparisons: Sequence[Comparison]
+    comparisons: Sequence[Comparison | Bound]
     plot: PlotFn | None = None
     notes: str = ""
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_text
+from .plotting import figure
 
 _VERDICT = {True: "holds", False: "does not hold", None: "ERROR"}
 
@@ -32,10 +33,12 @@ def comparison_rows(result: Mapping[str, Any]) -> list[list[str]]:
         lo, hi = c["ci95"]
         rows.append(
             [
-                f"{c['method']} vs {c['baseline']}" + ("" if c.get("own", True) else " (extra)"),
+                c.get("label", f"{c['method']} vs {c['baseline']}")
+                + ("" if c.get("own", True) else " (extra)"),
                 _num(c["delta_mean"]),
                 f"[{_num(lo)}, {_num(hi)}]",
                 _p(c["p_value"]),
+                _p(c.get("p_zero")),
                 _num(c["required_delta"], ".3g"),
                 "yes" if c["holds"] else "no",
             ]
@@ -51,11 +54,11 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def terminal_table(results: Sequence[Mapping[str, Any]]) -> str:
     """The plain-text table printed after ``transferkit reproduce``."""
-    header = ["claim", "comparison", "delta", "95% CI", "p", "need", "holds"]
+    header = ["claim", "comparison", "delta", "95% CI", "p", "p(>0)", "need", "holds"]
     rows: list[list[str]] = []
     for r in results:
         if r.get("error"):
-            rows.append([r["claim"], f"ERROR: {r['error']}"[:90], "", "", "", "", ""])
+            rows.append([r["claim"], f"ERROR: {r['error']}"[:90], "", "", "", "", "", ""])
             continue
         for i, row in enumerate(comparison_rows(r)):
             rows.append([r["claim"] if i == 0 else "", *row])
@@ -64,6 +67,7 @@ def terminal_table(results: Sequence[Mapping[str, Any]]) -> str:
                 "",
                 f"-> {_VERDICT[r['holds']]} ({r['budget']}, {len(r['seeds'])} seeds, "
                 f"{r['seconds']:.0f} s)",
+                "",
                 "",
                 "",
                 "",
@@ -85,13 +89,15 @@ def plot_seeds(result: Mapping[str, Any], out_dir: Path) -> Path | None:
     arms: Mapping[str, Sequence[float]] = result.get("arms") or {}
     if not arms:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = list(arms)
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * len(names) + 1.5), 3.6))
+    with figure(out_dir, result["claim"], figsize=(max(4.0, 0.55 * len(names) + 1.5), 3.6)) \
+            as (fig, path):
+        _draw_seeds(fig.add_subplot(1, 1, 1), result, arms, names)
+    return path
+
+
+def _draw_seeds(ax: Any, result: Mapping[str, Any], arms: Mapping[str, Sequence[float]],
+                names: list[str]) -> None:
     n_seeds = len(next(iter(arms.values())))
     # join each seed's points within a setting (arms named "<setting>/<arm>")
     groups: dict[str, list[int]] = {}
@@ -112,11 +118,6 @@ def plot_seeds(result: Mapping[str, Any], out_dir: Path) -> Path | None:
         + (" (higher is better)" if result["higher_is_better"] else " (lower is better)")
     )
     ax.set_title(f"{result['claim']}: per-seed results ({result['budget']})", fontsize=9)
-    fig.tight_layout()
-    path = out_dir / f"{result['claim']}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def claim_section(result: Mapping[str, Any], images: Sequence[Path], notes: str) -> str:
@@ -158,11 +159,15 @@ def claim_section(result: Mapping[str, Any], images: Sequence[Path], notes: str)
     parts += [_md_table(["arm", "mean", "std", "95% CI"], rows), ""]
     parts += [
         _md_table(
-            ["comparison", "delta (better > 0)", "95% CI", "p (one-sided t)", "need", "holds"],
+            ["comparison", "delta (better > 0)", "95% CI", "p (H0: delta <= need)",
+             "p (H0: delta <= 0)", "need", "holds"],
             comparison_rows(result),
         ),
         "",
     ]
+    if result.get("nonfinite"):
+        diverged = "; ".join(f"`{a}` on seeds {ss}" for a, ss in result["nonfinite"].items())
+        parts += [f"Non-finite (diverged) results, counted as losses: {diverged}.", ""]
     for img in images:
         parts += [f"![{img.stem}]({img.name})", ""]
     if notes:
@@ -218,8 +223,11 @@ def write_report(results: Sequence[Mapping[str, Any]], out_dir: str | os.PathLik
         "# transferkit reproduce — report",
         "",
         "Each claim's verdict is computed from paired per-seed results: a comparison holds "
-        "when the mean improvement is at least the required delta and the one-sided paired "
-        "t-test gives p < 0.05.",
+        "when the one-sided paired t-test of H0 \"mean improvement <= required delta\" gives "
+        "p < 0.05, so the improvement is shown to exceed its margin, not merely zero "
+        "(non-inferiority and bound comparisons are the same test with a negative margin or "
+        "a constant). Quick budgets run seeds 0..n-1, the ones development looked at; full "
+        "budgets run confirmation seeds 1000.. that no development run used.",
         "",
         _md_table(["claim", "verdict", "budget", "seeds", "seconds"], summary_rows),
         "",

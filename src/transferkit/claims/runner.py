@@ -1,5 +1,13 @@
 """The shared runner: seeds (optionally in parallel), statistics, JSON, resume.
 
+Seeds: ``--quick`` runs seeds ``0 .. n-1``, the ones development looks at; ``--full`` runs
+confirmation seeds ``1000 .. 1000+m-1`` that no development run used, so a full verdict
+is not made on the seeds its settings were tuned on.
+
+An arm that diverged on a seed (a NaN or infinite metric) is a result, not a crash: it is
+recorded as null in the JSON, listed under ``"nonfinite"``, and counted as a loss: for the
+statistics it takes the worst finite value any arm reached on any seed of the claim.
+
 Each finished seed is cached atomically under ``OUT/.partial/<claim>/<budget>-<key>/`` where
 the key hashes the claim's config and the transferkit version; a run that is killed and
 started again with the same arguments recomputes only the seeds it had not finished.
@@ -24,7 +32,8 @@ from typing import Any
 from .. import __version__
 from .._io import atomic_write_json
 from .base import Claim, SeedResult, get_claim
-from .stats import paired_comparison, summarize
+from .overrides import apply_overrides
+from .stats import summarize
 
 
 def environment() -> dict[str, Any]:
@@ -71,19 +80,24 @@ def _as_seed_result(out: SeedResult | Mapping[str, float]) -> SeedResult:
     return SeedResult(arms=dict(out))
 
 
+CONFIRMATION_SEED = 1000
+
+
+def budget_seeds(budget: str, n: int) -> list[int]:
+    """The seeds of a budget: ``0..n-1`` for development budgets, ``1000..`` for ``full``."""
+    start = CONFIRMATION_SEED if budget == "full" else 0
+    return list(range(start, start + n))
+
+
 def _run_seed(claim: Claim, cfg: Any, seed: int, threads: int | None) -> dict[str, Any]:
     """Run one seed (in this or a worker process); return a JSON-able record."""
     import torch
 
     if threads is not None:
         torch.set_num_threads(threads)
-    name = claim.name
     start = time.perf_counter()
     res = _as_seed_result(claim.run(cfg, seed))
     arms = {str(k): float(v) for k, v in res.arms.items()}
-    bad = [k for k, v in arms.items() if not math.isfinite(v)]
-    if bad:
-        raise ValueError(f"claim {name!r} seed {seed}: arms {bad} are not finite numbers")
     return {
         "seed": seed,
         "arms": arms,
@@ -152,20 +166,33 @@ def judge(
                 f"claim {claim.name!r}: seed {s} returned arms {list(records[s]['arms'])}, "
                 f"seed {seeds[0]} returned {arm_names}"
             )
-    arms = {a: [records[s]["arms"][a] for s in seeds] for a in arm_names}
+    def value(v: Any) -> float:
+        return math.nan if v is None else float(v)
+
+    arms = {a: [value(records[s]["arms"][a]) for s in seeds] for a in arm_names}
+    nonfinite = {
+        a: [s for s, v in zip(seeds, vals, strict=True) if not math.isfinite(v)]
+        for a, vals in arms.items()
+    }
+    nonfinite = {a: ss for a, ss in nonfinite.items() if ss}
+    finite = [v for vals in arms.values() for v in vals if math.isfinite(v)]
+    if nonfinite and not finite:
+        raise ValueError(f"claim {claim.name!r}: every arm is non-finite on every seed")
+    worst = (min(finite) if claim.higher_is_better else max(finite)) if finite else math.nan
+    scored = {a: [v if math.isfinite(v) else worst for v in vals] for a, vals in arms.items()}
     comparisons = []
     for c in claim.comparisons:
-        missing = [a for a in (c.method, c.baseline) if a not in arms]
+        missing = [a for a in c.arms() if a not in arms]
         if missing:
             raise KeyError(f"claim {claim.name!r}: comparison names unknown arms {missing}")
-        stat = paired_comparison(
-            arms[c.method], arms[c.baseline], claim.higher_is_better, c.required_delta
-        )
-        comparisons.append({"method": c.method, "baseline": c.baseline, "own": c.own, **stat})
+        stat = c.evaluate(scored, claim.higher_is_better)
+        comparisons.append({"method": c.method, "baseline": c.baseline, "label": c.label,
+                            "kind": type(c).__name__, "own": c.own, **stat})
     own = [c["holds"] for c in comparisons if c["own"]]
     return {
         "arms": arms,
-        "summary": {a: summarize(v) for a, v in arms.items()},
+        "nonfinite": nonfinite,
+        "summary": {a: summarize(scored[a]) for a in arms},
         "comparisons": comparisons,
         "holds": bool(own) and all(own),
     }
@@ -178,20 +205,25 @@ def run_claim(
     out_dir: str | os.PathLike[str] = "results",
     jobs: int = 1,
     on_seed: Callable[[int], None] | None = None,
+    overrides: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run every seed of claim ``name`` (a registered name or a Claim) and write
     ``OUT/<name>.json``; return the result.
+
+    ``overrides`` (``{"field": "value"}``, dotted names for nested configs) change the
+    budget's config (see :mod:`transferkit.claims.overrides`); they are recorded in the JSON
+    and, through the config, in the seed cache's key.
 
     A crash inside the recipe does not propagate: the result then has ``"error"`` set
     (with the traceback's last lines) and ``"holds": None``, so other claims still run.
     """
     claim = name if isinstance(name, Claim) else get_claim(name)
     name = claim.name
-    cfg = claim.config(budget)
+    cfg = apply_overrides(claim.config(budget), overrides or {})
     if n_seeds is not None:
         if n_seeds < 1:
             raise ValueError(f"the number of seeds must be >= 1; got {n_seeds}")
-    seeds = list(range(n_seeds if n_seeds is not None else int(cfg.seeds)))
+    seeds = budget_seeds(budget, n_seeds if n_seeds is not None else int(cfg.seeds))
     out = Path(out_dir)
     cache = out / ".partial" / name / f"{budget}-{config_key(claim, cfg)}"
     start = time.perf_counter()
@@ -214,6 +246,7 @@ def run_claim(
             }
         )
     result["config"] = dataclasses.asdict(cfg)
+    result["overrides"] = dict(overrides or {})
     result["seconds"] = time.perf_counter() - start
     result["environment"] = environment()
     atomic_write_json(out / f"{name}.json", _jsonable(result))

@@ -55,12 +55,21 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", default="results", help="output directory (default: results)")
     p.add_argument("--jobs", type=_positive, default=1, help="seeds run in parallel processes")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-seed lines")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        metavar="FIELD=VALUE",
+        help="override a field of the claim's config (repeatable; nested: black_box.steps=300); "
+        "recorded in the JSON",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..claims import list_claims
+    from ..claims import get_claim, list_claims
     from ..claims.base import BROKEN
+    from ..claims.overrides import apply_overrides, parse_assignments
     from ..claims.report import load_results, terminal_table, write_report
     from ..claims.runner import check_out_dir, run_claim
 
@@ -71,6 +80,15 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise CLIError(f"unknown claim {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
     names = list(dict.fromkeys(args.claims)) or known
+    try:
+        overrides = parse_assignments(args.overrides)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    for name in names:  # check every override before any work starts
+        try:
+            apply_overrides(get_claim(name).config(args.budget), overrides)
+        except ValueError as exc:
+            raise CLIError(f"--set for claim {name!r}: {exc}") from None
     try:
         out = check_out_dir(args.out)
     except OSError as exc:
@@ -91,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         def seed_done(seed: int, name: str = name) -> None:
             say(f"[{name}] seed {seed} done")
 
-        result = run_claim(name, args.budget, args.seeds, out, args.jobs, on_seed=seed_done)
+        result = run_claim(name, args.budget, args.seeds, out, args.jobs, on_seed=seed_done,
+                           overrides=overrides)
         verdict = (
             "ERROR: " + result["error"]
             if result.get("error")
@@ -103,4 +122,9 @@ def run(args: argparse.Namespace) -> int:
     # the report covers every claim whose JSON is in OUT, so claims run one at a time add up
     report = write_report(load_results(out, known), out)
     print(f"\nwrote {len(results)} result file(s) and {report}")
+    crashed = [r["claim"] for r in results if r.get("error")]
+    if crashed:  # a verdict that does not hold is a result; a crash is not
+        print(f"transferkit: error: claim(s) ended in ERROR: {', '.join(crashed)}",
+              file=sys.stderr)
+        return 1
     return 0

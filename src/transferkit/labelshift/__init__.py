@@ -15,7 +15,7 @@ Lipton, Wang, Smola, "Detecting and Correcting for Label Shift with Black Box Pr
 
 from .calibration import apply_bcts, fit_bcts
 from .correction import importance_weights, reweight_posteriors
-from .detection import ShiftTestResult, chi2_shift_test, ks_shift_test
+from .detection import ShiftTestResult, chi2_shift_test, ks_shift_test, mmd_shift_test
 from .estimators import BBSE, MLLS, RLLS, IllConditionedWarning, LabelShiftEstimate
 from .registry import create_estimator, list_estimators, register_estimator
 
@@ -32,6 +32,7 @@ __all__ = [
     "fit_bcts",
     "importance_weights",
     "ks_shift_test",
+    "mmd_shift_test",
     "list_estimators",
     "register_estimator",
     "reweight_posteriors",

@@ -275,11 +275,18 @@ class EqualWeighting(Weighting):
 class UncertaintyWeighting(Weighting):
     """Homoscedastic-uncertainty weighting, Kendall et al. CVPR 2018, https://arxiv.org/abs/1705.07115.
 
-    Objective ``sum_i exp(-s_i) L_i + s_i`` with ``s_i = log sigma_i^2`` learned; the weights
-    are ``exp(-s_i)``. The strategy steps its own optimiser on ``s`` inside the combiner
-    (gradient ``1 - exp(-s_i) L_i``, exact and first-order), so the network's optimiser
-    needs no extra parameters; with the same optimiser type and learning rate this is the
-    joint update of the paper.
+    Objective ``sum_i c_i exp(-s_i) L_i + r_i s_i`` with ``s_i = log sigma_i^2`` learned; the
+    weights are ``c_i exp(-s_i)``. The paper's forms are per task type: a Gaussian
+    likelihood (regression, ``forms="regression"``) gives ``1/2 exp(-s) L + 1/2 s``, a
+    softmax with temperature (classification) ``exp(-s) L + 1/2 s``; ``"simple"``,
+    ``exp(-s) L + s``, is the form most public reimplementations use for every task.
+
+    The default is ``"simple"`` because a weighting is not told its tasks' likelihoods:
+    pass one form per task (``forms=["classification", "regression"]``) to follow the
+    paper, as the ``gradnorm`` claim does. The strategy steps its own optimiser on ``s``
+    inside the combiner (gradient ``r_i - c_i exp(-s_i) L_i``, exact and first-order), so
+    the network's optimiser needs no extra parameters; with the same optimiser type and
+    learning rate this is the joint update of the paper.
 
     Parameters
     ----------
@@ -287,6 +294,9 @@ class UncertaintyWeighting(Weighting):
     lr : float
         Adam learning rate of ``s`` (used when ``optimizer`` is None).
     optimizer : callable(params) -> torch.optim.Optimizer, optional
+    forms : str or sequence of str
+        ``"simple"``, ``"regression"`` or ``"classification"``: one for all tasks, or one
+        per task.
 
     Examples
     --------
@@ -298,26 +308,43 @@ class UncertaintyWeighting(Weighting):
     >>> w = u(torch.tensor([4.0, 0.25]))
     >>> bool(w[0] < 1.0 < w[1])
     True
+    >>> UncertaintyWeighting(2, forms=["classification", "regression"])(torch.ones(2))
+    tensor([1.0000, 0.5000])
     """
 
+    FORMS = {"simple": (1.0, 1.0), "regression": (0.5, 0.5), "classification": (1.0, 0.5)}
+    _scale: Tensor
+    _reg: Tensor
+
     def __init__(self, tasks: int | Sequence[str], lr: float = 0.01,
-                 optimizer: OptimizerFactory | None = None) -> None:
+                 optimizer: OptimizerFactory | None = None,
+                 forms: str | Sequence[str] = "simple") -> None:
         super().__init__(tasks)
         if lr <= 0:
             raise ValueError(f"lr must be > 0; got {lr}")
+        per_task = [forms] * self.n_tasks if isinstance(forms, str) else list(forms)
+        if len(per_task) != self.n_tasks:
+            raise ValueError(f"forms has {len(per_task)} entries for {self.n_tasks} tasks")
+        bad = [f for f in per_task if f not in self.FORMS]
+        if bad:
+            raise ValueError(f"unknown form(s) {bad}; expected one of {sorted(self.FORMS)}")
+        self.forms = per_task
+        coef = torch.tensor([self.FORMS[f] for f in per_task])
+        self.register_buffer("_scale", coef[:, 0].clone(), persistent=False)
+        self.register_buffer("_reg", coef[:, 1].clone(), persistent=False)
         self.log_vars = nn.Parameter(torch.zeros(self.n_tasks))
         self.optimizer = (optimizer or _adam(lr))([self.log_vars])
 
     def forward(self, losses: Tensor) -> Tensor:
         self._check_losses(losses)
-        return torch.exp(-self.log_vars.detach()).to(losses)
+        return (self._scale * torch.exp(-self.log_vars.detach())).to(losses)
 
     def update(self, losses: Sequence[Tensor | None], shared: Sequence[Tensor] | None) -> None:
         self._check_terms(losses)
         vec, present = _stack(losses)
         with torch.no_grad():
             s = self.log_vars
-            grad = (1.0 - torch.exp(-s) * vec.to(s)) * present.to(s)
+            grad = (self._reg - self._scale * torch.exp(-s) * vec.to(s)) * present.to(s)
         self.optimizer.zero_grad(set_to_none=True)
         self.log_vars.grad = grad
         self.optimizer.step()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from torch import nn
@@ -22,7 +23,9 @@ class MLP(SplitNet):
 
     Parameters
     ----------
-    in_shape : (channels, height, width)
+    in_shape : int or sequence of int
+        The shape of one input: ``16`` or ``(16,)`` for tabular rows of 16 features,
+        ``(channels, height, width)`` for images; any shape is flattened.
     n_classes : int
     hidden : sequence of int
         Widths of the hidden blocks, e.g. (256, 256); ``features[0]`` is the flatten step,
@@ -36,20 +39,26 @@ class MLP(SplitNet):
     >>> net = MLP((1, 8, 8), n_classes=10, hidden=(32, 32))
     >>> net(torch.zeros(4, 1, 8, 8)).shape
     torch.Size([4, 10])
+    >>> MLP(16, n_classes=3, hidden=(8,))(torch.zeros(5, 16)).shape
+    torch.Size([5, 3])
     """
 
     def __init__(
         self,
-        in_shape: Sequence[int],
+        in_shape: int | Sequence[int],
         n_classes: int,
         hidden: Sequence[int] = (256, 256),
         dropout: float = 0.0,
     ) -> None:
-        c, h, w = _check_shape(in_shape)
+        dims = (in_shape,) if isinstance(in_shape, int) else tuple(in_shape)
+        if not dims or not all(isinstance(d, int) and d >= 1 for d in dims):
+            raise ValueError(
+                f"in_shape must be a positive int or a shape of positive ints; got {in_shape!r}"
+            )
         if not hidden:
             raise ValueError("hidden must name at least one block width")
         blocks: list[nn.Module] = [nn.Flatten()]
-        width = c * h * w
+        width = math.prod(dims)
         for size in hidden:
             layers: list[nn.Module] = [nn.Linear(width, size), nn.ReLU()]
             if dropout > 0:

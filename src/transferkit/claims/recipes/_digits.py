@@ -18,7 +18,8 @@ from torch import nn
 
 from ...data import Domain, class_subset, load_digits, load_mnist5k, optdigits_style, resize
 from ...nets import SplitNet, create_backbone
-from ...train import Stream, accuracy, classification_step, fit, seeded
+from ...train import accuracy, seeded
+from ._training import fit_classifier
 
 
 @lru_cache(maxsize=4)
@@ -66,20 +67,10 @@ def _pretrained_state(spec: SourceSpec, seed: int) -> dict[str, torch.Tensor]:
     source = source_domain(spec)
     with seeded(seed):
         net = build_net(spec, len(spec.classes))
-    opt = torch.optim.SGD(
-        net.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
-    )
-    stream = Stream(source.images, source.labels, batch_size=spec.batch_size, seed=seed)
-    fit(
-        net,
-        classification_step(),
-        {"train": stream},
-        opt,
-        spec.steps,
-        seed=seed,
-        desc=f"pretrain source (seed {seed})",
-        log_losses_every=0,
-    )
+    fit_classifier(net, (source.images, source.labels), steps=spec.steps,
+                   batch_size=spec.batch_size, lr=spec.lr, momentum=spec.momentum,
+                   weight_decay=spec.weight_decay, seed=seed,
+                   desc=f"pretrain source (seed {seed})")
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 

@@ -31,7 +31,7 @@ import torch
 from ...data import dirichlet_prior, sample_with_prior
 from ...labelshift import BBSE, importance_weights, reweight_posteriors
 from ..base import Claim, Comparison, SeedResult, register_claim
-from .bbse_estimation import PAPER, BlackBoxSpec, black_box, proba, train_mlp
+from ._labelshift import PAPER, BlackBoxSpec, black_box, proba, train_mlp
 
 
 @dataclass(frozen=True)

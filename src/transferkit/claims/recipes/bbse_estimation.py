@@ -32,78 +32,15 @@ import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from ...data import load_mnist5k, resize, sample_with_prior, stratified_split
-from ...nets import MLP
-from ...train import Stream, classification_step, fit, predict_logits, seeded
+from ...data import sample_with_prior
 from ..base import Claim, Comparison, SeedResult, register_claim
-
-PAPER = (
-    "Lipton, Wang, Smola. Detecting and Correcting for Label Shift with Black Box "
-    "Predictors. ICML 2018. https://proceedings.mlr.press/v80/lipton18a.html"
-)
-
-@dataclass(frozen=True)
-class BlackBoxSpec:
-    """How the shared black box is trained (identical for every arm of the three claims)."""
-
-    resolution: int = 14
-    n_train_per_class: int = 200
-    hidden: tuple[int, ...] = (128,)
-    steps: int = 600
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-
-
-@dataclass(frozen=True)
-class BlackBox:
-    """Flattened inputs, labels and the model's probabilities on the pool, plus the train set."""
-
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    pool_x: torch.Tensor
-    pool_y: np.ndarray
-    pool_proba: np.ndarray
-
-
-def train_mlp(
-    spec: BlackBoxSpec, x: torch.Tensor, y: torch.Tensor, seed: int,
-    weights: torch.Tensor | None = None,
-) -> torch.nn.Module:
-    """The shared loop on (x, y[, per-example weights]); initialisation seeded by ``seed``."""
-    with seeded(seed):
-        net = MLP((1, spec.resolution, spec.resolution), 10, hidden=spec.hidden)
-    opt = torch.optim.SGD(net.parameters(), lr=spec.lr, momentum=spec.momentum,
-                          weight_decay=spec.weight_decay)
-    tensors = (x, y) if weights is None else (x, y, weights)
-    fit(net, classification_step(), {"train": Stream(*tensors, batch_size=spec.batch_size,
-                                                     seed=seed)},
-        opt, spec.steps, seed=seed, desc="black box", log_losses_every=0)
-    return net
-
-
-def proba(net: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
-    """Softmax probabilities as float64 numpy (rows sum to one)."""
-    p = torch.softmax(predict_logits(net, x).double(), dim=1).numpy()
-    return np.asarray(p / p.sum(axis=1, keepdims=True))
-
-
-@lru_cache(maxsize=4)
-def black_box(spec: BlackBoxSpec, seed: int) -> BlackBox:
-    """Train the black box of ``seed`` once per process (cached)."""
-    domain = resize(load_mnist5k(), spec.resolution)
-    train, pool = stratified_split(domain, spec.n_train_per_class, seed=seed)
-    net = train_mlp(spec, train.images, train.labels, seed)
-    return BlackBox(train.images, train.labels, pool.images, pool.labels.numpy(),
-                    proba(net, pool.images))
+from ..plotting import figure
+from ._labelshift import PAPER, BlackBoxSpec, black_box
 
 
 @dataclass(frozen=True)
@@ -165,46 +102,40 @@ def run(cfg: EstimationConfig, seed: int) -> SeedResult:
 
 def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
     """Log-log error vs n for BBSE, RLLS and MLLS, one panel per holdout regime."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import NullLocator
 
     arms = result.get("arms", {})
     curves = sorted({a.split("/")[0] for a in arms})
     if not curves:
         return []
-    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4), sharey=True,
-                             squeeze=False)
-    for ax, curve in zip(axes[0], curves, strict=True):
-        for method in METHODS:
-            pts = sorted((int(a.split("/")[1][1:]), v) for a, v in arms.items()
-                         if a.startswith(curve + "/") and a.endswith("/" + method))
-            if not pts:
-                continue
-            ns = np.array([p[0] for p in pts])
-            logs = np.array([p[1] for p in pts], dtype=float)  # (n_points, n_seeds)
-            mean = 10 ** logs.mean(axis=1)
-            ax.plot(ns, mean, marker="o", label=method.upper())
-            ax.fill_between(ns, 10 ** logs.min(axis=1), 10 ** logs.max(axis=1), alpha=0.2)
-        ref_ns = np.array([min(ns), max(ns)])
-        first = [10 ** np.mean(v) for a, v in arms.items() if a == f"{curve}/n{min(ns)}/bbse"]
-        if first:
-            ax.plot(ref_ns, first[0] * min(ns) / ref_ns, "k--", lw=1, label="~1/n")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xticks(ns, [f"{n:,}" for n in ns])
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xlabel("target examples n")
-        ax.set_title("holdout = n" if curve == "grow" else f"holdout = {curve[5:]}")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].set_ylabel("relative squared error of weights")
-    axes[0][0].legend()
-    fig.tight_layout()
-    path = Path(out_dir) / "bbse-estimation-error-vs-n.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(out_dir, "bbse-estimation-error-vs-n", figsize=(5 * len(curves), 4),
+                dpi=120) as (fig, path):
+        axes = fig.subplots(1, len(curves), sharey=True, squeeze=False)
+        for ax, curve in zip(axes[0], curves, strict=True):
+            for method in METHODS:
+                pts = sorted((int(a.split("/")[1][1:]), v) for a, v in arms.items()
+                             if a.startswith(curve + "/") and a.endswith("/" + method))
+                if not pts:
+                    continue
+                ns = np.array([p[0] for p in pts])
+                logs = np.array([p[1] for p in pts], dtype=float)  # (n_points, n_seeds)
+                mean = 10 ** logs.mean(axis=1)
+                ax.plot(ns, mean, marker="o", label=method.upper())
+                ax.fill_between(ns, 10 ** logs.min(axis=1), 10 ** logs.max(axis=1), alpha=0.2)
+            ref_ns = np.array([min(ns), max(ns)])
+            first = [10 ** np.mean(v) for a, v in arms.items()
+                     if a == f"{curve}/n{min(ns)}/bbse"]
+            if first:
+                ax.plot(ref_ns, first[0] * min(ns) / ref_ns, "k--", lw=1, label="~1/n")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xticks(ns, [f"{n:,}" for n in ns])
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.set_xlabel("target examples n")
+            ax.set_title("holdout = n" if curve == "grow" else f"holdout = {curve[5:]}")
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0][0].set_ylabel("relative squared error of weights")
+        axes[0][0].legend()
     return [path]
 
 

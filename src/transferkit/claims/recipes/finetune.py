@@ -25,9 +25,10 @@ import torch
 from ...data import few_shot_split
 from ...finetune import freeze, param_groups
 from ...nets import replace_head
-from ...train import Stream, classification_step, fit, seeded
+from ...train import seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
 from ._digits import SourceSpec, build_net, pretrained_source, target_accuracy, targets
+from ._training import fit_classifier
 
 
 @dataclass(frozen=True)
@@ -45,18 +46,9 @@ class FinetuneConfig:
 
 
 def _train(net: torch.nn.Module, groups: list, train, cfg: FinetuneConfig, seed: int) -> None:
-    opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    stream = Stream(train.images, train.labels, batch_size=cfg.batch_size, seed=seed)
-    fit(
-        net,
-        classification_step(),
-        {"train": stream},
-        opt,
-        cfg.steps,
-        seed=seed,
-        desc="finetune",
-        log_losses_every=0,
-    )
+    fit_classifier(net, (train.images, train.labels), steps=cfg.steps,
+                   batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum,
+                   weight_decay=cfg.weight_decay, seed=seed, params=groups, desc="finetune")
 
 
 def run(cfg: FinetuneConfig, seed: int) -> SeedResult:

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from ...multitask import SharedTrunk, Weighting, create_weighting, multitask_step
 from ...train import Callback, Phase, Stream, Trainer, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
+from ..plotting import figure
 
 ARMS = ("equal", "uncertainty", "dwa", "gradnorm")
 
@@ -136,8 +137,8 @@ def _strategy(arm: str, cfg: ToyConfig, names: list[str], steps_per_epoch: int) 
     kw: dict[str, Any] = {}
     if arm == "gradnorm":
         kw = {"alpha": cfg.alpha, "lr": cfg.weighting_lr}
-    elif arm == "uncertainty":
-        kw = {"lr": cfg.weighting_lr}
+    elif arm == "uncertainty":  # Gaussian likelihoods: Kendall et al.'s regression form
+        kw = {"lr": cfg.weighting_lr, "forms": "regression"}
     elif arm == "dwa":
         kw = {"period": steps_per_epoch}
     return create_weighting(arm, names, **kw)
@@ -214,9 +215,6 @@ def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
     """Weights and training loss ratios over time per task, for each arm (first seed)."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     extras = result.get("extras") or {}
     if not extras:
         return []
@@ -224,30 +222,28 @@ def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
     ex = extras[seed]
     sigmas = ex["sigmas"]
     arms = list(ex["curves"])
-    fig, axes = plt.subplots(2, len(arms), figsize=(3.6 * len(arms), 6.5), squeeze=False)
-    cmap = plt.get_cmap("viridis")
-    for j, arm in enumerate(arms):
-        c = ex["curves"][arm]
-        for i, s in enumerate(sigmas):
-            col = cmap(i / max(1, len(sigmas) - 1))
-            axes[0][j].plot(c["steps"], [w[i] for w in c["weights"]], color=col,
-                            label=f"sigma={s:.3g}")
-            axes[1][j].plot(c["steps"], [r[i] for r in c["train_ratios"]], color=col)
-        axes[0][j].set_yscale("log")
-        axes[0][j].set_title(f"{arm} (lr {ex['lr'][arm]:.0e})")
-        axes[1][j].set_yscale("log")
-        axes[1][j].set_xlabel("step")
-    axes[0][0].set_ylabel("task weight w_i")
-    axes[1][0].set_ylabel("train loss ratio L_i(t)/L_i(0)")
-    axes[1][-1].legend(*axes[0][-1].get_legend_handles_labels(), fontsize=6, loc="upper right",
-                       ncol=2)
-    fig.suptitle(f"gradnorm-toy, seed {seed}: weights and loss ratios per task")
-    fig.tight_layout()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "gradnorm-toy_weights_ratios.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(out_dir, "gradnorm-toy_weights_ratios", figsize=(3.6 * len(arms), 6.5)) \
+            as (fig, path):
+        axes = fig.subplots(2, len(arms), squeeze=False)
+        cmap = matplotlib.colormaps["viridis"]
+        for j, arm in enumerate(arms):
+            c = ex["curves"][arm]
+            for i, s in enumerate(sigmas):
+                col = cmap(i / max(1, len(sigmas) - 1))
+                axes[0][j].plot(c["steps"], [w[i] for w in c["weights"]], color=col,
+                                label=f"sigma={s:.3g}")
+                axes[1][j].plot(c["steps"], [r[i] for r in c["train_ratios"]], color=col)
+            axes[0][j].set_yscale("log")
+            axes[0][j].set_title(f"{arm} (lr {ex['lr'][arm]:.0e})")
+            axes[1][j].set_yscale("log")
+            axes[1][j].set_xlabel("step")
+        axes[0][0].set_ylabel("task weight w_i")
+        axes[1][0].set_ylabel("train loss ratio L_i(t)/L_i(0)")
+        axes[1][-1].legend(*axes[0][-1].get_legend_handles_labels(), fontsize=6,
+                           loc="upper right", ncol=2)
+        fig.suptitle(f"gradnorm-toy, seed {seed}: weights and loss ratios per task")
     return [path]
 
 
@@ -273,7 +269,8 @@ grid (quick 1e-3, 3e-3, 1e-2; full adds 3e-4) with the same short budget (quick 
 steps, full 400; lowest sum of validation loss ratios), then the full budget (quick 400
 steps, full 1500); the chosen rates are in the extras (`lr`). GradNorm: alpha = 0.12, Adam on
 the weights (lr 0.025), initial losses averaged over the first 5 steps; uncertainty: Adam
-(lr 0.025) on log sigma^2; DWA: temperature 2, one period = one epoch.
+(lr 0.025) on log sigma^2, Kendall et al.'s regression form exp(-s) L / 2 + s / 2;
+DWA: temperature 2, one period = one epoch.
 Metrics (test set, lower is better): `sum/*` the sum of loss ratios L_i(t)/L_i(0); `spread/*`
 max/min of the ratios across tasks; `max/*` the worst task's ratio (< 1 means every task
 improved). Per-task ratios are in the extras (`test_ratios`).

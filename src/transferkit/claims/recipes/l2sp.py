@@ -60,9 +60,11 @@ from ...data import Domain, few_shot_split, stratified_split
 from ...finetune import L1SP, L2, L2SP, GroupLassoSP, L2SPFisher, fisher_diagonal, freeze
 from ...finetune.freezing import trainable
 from ...nets import replace_head
-from ...train import Stream, accuracy, classification_step, fit, predict_logits, seeded
+from ...train import accuracy, predict_logits, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
+from ..plotting import figure
 from ._digits import SourceSpec, build_net, pretrained_source, source_domain, targets
+from ._training import fit_classifier
 
 ARMS = ("l2", "l2sp", "l1sp", "group-lasso-sp", "l2sp-fisher", "frozen-features", "scratch")
 SETTINGS = ("overlap-k3", "overlap-k10", "disjoint-k3", "disjoint-k10")
@@ -155,11 +157,10 @@ def _train(
     seed: int,
 ) -> nn.Module:
     net, reg = _build(arm, alpha, cfg, spec, n_classes, seed)
-    opt = torch.optim.SGD(trainable(net), lr=cfg.lr, momentum=cfg.momentum, weight_decay=0.0)
-    stream = Stream(data.images, data.labels, batch_size=cfg.batch_size, seed=seed)
-    fit(net, classification_step(regularizer=reg), {"train": stream}, opt, cfg.steps,
-        seed=seed, desc=f"l2sp {arm} alpha={alpha:g}", log_losses_every=0)
-    return net
+    return fit_classifier(net, (data.images, data.labels), steps=cfg.steps,
+                          batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum,
+                          weight_decay=0.0, seed=seed, params=trainable(net), regularizer=reg,
+                          desc=f"l2sp {arm} alpha={alpha:g}")
 
 
 def _drift(net: nn.Module, spec: SourceSpec, seed: int) -> float:
@@ -217,17 +218,19 @@ def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
     per_seed = result.get("extras") or {}
     if not per_seed:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
 
     first = next(iter(per_seed.values()))["sweep"]
     settings = list(first)
-    fig, axes = plt.subplots(
-        1, len(settings), figsize=(3.6 * len(settings) + 1.4, 3.4), squeeze=False
-    )
+    with figure(out_dir, "l2sp_alpha", figsize=(3.6 * len(settings) + 1.4, 3.4)) as (fig, path):
+        axes = fig.subplots(1, len(settings), squeeze=False)
+        _draw_sweep(fig, axes, first, per_seed, settings, result)
+    return [path]
+
+
+def _draw_sweep(fig: Any, axes: Any, first: Mapping[str, Any], per_seed: Mapping[str, Any],
+                settings: list[str], result: Mapping[str, Any]) -> None:
+    import numpy as np
+
     for ax, setting in zip(axes[0], settings, strict=True):
         for arm in first[setting]:
             alphas = np.asarray(first[setting][arm]["alphas"], dtype=float)
@@ -235,7 +238,7 @@ def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
                 [seed["sweep"][setting][arm]["test_acc"] for seed in per_seed.values()],
                 dtype=float,
             )
-            mean, std = acc.mean(0), acc.std(0)
+            mean, std = acc.mean(0), acc.std(0, ddof=1 if len(acc) > 1 else 0)
             style = "--" if arm in ("frozen-features", "scratch") else "-"
             ax.errorbar(alphas, mean, yerr=std, label=arm, ls=style, marker="o", ms=3,
                         capsize=2, lw=1)
@@ -247,11 +250,6 @@ def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
     axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.suptitle(f"l2sp: target accuracy vs alpha ({result.get('budget')}, "
                  f"{len(per_seed)} seeds)", fontsize=9)
-    fig.tight_layout()
-    path = Path(out_dir) / "l2sp_alpha.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
 
 
 _OWN = [Comparison(f"overlap-k{k}/l2sp", f"overlap-k{k}/l2", 0.005) for k in (3, 10)]

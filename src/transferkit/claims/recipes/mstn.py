@@ -47,6 +47,7 @@ from ...data import Domain, stratified_split
 from ...nets import SplitNet, create_backbone
 from ...train import BestCheckpoint, Callback, Stream, accuracy, evaluating, fit, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
+from ..plotting import figure
 from ._digits import digit_pair
 
 ARMS = ("source-only", "mmd", "coral", "dann", "mstn")
@@ -199,7 +200,7 @@ REFERENCE = {
 }
 
 
-def _plot_reference(result: Mapping[str, Any], out_dir: Path, plt: Any) -> list[Path]:
+def _plot_reference(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
     resolution = int(result.get("config", {}).get("resolution", 8))
     ref = REFERENCE.get(resolution)
     arms = result.get("arms", {})
@@ -211,57 +212,45 @@ def _plot_reference(result: Mapping[str, Any], out_dir: Path, plt: Any) -> list[
         100 * (sum((v - o / 100) ** 2 for v in arms[a]) / max(len(arms[a]) - 1, 1)) ** 0.5
         for a, o in zip(names, ours, strict=True)
     ]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    xs = range(len(names))
-    ax.bar([x - 0.2 for x in xs], ours, 0.4, yerr=spread, capsize=3,
-           label=f"transferkit ({len(arms[names[0]])} seeds, mean +- std)")
-    ax.bar([x + 0.2 for x in xs], [ref[a] for a in names], 0.4, label="issue's prototype")
-    for x, o, sd, r in zip(xs, ours, spread, [ref[a] for a in names], strict=True):
-        ax.text(x - 0.2, o + sd + 1, f"{o:.1f}", ha="center", fontsize=8)
-        ax.text(x + 0.2, r + 1, f"{r:.1f}", ha="center", fontsize=8)
-    ax.set_xticks(list(xs), names)
-    ax.set_ylabel("target accuracy (%)")
-    ax.set_title(f"MNIST-5k -> digits {resolution}x{resolution}: ours beside the reference")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    path = Path(out_dir) / "mstn_reference.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(out_dir, "mstn_reference", figsize=(6, 4)) as (fig, path):
+        ax = fig.add_subplot(1, 1, 1)
+        xs = range(len(names))
+        ax.bar([x - 0.2 for x in xs], ours, 0.4, yerr=spread, capsize=3,
+               label=f"transferkit ({len(arms[names[0]])} seeds, mean +- std)")
+        ax.bar([x + 0.2 for x in xs], [ref[a] for a in names], 0.4, label="issue's prototype")
+        for x, o, sd, r in zip(xs, ours, spread, [ref[a] for a in names], strict=True):
+            ax.text(x - 0.2, o + sd + 1, f"{o:.1f}", ha="center", fontsize=8)
+            ax.text(x + 0.2, r + 1, f"{r:.1f}", ha="center", fontsize=8)
+        ax.set_xticks(list(xs), names)
+        ax.set_ylabel("target accuracy (%)")
+        ax.set_title(f"MNIST-5k -> digits {resolution}x{resolution}: ours beside the reference")
+        ax.legend(loc="lower right", fontsize=8)
     return [path]
 
 
 def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
     """Features PCA (seed 0), source-only against MSTN; our accuracies beside the reference."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    paths = _plot_reference(result, Path(out_dir), plt)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = _plot_reference(result, out_dir)
     extras = result.get("extras", {})
     sample = next((e["pca"] for e in extras.values() if e.get("pca")), None)
     if not sample:
         return paths
     panels = [arm for arm in ("source-only", "mstn") if arm in sample]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5), squeeze=False)
-    for ax, arm in zip(axes[0], panels, strict=True):
-        data = sample[arm]
-        for key, label, marker in (("source_xy", "source (MNIST-5k)", "o"),
-                                   ("target_xy", "target (sklearn digits)", "^")):
-            xy = data[key]
-            ax.scatter([p[0] for p in xy], [p[1] for p in xy], s=8, alpha=0.5, marker=marker,
-                       label=label)
-        ax.set_title(f"{arm}: bottleneck features, PCA (seed 0)")
-        ax.set_xlabel("PC 1")
-        ax.set_ylabel("PC 2")
-        ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "mstn_features_pca.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(out_dir, "mstn_features_pca", figsize=(5 * len(panels), 4.5)) as (fig, path):
+        axes = fig.subplots(1, len(panels), squeeze=False)
+        for ax, arm in zip(axes[0], panels, strict=True):
+            data = sample[arm]
+            for key, label, marker in (("source_xy", "source (MNIST-5k)", "o"),
+                                       ("target_xy", "target (sklearn digits)", "^")):
+                xy = data[key]
+                ax.scatter([p[0] for p in xy], [p[1] for p in xy], s=8, alpha=0.5,
+                           marker=marker, label=label)
+            ax.set_title(f"{arm}: bottleneck features, PCA (seed 0)")
+            ax.set_xlabel("PC 1")
+            ax.set_ylabel("PC 2")
+            ax.legend(loc="best", fontsize=8)
     return [*paths, path]
 
 
