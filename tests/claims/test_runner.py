@@ -53,7 +53,7 @@ def test_crash_is_an_error_result_and_finished_seeds_resume(tmp_path):
     ran = []
     original = runner._run_seed
 
-    def spy(claim, cfg, seed, threads):
+    def spy(claim, cfg, seed, threads=1):
         ran.append(seed)
         return original(claim, cfg, seed, threads)
 
@@ -132,3 +132,33 @@ def test_bound_and_non_inferiority_comparisons(tmp_path):
     assert result["holds"] is True
     with pytest.raises(ValueError, match="margin"):
         NonInferiority("a", "b", margin=0.0)
+
+
+def test_result_files_get_the_users_normal_mode(tmp_path):
+    import os
+    import stat
+
+    runner.run_claim(toy_claim.make(), "quick", 2, tmp_path)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    mode = stat.S_IMODE((tmp_path / "toy.json").stat().st_mode)
+    assert mode == 0o666 & ~umask
+
+
+def test_every_seed_unit_runs_with_the_fixed_thread_count(tmp_path):
+    import torch
+
+    seen = []
+    claim = toy_claim.make()
+    original = claim.run
+
+    def spy(cfg, seed):
+        seen.append(torch.get_num_threads())
+        return original(cfg, seed)
+
+    from dataclasses import replace
+
+    before = torch.get_num_threads()
+    result = runner.run_claim(replace(claim, run=spy), "quick", 2, tmp_path)
+    assert seen == [runner.UNIT_THREADS] * 2 and torch.get_num_threads() == before
+    assert result["environment"]["threads"] == runner.UNIT_THREADS

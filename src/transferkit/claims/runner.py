@@ -36,6 +36,12 @@ from .overrides import apply_overrides
 from .stats import summarize
 
 
+UNIT_THREADS = 1
+"""Intra-op threads of every seed unit, serial or in a worker: a claim's numbers may depend
+on the thread count (reduction order), so it is fixed whatever ``--jobs`` is, and recorded
+in the JSON and the seed cache's key. Parallelism comes from ``--jobs`` processes."""
+
+
 def environment() -> dict[str, Any]:
     """Versions and threads recorded with every result."""
     import numpy
@@ -46,7 +52,7 @@ def environment() -> dict[str, Any]:
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "python": platform.python_version(),
-        "threads": torch.get_num_threads(),
+        "threads": UNIT_THREADS,
         "platform": platform.platform(terse=True),
     }
 
@@ -65,9 +71,12 @@ def _jsonable(obj: Any) -> Any:
 
 
 def config_key(claim: Claim, cfg: Any) -> str:
-    """A short hash of the claim's config (and our version) naming its seed cache."""
+    """A short hash of what a claim's numbers depend on (config, version, threads, torch)."""
+    import torch
+
     text = json.dumps(
-        {"claim": claim.name, "version": __version__, "cfg": _jsonable(dataclasses.asdict(cfg))},
+        {"claim": claim.name, "version": __version__, "cfg": _jsonable(dataclasses.asdict(cfg)),
+         "threads": UNIT_THREADS, "torch": torch.__version__},
         sort_keys=True,
         default=str,
     )
@@ -89,14 +98,18 @@ def budget_seeds(budget: str, n: int) -> list[int]:
     return list(range(start, start + n))
 
 
-def _run_seed(claim: Claim, cfg: Any, seed: int, threads: int | None) -> dict[str, Any]:
-    """Run one seed (in this or a worker process); return a JSON-able record."""
+def _run_seed(claim: Claim, cfg: Any, seed: int, threads: int = UNIT_THREADS) -> dict[str, Any]:
+    """Run one seed with ``threads`` intra-op threads (in this or a worker process); return a
+    JSON-able record. The caller's thread count is restored afterwards."""
     import torch
 
-    if threads is not None:
-        torch.set_num_threads(threads)
-    start = time.perf_counter()
-    res = _as_seed_result(claim.run(cfg, seed))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        start = time.perf_counter()
+        res = _as_seed_result(claim.run(cfg, seed))
+    finally:
+        torch.set_num_threads(before)
     arms = {str(k): float(v) for k, v in res.arms.items()}
     return {
         "seed": seed,
@@ -104,6 +117,34 @@ def _run_seed(claim: Claim, cfg: Any, seed: int, threads: int | None) -> dict[st
         "extras": _jsonable(res.extras),
         "seconds": time.perf_counter() - start,
     }
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the ``reproduce`` process that spawned it dies.
+
+    On Linux the kernel sends SIGTERM at the parent's death (``PR_SET_PDEATHSIG``); a
+    daemon thread that polls the parent's pid covers other systems and the race where the
+    parent died before the call.
+    """
+    import ctypes
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        except OSError:
+            pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, daemon=True, name="transferkit-parent-watch").start()
 
 
 def _collect(
@@ -132,12 +173,12 @@ def _collect(
 
     if jobs <= 1 or len(todo) <= 1:
         for seed in todo:
-            keep(_run_seed(claim, cfg, seed, None))
+            keep(_run_seed(claim, cfg, seed))
     else:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as pool:
-            futures = [pool.submit(_run_seed, claim, cfg, s, threads) for s in todo]
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx,
+                                 initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+            futures = [pool.submit(_run_seed, claim, cfg, s) for s in todo]
             for fut in futures:
                 keep(fut.result())
     return done

@@ -53,7 +53,11 @@ def add_parser(sub: Any) -> None:
         "--seeds", type=_positive, default=None, help="number of seeds (overrides the budget)"
     )
     p.add_argument("--out", default="results", help="output directory (default: results)")
-    p.add_argument("--jobs", type=_positive, default=1, help="seeds run in parallel processes")
+    p.add_argument(
+        "--jobs", type=_positive, default=None,
+        help="seeds run in parallel processes (default: one per CPU core); every seed runs "
+        "on one intra-op thread, so the numbers do not depend on it",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-seed lines")
     p.add_argument(
         "--set",
@@ -109,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         def seed_done(seed: int, name: str = name) -> None:
             say(f"[{name}] seed {seed} done")
 
-        result = run_claim(name, args.budget, args.seeds, out, args.jobs, on_seed=seed_done,
+        jobs = args.jobs if args.jobs is not None else max(1, os.cpu_count() or 1)
+        result = run_claim(name, args.budget, args.seeds, out, jobs, on_seed=seed_done,
                            overrides=overrides)
         verdict = (
             "ERROR: " + result["error"]

@@ -254,6 +254,12 @@ PAPER = (
 )
 
 NOTES = """\
+Protocol. Quick runs seeds 0..2 (development), full 1000..1009 (confirmation). Chosen by
+looking at development prototypes (nothing learned otherwise): Kaiming initialisation
+with heads scaled by 0.1, pre-activations normalised to unit variance, and Adam. Learning
+rates are chosen inside the recipe, per arm and seed, on a validation split (never the
+test set). A diverged arm (non-finite loss) is recorded and counted as a loss.
+
 Setting (paper Section 4, T = 10): sigma_i log-spaced over [1, 100]; B ~ N(0, 10^2) and
 eps_i ~ N(0, 3.5^2) entrywise, drawn per seed; 2000 train / 500 validation / 2000 test
 inputs (quick: 2000 / 500 / 1000). **Normalisation**: the paper gives none; with the literal

@@ -275,7 +275,17 @@ the figure `mstn_reference.png` puts our means beside them):
 | 16x16 (`resolution=16`) | 35.8 | 65.8 | 68.7 |
 
 The 16x16 pair is not part of these budgets; run it with
-`dataclasses.replace(cfg, resolution=16, backbone="lenet")` (the MLP does much worse there).
+`transferkit reproduce mstn --set resolution=16 --set backbone=lenet` (the MLP does much
+worse there).
+
+Protocol. No hyperparameter is chosen on target labels. The adversarial weight (0.1) and
+the semantic weight (1.0) are fixed a priori from the authors' code, with the domain loss
+summed over the two domains as their `D_real + D_fake` (an earlier version averaged them,
+which made our 0.1 their 0.05). Disclosure: before that fix, 0.1 had been kept after a
+comparison of 1.0 and 0.1 by target accuracy on quick seeds 0..2; the value is now
+justified by the authors' code alone, and the full verdict runs on confirmation seeds
+1000..1009 that no development run used. Checkpoints are selected by DEV (no target
+labels). The quick budget (seeds 0..2) was sized for time, not by its verdict.
 
 Paper (Office-31 / digits, [verify]): MSTN 79.1 vs DANN 74.3 Office-31 average.
 """
