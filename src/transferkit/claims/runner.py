@@ -35,7 +35,6 @@ from .base import Claim, SeedResult, get_claim
 from .overrides import apply_overrides
 from .stats import summarize
 
-
 UNIT_THREADS = 1
 """Intra-op threads of every seed unit, serial or in a worker: a claim's numbers may depend
 on the thread count (reduction order), so it is fixed whatever ``--jobs`` is, and recorded
