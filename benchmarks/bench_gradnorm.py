@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from transferkit.claims.recipes.gradnorm_toy import ToyConfig, toy_model, toy_problem
-from transferkit.multitask import create_weighting, list_weighting
+from transferkit.multitask import create_weighting, list_weightings
 
 
 def main() -> None:
@@ -52,7 +52,8 @@ def main() -> None:
         model = toy_model(10)
         opt = torch.optim.SGD(model.parameters(), lr=1e-4)
         kw = {"alpha": 0.12} if name == "gradnorm" else {}
-        strategy = create_weighting(name, list(model.tasks), shared=model.shared_parameters(), **kw)
+        strategy = create_weighting(name, tasks=list(model.tasks),
+                                    shared=model.shared_parameters(), **kw)
         targets = dict(zip(model.tasks, ys, strict=True))
 
         def step() -> None:
@@ -65,7 +66,7 @@ def main() -> None:
         return step
 
     arms: dict[str, Callable[[], None]] = {"raw torch (equal)": raw_step_fn()}
-    for name in list_weighting():
+    for name in list_weightings():
         arms[f"transferkit {name}"] = strategy_step_fn(name)
     peer = _peer_gradnorm(x, ys)
     if peer is not None:

@@ -16,6 +16,7 @@ from transferkit.finetune import (
     GroupLassoSP,
     L2SPFisher,
     fisher_diagonal,
+    list_regularizers,
     penalized_parameters,
 )
 from transferkit.train import Stream, classification_step, fit, seeded
@@ -449,3 +450,33 @@ def test_fisher_sampled_is_reproducible_and_leaves_the_model_as_it_was() -> None
         assert torch.equal(v, before[k]), k
     with pytest.raises(ValueError, match="mode"):
         fisher_diagonal(model, x, mode="exact")
+
+
+@pytest.mark.parametrize("name", list_regularizers())
+def test_every_registered_regularizer_is_zero_at_the_start_and_grows_away(name):
+    from transferkit.finetune import FinetuneRegularizer, create_regularizer, regularizer_class
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+    kw = {"model": net, "alpha": 0.1, "beta": 0.0, "new": ["2"]}
+    if regularizer_class(name).needs_fisher:
+        kw["fisher"] = {n: torch.ones_like(p) for n, p in net.named_parameters()}
+    reg = create_regularizer(name, **kw)
+    assert isinstance(reg, FinetuneRegularizer)
+    start = float(reg(net).detach())
+    with torch.no_grad():
+        net[0].weight.add_(0.5)
+    moved = reg(net)
+    moved.backward()
+    assert (name == "l2" or start == 0.0) and float(moved) > start
+    assert net[0].weight.grad is not None and net[0].weight.grad.abs().sum() > 0
+
+
+def test_create_regularizer_errors():
+    from transferkit.finetune import create_regularizer
+
+    net = nn.Linear(3, 2)
+    with pytest.raises(KeyError, match="unknown fine-tuning regularizer"):
+        create_regularizer("nope", model=net, alpha=0.1, beta=0.1)
+    with pytest.raises(ValueError, match="needs fisher"):
+        create_regularizer("l2sp-fisher", model=net, alpha=0.1, beta=0.1)

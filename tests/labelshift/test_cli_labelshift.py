@@ -109,7 +109,7 @@ def test_mlls_with_hard_predictions_is_an_error(files, capsys, tmp_path):
     hold = _write(tmp_path / "h.csv", ["label", "pred"], [["a", "a"], ["b", "b"]])
     targ = _write(tmp_path / "t.csv", ["pred"], [["a"]])
     assert main(_args(files, hold, targ, "--method", "mlls")) == 2
-    assert "needs probabilities" in capsys.readouterr().err
+    assert "needs predicted probabilities" in capsys.readouterr().err
 
 
 def test_subprocess_missing_file(tmp_path):
@@ -138,3 +138,33 @@ def test_parquet_input_or_clear_message(files, capsys, tmp_path):
                    tmp_path / "t.parquet")
     assert main(_args(files, tmp_path / "h.parquet", tmp_path / "t.parquet")) == 0
     assert (files["dir"] / "out" / "corrected_target.csv").exists()
+
+
+def test_the_workflow_is_library_code_on_arrays():
+    import numpy as np
+
+    from transferkit.workflows import InputError, correct_label_shift
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 900)
+    hp = np.eye(3)[y] * 0.7 + 0.1
+    ty = rng.choice(3, 900, p=[0.6, 0.3, 0.1])
+    tp = np.eye(3)[ty] * 0.7 + 0.1
+    report = correct_label_shift(hp, y, tp, "mlls", classes=["a", "b", "c"])
+    assert report.chi2.reject and report.corrected.shape == (900, 3)
+    assert report.estimate.prior[0] > report.estimate.prior[2]
+    assert report.summary()["classes"] == ["a", "b", "c"]
+    assert any("target" in line for line in report.lines())
+    with pytest.raises(InputError, match="has no option 'soft'"):
+        correct_label_shift(hp, y, tp, "mlls", soft=True)
+    with pytest.raises(InputError, match="unknown method"):
+        correct_label_shift(hp, y, tp, "nope")
+
+
+def test_the_cli_offers_every_registered_estimator():
+    from transferkit.cli import build_parser
+    from transferkit.labelshift import list_estimators
+
+    sub = next(a for a in build_parser()._subparsers._group_actions if a.choices)
+    method = next(a for a in sub.choices["labelshift"]._actions if a.dest == "method")
+    assert list(method.choices) == list_estimators()

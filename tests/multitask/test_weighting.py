@@ -15,7 +15,7 @@ from transferkit.multitask import (
     SharedTrunk,
     UncertaintyWeighting,
     create_weighting,
-    list_weighting,
+    list_weightings,
     multitask_step,
 )
 from transferkit.testing.weighting import check_weighting
@@ -23,12 +23,12 @@ from transferkit.train import Phase, Stream, Trainer, seeded, sum_losses
 
 
 def test_registry_has_the_four_strategies() -> None:
-    assert {"equal", "uncertainty", "dwa", "gradnorm"} <= set(list_weighting())
+    assert {"equal", "uncertainty", "dwa", "gradnorm"} <= set(list_weightings())
     with pytest.raises(KeyError, match="unknown weighting"):
-        create_weighting("nope", 2)
+        create_weighting("nope", tasks=2)
 
 
-@pytest.mark.parametrize("name", list_weighting())
+@pytest.mark.parametrize("name", list_weightings())
 @pytest.mark.parametrize("n_tasks", [1, 2, 4])
 def test_property_check_every_registered_strategy(name: str, n_tasks: int) -> None:
     check_weighting(name, n_tasks=n_tasks)
@@ -159,7 +159,7 @@ def test_gradnorm_optimizer_is_created_once_and_checkpointed(tmp_path) -> None: 
 def test_equal_weighting_reproduces_the_plain_summed_loss_step_exactly() -> None:
     x, ya, yb = _toy_data()
     states = []
-    for combiner in (sum_losses, create_weighting("equal", 2)):
+    for combiner in (sum_losses, create_weighting("equal", tasks=2)):
         model = _toy_model()
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         phase = Phase(multitask_step(), opt, {"train": Stream(x, ya, yb, batch_size=16, seed=0)},
@@ -203,25 +203,25 @@ def test_missing_task_in_a_batch_is_skipped() -> None:
 
 def test_strategy_validates_inputs() -> None:
     with pytest.raises(ValueError, match="n_tasks must be >= 1"):
-        create_weighting("equal", 0)
+        create_weighting("equal", tasks=0)
     with pytest.raises(ValueError, match="unknown tasks"):
-        create_weighting("equal", ["a", "b"])({"c": torch.ones(())})
+        create_weighting("equal", tasks=["a", "b"])({"c": torch.ones(())})
     with pytest.raises(ValueError, match="shape"):
-        create_weighting("dwa", 3)(torch.ones(2))
+        create_weighting("dwa", tasks=3)(torch.ones(2))
     with pytest.raises(ValueError, match="last shared layer"):
         GradNorm(2)({"a": torch.ones((), requires_grad=True), "b": torch.ones(())})
 
 
 def test_state_dict_roundtrip_with_weights_only_load() -> None:
     W = nn.Parameter(torch.randn(3, 3, generator=torch.Generator().manual_seed(0)))
-    for name in list_weighting():
-        s = create_weighting(name, ["a", "b"], shared=W)
+    for name in list_weightings():
+        s = create_weighting(name, tasks=["a", "b"], shared=W)
         for k in range(8):
             s({"a": (W * (k + 1)).pow(2).sum(), "b": W.sum().abs()})
         buf = io.BytesIO()
         torch.save(s.state_dict(), buf)
         buf.seek(0)
-        t = create_weighting(name, 2, shared=W)
+        t = create_weighting(name, tasks=2, shared=W)
         t.load_state_dict(torch.load(buf, weights_only=True))
         torch.testing.assert_close(t(torch.ones(2)), s(torch.ones(2)))
         assert t.tasks == ("a", "b")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -590,16 +590,19 @@ def register_adaptation(name: str) -> Callable[[Factory], Factory]:
     return ADAPTATIONS.decorator(name)
 
 
-def create_adaptation(
-    name: str, in_features: int, n_classes: int, **kwargs: object
-) -> AdaptationObjective:
-    """Build a registered objective for features of width ``in_features`` and ``n_classes`` classes.
+def create_adaptation(name: str, **kwargs: Any) -> AdaptationObjective:
+    """Build a registered objective; ``in_features`` (the feature width) and ``n_classes``
+    are required keywords, the rest go to the objective.
 
     Examples
     --------
     >>> type(create_adaptation("mstn", in_features=16, n_classes=10)).__name__
     'MSTN'
     """
+    missing = [k for k in ("in_features", "n_classes") if k not in kwargs]
+    if missing:
+        raise TypeError(f"create_adaptation({name!r}, ...) needs {' and '.join(missing)}=")
+    in_features, n_classes = kwargs.pop("in_features"), kwargs.pop("n_classes")
     if int(in_features) < 1 or int(n_classes) < 1:
         raise ValueError(
             f"in_features and n_classes must be >= 1; got {in_features} and {n_classes}"

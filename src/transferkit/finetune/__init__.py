@@ -1,4 +1,4 @@
-"""Fine-tuning: freezing, per-group learning rates (and, with issue 3, the L2-SP family)."""
+"""Fine-tuning: freezing, per-group learning rates, and the L2-SP family of penalties."""
 
 from .freezing import freeze, param_groups, trainable, unfreeze
 
@@ -8,10 +8,15 @@ from .regularizers import (
     L2,
     L2SP,
     WEIGHT_MODULES,
+    FinetuneRegularizer,
     GroupLassoSP,
     L2SPFisher,
+    create_regularizer,
     fisher_diagonal,
+    list_regularizers,
     penalized_parameters,
+    register_regularizer,
+    regularizer_class,
 )
 
 __all__ += [
@@ -19,8 +24,13 @@ __all__ += [
     "L2",
     "L2SP",
     "WEIGHT_MODULES",
+    "FinetuneRegularizer",
     "GroupLassoSP",
     "L2SPFisher",
+    "create_regularizer",
     "fisher_diagonal",
+    "list_regularizers",
     "penalized_parameters",
+    "register_regularizer",
+    "regularizer_class",
 ]

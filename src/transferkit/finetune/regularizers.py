@@ -61,6 +61,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from .._registry import Registry
+
 __all__ = [
     "L1SP",
     "L2",
@@ -146,7 +148,7 @@ class _PenaltyFn(torch.autograd.Function):
     """One autograd node for the whole penalty: value in ``forward``, closed-form gradient."""
 
     @staticmethod
-    def forward(ctx: Any, penalty: _SPPenalty, *params: Tensor) -> Tensor:
+    def forward(ctx: Any, penalty: FinetuneRegularizer, *params: Tensor) -> Tensor:
         k = penalty._n_pre
         with torch.no_grad():
             pre = list(params[:k])
@@ -159,7 +161,7 @@ class _PenaltyFn(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        penalty: _SPPenalty = ctx.penalty
+        penalty: FinetuneRegularizer = ctx.penalty
         d = ctx.d
         if d is None:  # a second backward through a retained graph: the first consumed d
             with torch.no_grad():
@@ -186,10 +188,17 @@ def _stack(norms: Sequence[Tensor], dtype: torch.dtype | None) -> Tensor:
     return torch.stack([n.to(dtype) for n in norms])
 
 
-class _SPPenalty(nn.Module):
-    """Shared machinery: which weights count, the pretrained/new split, the start point."""
+class FinetuneRegularizer(nn.Module):
+    """Base class of the fine-tuning penalties: ``reg(model) -> scalar`` added to the loss.
+
+    The shared machinery: which weights count, the pretrained/new split, the start point.
+    Subclasses registered with :func:`register_regularizer` are built by name with
+    :func:`create_regularizer`; ``needs_fisher`` says whether ``create_regularizer`` must be
+    given a ``fisher=`` dict (as for :class:`L2SPFisher`).
+    """
 
     _uses_start = True
+    needs_fisher = False
 
     def __init__(
         self,
@@ -309,7 +318,7 @@ class _SPPenalty(nn.Module):
             self.__dict__["_start_list"] = cached
         return cached
 
-    def _apply(self, fn: Any, recurse: bool = True) -> _SPPenalty:  # .to(), .double(), ...
+    def _apply(self, fn: Any, recurse: bool = True) -> FinetuneRegularizer:  # .to(), .double(), ...
         out = super()._apply(fn, recurse)
         self.__dict__.pop("_start_list", None)
         self.__dict__.pop("_sqrt_list", None)
@@ -400,7 +409,58 @@ class _SPPenalty(nn.Module):
         pass
 
 
-class L2(_SPPenalty):
+REGULARIZERS: Registry[type[FinetuneRegularizer]] = Registry("fine-tuning regularizer")
+
+
+def register_regularizer(
+    name: str,
+) -> Callable[[type[FinetuneRegularizer]], type[FinetuneRegularizer]]:
+    """Class decorator adding a :class:`FinetuneRegularizer` subclass under ``name``."""
+
+    def wrap(cls: type[FinetuneRegularizer]) -> type[FinetuneRegularizer]:
+        if not (isinstance(cls, type) and issubclass(cls, FinetuneRegularizer)):
+            raise TypeError(f"only FinetuneRegularizer subclasses can be registered; got {cls!r}")
+        return REGULARIZERS.register(name, cls)
+
+    return wrap
+
+
+def create_regularizer(name: str, **kwargs: Any) -> FinetuneRegularizer:
+    """Build a registered penalty by name, e.g.
+    ``create_regularizer("l2sp", model=net, alpha=0.01, beta=0.01, source=pretrained)``.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> reg = create_regularizer("l2sp", model=net, alpha=0.1, beta=0.0, new=["2"])
+    >>> float(reg(net).detach())  # 0 at the start point (the new layer's beta is 0 here)
+    0.0
+    """
+    cls = REGULARIZERS.get(name)
+    if cls.needs_fisher and "fisher" not in kwargs:
+        raise ValueError(f"regularizer {name!r} needs fisher= (see fisher_diagonal)")
+    return cls(**kwargs)
+
+
+def regularizer_class(name: str) -> type[FinetuneRegularizer]:
+    """The class registered as ``name`` (to read ``needs_fisher`` before building one)."""
+    return REGULARIZERS.get(name)
+
+
+def list_regularizers() -> list[str]:
+    """Names of the registered fine-tuning regularizers.
+
+    Examples
+    --------
+    >>> list_regularizers()
+    ['group-lasso-sp', 'l1sp', 'l2', 'l2sp', 'l2sp-fisher']
+    """
+    return REGULARIZERS.names()
+
+
+@register_regularizer("l2")
+class L2(FinetuneRegularizer):
     """L2 weight decay towards 0 (the fine-tuning baseline of Li et al., ICML 2018, https://arxiv.org/abs/1802.01483).
 
     ``Omega(w) = alpha/2 ||w_S||^2 + beta/2 ||w_new||^2`` over the weights of
@@ -436,7 +496,8 @@ class L2(_SPPenalty):
     _uses_start = False
 
 
-class L2SP(_SPPenalty):
+@register_regularizer("l2sp")
+class L2SP(FinetuneRegularizer):
     """L2-SP: L2 towards the starting point (Li, Grandvalet, Davoine, ICML 2018, https://arxiv.org/abs/1802.01483).
 
     ``Omega(w) = alpha/2 ||w_S - w0||^2 + beta/2 ||w_new||^2``, where ``w_S`` are the
@@ -498,7 +559,8 @@ class L2SP(_SPPenalty):
     """
 
 
-class L2SPFisher(_SPPenalty):
+@register_regularizer("l2sp-fisher")
+class L2SPFisher(FinetuneRegularizer):
     """L2-SP-Fisher: L2-SP weighted by the source's diagonal Fisher (Li et al., ICML 2018, https://arxiv.org/abs/1802.01483).
 
     ``Omega(w) = alpha/2 sum_j F_j (w_j - w0_j)^2 + beta/2 ||w_new||^2``, where ``F`` is
@@ -529,6 +591,8 @@ class L2SPFisher(_SPPenalty):
     >>> round(reg().item(), 6)  # 1/2 * (4 * 1 + 0 * 1)
     2.0
     """
+
+    needs_fisher = True
 
     def __init__(
         self,
@@ -581,7 +645,8 @@ class L2SPFisher(_SPPenalty):
         torch._foreach_mul_(g, s)
 
 
-class L1SP(_SPPenalty):
+@register_regularizer("l1sp")
+class L1SP(FinetuneRegularizer):
     """L1-SP: L1 distance to the starting point (Li, Grandvalet, Davoine, ICML 2018, https://arxiv.org/abs/1802.01483).
 
     ``Omega(w) = alpha ||w_S - w0||_1 + beta/2 ||w_new||^2`` (no 1/2 on the L1 term, as
@@ -625,7 +690,8 @@ class L1SP(_SPPenalty):
         return out
 
 
-class GroupLassoSP(_SPPenalty):
+@register_regularizer("group-lasso-sp")
+class GroupLassoSP(FinetuneRegularizer):
     """Group-Lasso-SP: per-output-unit L2 distances to the start (Li et al., ICML 2018, https://arxiv.org/abs/1802.01483).
 
     ``Omega(w) = alpha sum_g sqrt(n_g) ||w_g - w0_g||_2 + beta/2 ||w_new||^2``. A group

@@ -16,7 +16,14 @@ Lipton, Wang, Smola, "Detecting and Correcting for Label Shift with Black Box Pr
 from .calibration import apply_bcts, fit_bcts
 from .correction import importance_weights, reweight_posteriors
 from .detection import ShiftTestResult, chi2_shift_test, ks_shift_test, mmd_shift_test
-from .estimators import BBSE, MLLS, RLLS, IllConditionedWarning, LabelShiftEstimate
+from .estimators import (
+    BBSE,
+    MLLS,
+    RLLS,
+    IllConditionedWarning,
+    LabelShiftEstimate,
+    LabelShiftEstimator,
+)
 from .registry import create_estimator, list_estimators, register_estimator
 
 __all__ = [
@@ -25,6 +32,7 @@ __all__ = [
     "RLLS",
     "IllConditionedWarning",
     "LabelShiftEstimate",
+    "LabelShiftEstimator",
     "ShiftTestResult",
     "apply_bcts",
     "chi2_shift_test",

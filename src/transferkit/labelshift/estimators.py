@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from .._estimator import Params, check_fitted, clone
 from ._validation import CHUNK, as_numpy, check_labels, check_predictions, check_proba_stats
 from .calibration import apply_bcts, fit_bcts
+from .registry import register_estimator
 
 __all__ = [
     "BBSE",
@@ -70,8 +71,13 @@ def _onehot_counts(pred: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
     return np.bincount(pred * k + y, minlength=k * k).reshape(k, k).astype(np.float64)
 
 
-class _LabelShiftBase(Params):
-    """Shared fitting, validation, normalisation and intervals (subclasses add the solver)."""
+class LabelShiftEstimator(Params):
+    """Base class of the label-shift estimators: ``fit(holdout, labels).estimate(target)``.
+
+    Shared fitting, validation, normalisation and intervals; subclasses add the solver.
+    Registered subclasses (:func:`transferkit.labelshift.register_estimator`) are built by
+    name with :func:`transferkit.labelshift.create_estimator`.
+    """
 
     # set by subclasses' __init__ (scikit-learn: parameters only, no logic)
     n_classes: int | None
@@ -85,7 +91,7 @@ class _LabelShiftBase(Params):
     _needs_proba = False
 
     # --- fitting ------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any) -> _LabelShiftBase:
+    def fit(self, X: Any, y: Any) -> LabelShiftEstimator:
         """Fit on a labelled source holdout.
 
         Parameters
@@ -249,7 +255,8 @@ def _target_marginal(X: np.ndarray, is_proba: bool, soft: bool, k: int) -> np.nd
     return np.bincount(labels, minlength=k).astype(np.float64) / n
 
 
-class BBSE(_LabelShiftBase):
+@register_estimator("bbse")
+class BBSE(LabelShiftEstimator):
     """BBSE: black box shift estimation (Lipton, Wang, Smola, ICML 2018,
     https://proceedings.mlr.press/v80/lipton18a.html).
 
@@ -414,6 +421,7 @@ class BBSE(_LabelShiftBase):
             return pinv @ (sigma_v + sigma_c) @ pinv.T
 
 
+@register_estimator("rlls")
 class RLLS(BBSE):
     """RLLS: regularised BBSE (Azizzadenesheli, Liu, Yang, Anandkumar, ICLR 2019,
     https://arxiv.org/abs/1903.09734).
@@ -633,7 +641,8 @@ def _mlls_newton(
     return q / q.sum(), passes
 
 
-class MLLS(_LabelShiftBase):
+@register_estimator("mlls")
+class MLLS(LabelShiftEstimator):
     """MLLS: maximum-likelihood label shift (Saerens, Latinne, Decaestecker, Neural
     Computation 2002, https://doi.org/10.1162/089976602753284446), with optional
     bias-corrected temperature scaling (Alexandari et al., ICML 2020,

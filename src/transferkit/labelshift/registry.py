@@ -1,28 +1,47 @@
 """Registry of label-shift estimators (``register_*`` / ``create_*`` / ``list_*``).
 
-Tests and the command line enumerate it, so a new estimator is tested by being registered.
+Tests and the command line enumerate it, so a new estimator is tested and offered by being
+registered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._registry import Registry
-from .estimators import BBSE, MLLS, RLLS
 
-ESTIMATORS: Registry[Callable[..., Any]] = Registry("label-shift estimator")
-ESTIMATORS.register("bbse", BBSE)
-ESTIMATORS.register("rlls", RLLS)
-ESTIMATORS.register("mlls", MLLS)
+if TYPE_CHECKING:  # pragma: no cover
+    from .estimators import LabelShiftEstimator
 
-
-def register_estimator(name: str, factory: Callable[..., Any]) -> Callable[..., Any]:
-    """Register a label-shift estimator class (or factory) under ``name``."""
-    return ESTIMATORS.register(name, factory)
+ESTIMATORS: Registry[Any] = Registry("label-shift estimator")
 
 
-def create_estimator(name: str, **kwargs: Any) -> Any:
+def register_estimator(name: str) -> Callable[[type[Any]], type[Any]]:
+    """Class decorator adding a :class:`LabelShiftEstimator` subclass under ``name``.
+
+    Examples
+    --------
+    >>> from transferkit.labelshift import BBSE
+    >>> @register_estimator("bbse-example")
+    ... class MyBBSE(BBSE):
+    ...     'BBSE under another name.'
+    >>> create_estimator("bbse-example", soft=True)
+    MyBBSE(soft=True)
+    >>> _ = ESTIMATORS._items.pop("bbse-example")  # leave the registry as it was
+    """
+
+    def wrap(cls: type[Any]) -> type[Any]:
+        from .estimators import LabelShiftEstimator
+
+        if not (isinstance(cls, type) and issubclass(cls, LabelShiftEstimator)):
+            raise TypeError(f"only LabelShiftEstimator subclasses can be registered; got {cls!r}")
+        return ESTIMATORS.register(name, cls)
+
+    return wrap
+
+
+def create_estimator(name: str, **kwargs: Any) -> LabelShiftEstimator:
     """A fresh estimator registered as ``name``, built with ``kwargs``.
 
     Examples
@@ -30,6 +49,7 @@ def create_estimator(name: str, **kwargs: Any) -> Any:
     >>> create_estimator("bbse", soft=True)
     BBSE(soft=True)
     """
+    _load()
     return ESTIMATORS.get(name)(**kwargs)
 
 
@@ -41,4 +61,9 @@ def list_estimators() -> list[str]:
     >>> list_estimators()
     ['bbse', 'mlls', 'rlls']
     """
+    _load()
     return ESTIMATORS.names()
+
+
+def _load() -> None:
+    from . import estimators  # noqa: F401  (registers the built-in estimators)

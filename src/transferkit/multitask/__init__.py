@@ -14,7 +14,7 @@ from .weighting import (
     UncertaintyWeighting,
     Weighting,
     create_weighting,
-    list_weighting,
+    list_weightings,
     register_weighting,
 )
 
@@ -26,7 +26,7 @@ __all__ = [
     "UncertaintyWeighting",
     "Weighting",
     "create_weighting",
-    "list_weighting",
+    "list_weightings",
     "masked_task_loss",
     "multitask_step",
     "register_weighting",

@@ -225,19 +225,27 @@ def register_weighting(name: str) -> Callable[[type[Weighting]], type[Weighting]
     return wrap
 
 
-def create_weighting(name: str, tasks: int | Sequence[str], **kwargs: Any) -> Weighting:
-    """Build a registered strategy, e.g. ``create_weighting("gradnorm", 3, alpha=1.5)``.
+def create_weighting(name: str, **kwargs: Any) -> Weighting:
+    """Build a registered strategy, e.g. ``create_weighting("gradnorm", tasks=3, alpha=1.5)``.
 
-    ``shared=`` is passed only to strategies that use the last shared layer (GradNorm),
-    so one call site can build any strategy.
+    ``tasks`` (a count or the task names) is required. ``shared=`` is passed only to
+    strategies that use the last shared layer (GradNorm), so one call site can build any
+    strategy.
+
+    Examples
+    --------
+    >>> type(create_weighting("dwa", tasks=["a", "b"])).__name__
+    'DWA'
     """
     cls = WEIGHTINGS.get(name)
+    if "tasks" not in kwargs:
+        raise TypeError(f"create_weighting({name!r}, ...) needs tasks= (a count or task names)")
     if not cls.needs_shared:
         kwargs.pop("shared", None)
-    return cls(tasks, **kwargs)
+    return cls(**kwargs)
 
 
-def list_weighting() -> list[str]:
+def list_weightings() -> list[str]:
     """Names of the registered loss-weighting strategies."""
     return WEIGHTINGS.names()
 

@@ -47,7 +47,7 @@ def check_weighting(strategy: Weighting | str, n_tasks: int = 3, n_steps: int = 
     >>> check_weighting("equal")
     """
     if isinstance(strategy, str):
-        strategy = create_weighting(strategy, n_tasks)
+        strategy = create_weighting(strategy, tasks=n_tasks)
     if not isinstance(strategy, Weighting):
         raise TypeError(f"strategy must be a Weighting or a registered name; got {type(strategy)}")
     T = strategy.n_tasks

@@ -103,7 +103,7 @@ def train(cfg: DigitsMTLConfig, seed: int, tasks: Mapping[str, str], arm: str,
         kw = {"lr": cfg.weighting_lr, "forms": [forms[tasks[t]] for t in names]}
     elif arm == "dwa":
         kw = {"period": max(1, cfg.n_train // cfg.batch_size)}
-    strategy = create_weighting(arm, names, **kw)
+    strategy = create_weighting(arm, tasks=names, **kw)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     phase = Phase(multitask_step(), opt, {"train": stream}, combiner=strategy)
     Trainer(model, phase, cfg.steps, seed=seed, log_losses_every=0, desc=f"digits {arm}").fit()

@@ -141,7 +141,7 @@ def _strategy(arm: str, cfg: ToyConfig, names: list[str], steps_per_epoch: int) 
         kw = {"lr": cfg.weighting_lr, "forms": "regression"}
     elif arm == "dwa":
         kw = {"period": steps_per_epoch}
-    return create_weighting(arm, names, **kw)
+    return create_weighting(arm, tasks=names, **kw)
 
 
 def train_arm(arm: str, cfg: ToyConfig, prob: Mapping[str, Any], seed: int, lr: float,

@@ -57,7 +57,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...data import Domain, few_shot_split, stratified_split
-from ...finetune import L1SP, L2, L2SP, GroupLassoSP, L2SPFisher, fisher_diagonal, freeze
+from ...finetune import (
+    create_regularizer,
+    fisher_diagonal,
+    freeze,
+    list_regularizers,
+    regularizer_class,
+)
 from ...finetune.freezing import trainable
 from ...nets import replace_head
 from ...train import accuracy, predict_logits, seeded
@@ -126,30 +132,20 @@ def _build(
     if arm == "scratch":
         with seeded(seed + 1):
             net = build_net(spec, n_classes)
-        return net, L2(net, alpha, alpha, new=["head"])
+        return net, create_regularizer("l2", model=net, alpha=alpha, beta=alpha, new=["head"])
     net = pretrained_source(spec, seed)
     start = {k: v.clone() for k, v in net.state_dict().items()}
     with seeded(seed + 1):
         replace_head(net, n_classes)
-    kw: dict[str, Any] = {"source": start, "new": ["head"]}
-    reg: nn.Module
-    if arm == "frozen-features":
+    kw: dict[str, Any] = {"model": net, "source": start, "new": ["head"]}
+    if arm == "frozen-features":  # a linear probe: only the new head trains
         freeze(net, blocks=len(net.features))
-        reg = L2(net, 0.0, alpha, **kw)
-    elif arm == "l2":
-        reg = L2(net, alpha, cfg.beta, **kw)
-    elif arm == "l2sp":
-        reg = L2SP(net, alpha, cfg.beta, **kw)
-    elif arm == "l1sp":
-        reg = L1SP(net, alpha, cfg.beta, **kw)
-    elif arm == "group-lasso-sp":
-        reg = GroupLassoSP(net, alpha, cfg.beta, **kw)
-    elif arm == "l2sp-fisher":
-        fisher = _fisher(spec, seed, cfg.fisher_examples)
-        reg = L2SPFisher(net, fisher, alpha, cfg.beta, **kw)
-    else:
+        return net, create_regularizer("l2", alpha=0.0, beta=alpha, **kw)
+    if arm not in list_regularizers():
         raise ValueError(f"unknown arm {arm!r}; the arms are {ARMS}")
-    return net, reg
+    if regularizer_class(arm).needs_fisher:
+        kw["fisher"] = _fisher(spec, seed, cfg.fisher_examples)
+    return net, create_regularizer(arm, alpha=alpha, beta=cfg.beta, **kw)
 
 
 def _train(

@@ -1,0 +1,9 @@
+"""The user's jobs on the user's files: library functions first, CLI verbs second.
+
+Each workflow reads and validates its inputs (raising :class:`InputError` with what was
+expected and what was given), calls the pieces, and writes its outputs atomically.
+"""
+
+from .labelshift import InputError, LabelShiftReport, correct_label_shift, run_labelshift
+
+__all__ = ["InputError", "LabelShiftReport", "correct_label_shift", "run_labelshift"]
