@@ -58,3 +58,30 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write ``obj`` as indented JSON atomically to ``path``."""
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def ensure_writable_dir(path: str | os.PathLike[str]) -> Path:
+    """Create the folder ``path`` if needed and prove it is writable; raise OSError if not."""
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    probe = out / f".write-test-{os.getpid()}"
+    probe.write_text("ok")
+    probe.unlink()
+    return out
+
+
+def check_writable_dir(path: str | os.PathLike[str]) -> Path:
+    """Raise OSError unless ``path`` is, or could be created as, a writable folder.
+
+    Nothing is created: the nearest existing ancestor must be a folder this process can
+    write into (a regular file on the way, or a read-only folder, is an error).
+    """
+    out = Path(path).absolute()
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OSError(f"{str(probe)!r} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OSError(f"{str(probe)!r} is not writable")
+    return out

@@ -562,9 +562,10 @@ class MSTN(AdaptationObjective):
         semantic = ((c_s - c_t) ** 2).mean()
         adv = _adversarial(self.discriminator, source, target, coeff)
         if self.training:
-            with torch.no_grad():
-                self.source_centroids.copy_(c_s.detach())
-                self.target_centroids.copy_(c_t.detach())
+            with torch.no_grad():  # a non-finite batch never reaches the moving centroids
+                if bool(torch.isfinite(c_s).all() & torch.isfinite(c_t).all()):
+                    self.source_centroids.copy_(c_s.detach())
+                    self.target_centroids.copy_(c_t.detach())
         loss = adv.loss + (float(coeff) * self.semantic_weight) * semantic
         return MSTNOutput(loss, adv.loss, semantic, c_s, c_t, adv.domain_accuracy)
 

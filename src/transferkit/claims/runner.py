@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .._io import atomic_write_json
+from .._io import atomic_write_json, ensure_writable_dir
 from .base import Claim, SeedResult, get_claim
 from .overrides import apply_overrides
 from .stats import summarize
@@ -295,9 +295,4 @@ def run_claim(
 
 def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
     """Create ``out_dir`` if needed and prove it is writable; raise OSError if not."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    probe = out / f".write-test-{os.getpid()}"
-    probe.write_text("ok")
-    probe.unlink()
-    return out
+    return ensure_writable_dir(out_dir)

@@ -43,6 +43,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--confidence", type=float, default=0.95, help="of the intervals")
     p.add_argument("--out", type=Path, default=None,
                    help="folder for corrected_target.csv|.npy and labelshift.json")
+    p.add_argument("--force", action="store_true",
+                   help="estimate even from a target of fewer than 5 rows per class (exact, "
+                   "wide intervals) or a holdout that cannot tell the classes apart")
     p.set_defaults(func=run)
 
 
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report, written = run_labelshift(args.holdout, args.target, args.out, args.method,
                                          alpha=args.alpha, confidence=args.confidence,
-                                         options=options)
+                                         force=args.force, options=options)
     except InputError as exc:
         raise CLIError(str(exc)) from None
     print("\n".join(report.lines()))

@@ -37,6 +37,12 @@ class Domain:
             )
         if self.labels.dtype != torch.int64:
             raise ValueError(f"labels must be int64 class indices; got {self.labels.dtype}")
+        if len(self.labels) and int(self.labels.min()) < 0:
+            bad = int(torch.nonzero(self.labels < 0)[0])
+            raise ValueError(
+                f"labels must be class indices >= 0; label {int(self.labels[bad])} at row "
+                f"{bad} (unlabelled data has no Domain: use the images alone, e.g. a Stream)"
+            )
 
     def __len__(self) -> int:
         return len(self.labels)

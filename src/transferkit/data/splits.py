@@ -9,6 +9,34 @@ import torch
 from .domain import Domain
 
 
+def _check_domain(domain: object, fn: str) -> Domain:
+    if not isinstance(domain, Domain):
+        raise TypeError(
+            f"{fn} takes a transferkit.data.Domain (images, labels, name); got a "
+            f"{type(domain).__name__}"
+        )
+    return domain
+
+
+def _check_count(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a whole number; got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return value
+
+
+def _generator(seed: object) -> torch.Generator:
+    if isinstance(seed, torch.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(
+            f"seed must be an int or a torch.Generator (splits are a function of the seed "
+            f"alone); got {seed!r}"
+        )
+    return torch.Generator().manual_seed(seed)
+
+
 def class_subset(domain: Domain, classes: Sequence[int], relabel: bool = True) -> Domain:
     """Keep only ``classes``; with ``relabel`` they become 0..len(classes)-1 in the given order.
 
@@ -19,6 +47,7 @@ def class_subset(domain: Domain, classes: Sequence[int], relabel: bool = True) -
     >>> target.classes
     [0, 1, 2, 3, 4]
     """
+    domain = _check_domain(domain, "class_subset")
     classes = [int(c) for c in classes]
     if not classes or len(set(classes)) != len(classes):
         raise ValueError(f"classes must be a non-empty list without repeats; got {classes}")
@@ -47,9 +76,9 @@ def stratified_split(
     seed : int or torch.Generator
         The draw is a function of the seed alone (no global random state).
     """
-    if n_per_class < 0:
-        raise ValueError(f"n_per_class must be >= 0; got {n_per_class}")
-    gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
+    domain = _check_domain(domain, "stratified_split")
+    _check_count(n_per_class, "n_per_class", 0)
+    gen = _generator(seed)
     chosen = []
     for c in domain.classes:
         idx = torch.nonzero(domain.labels == c).flatten()
@@ -75,6 +104,6 @@ def few_shot_split(domain: Domain, k: int, seed: int | torch.Generator) -> tuple
     >>> len(train), len(test)
     (30, 1767)
     """
-    if k < 1:
-        raise ValueError(f"k (labelled images per class) must be >= 1; got {k}")
+    _check_domain(domain, "few_shot_split")
+    _check_count(k, "k (labelled images per class)", 1)
     return stratified_split(domain, k, seed)

@@ -88,6 +88,11 @@ def chi2_shift_test(
         raise ValueError(f"alpha must be in (0, 1); got {alpha}")
     hs, k1 = _labels(holdout_pred, "holdout predictions", n_classes)
     ts, k2 = _labels(target_pred, "target predictions", n_classes)
+    both_proba = np.ndim(holdout_pred) == 2 and np.ndim(target_pred) == 2
+    if both_proba and k1 != k2:
+        raise ValueError(
+            f"holdout probabilities have {k1} class columns but target probabilities have {k2}"
+        )
     k = n_classes if n_classes is not None else max(k1, k2)
     table = np.stack([np.bincount(hs, minlength=k), np.bincount(ts, minlength=k)]).astype(float)
     table = table[:, table.sum(axis=0) > 0]

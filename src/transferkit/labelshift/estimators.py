@@ -39,6 +39,15 @@ class IllConditionedWarning(UserWarning):
     """The confusion matrix is nearly singular: estimated weights may be far off."""
 
 
+class SmallSampleWarning(UserWarning):
+    """The target is too small for the delta method's normal approximation."""
+
+
+MIN_ROWS_PER_CLASS = 5
+"""Below ``MIN_ROWS_PER_CLASS * n_classes`` target rows the delta method's normal
+approximation fails; intervals are then exact (BBSE) or not given (NaN)."""
+
+
 class LabelShiftEstimate(NamedTuple):
     """What ``estimate`` returns (all arrays indexed by class).
 
@@ -55,6 +64,17 @@ class LabelShiftEstimate(NamedTuple):
         ``np.linalg.solve(confusion_, target_marginal)``).
     confidence : float
     method : str
+    identifiable : bool
+        False when the holdout cannot tell the classes apart: a class is never predicted,
+        or the confusion matrix's condition number exceeds the estimator's limit. The
+        numbers are then not to be trusted (a warning says why).
+    interval_method : str
+        ``"delta"``, ``"bootstrap"``, ``"exact"`` (small targets, BBSE: exact per-class
+        bounds on the target's predicted-class shares, Bonferroni-combined and mapped
+        through the fitted confusion; the holdout's own error is not included) or
+        ``"none"``.
+    notes : tuple of str
+        Every warning raised while estimating, in words.
     """
 
     weights: NDArray[np.float64]
@@ -64,6 +84,36 @@ class LabelShiftEstimate(NamedTuple):
     raw_weights: NDArray[np.float64]
     confidence: float
     method: str
+    identifiable: bool = True
+    interval_method: str = "delta"
+    notes: tuple[str, ...] = ()
+
+
+def _names_to_index(values: np.ndarray, names: np.ndarray, what: str) -> np.ndarray:
+    if names.dtype.kind not in "USO":
+        raise ValueError(f"{what} are class names but the estimator was fitted on class indices")
+    pos = np.searchsorted(names, values)
+    pos = np.clip(pos, 0, len(names) - 1)
+    bad = names[pos] != values
+    if bad.any():
+        raise ValueError(
+            f"{what}: unknown class {str(values[np.flatnonzero(bad)[0]])!r}; the classes are "
+            f"{names.tolist()}"
+        )
+    return pos.astype(np.int64)
+
+
+def _encode_names(X: Any, y: Any) -> tuple[np.ndarray | None, Any, Any]:
+    """String class labels become indices into their sorted names (None when already ints)."""
+    y_arr = as_numpy(y, "holdout labels")
+    if y_arr.dtype.kind not in "USO":
+        return None, X, y
+    y_arr = y_arr.astype(str)
+    names = np.unique(y_arr)
+    X_arr = as_numpy(X, "holdout predictions")
+    if X_arr.ndim == 1:
+        X_arr = _names_to_index(X_arr.astype(str), names, "holdout predictions")
+    return names, X_arr, _names_to_index(y_arr, names, "holdout labels")
 
 
 def _onehot_counts(pred: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
@@ -99,14 +149,18 @@ class LabelShiftEstimator(Params):
         X : array, shape (m,) of int or (m, n_classes) of float
             The black box's predictions on the holdout: hard labels or probabilities
             (rows sum to one). Torch tensors are accepted.
-        y : array, shape (m,) of int
+        y : array, shape (m,) of int or of str
             True labels of the holdout, in ``0 .. n_classes - 1``; every class must occur.
+            String class names are accepted too: ``classes_`` is then their sorted list,
+            probability columns follow that order, and hard predictions (here and in
+            ``estimate``) are names as well.
 
         Returns
         -------
         self
         """
         self._check_params()
+        names, X, y = _encode_names(X, y)
         X_arr, is_proba = check_predictions(X, self.n_classes, "holdout predictions")
         if is_proba:
             k = X_arr.shape[1]
@@ -131,7 +185,12 @@ class LabelShiftEstimator(Params):
                 f"needs holdout examples to estimate its column of the confusion matrix"
             )
         self.n_classes_ = k
-        self.classes_ = np.arange(k)
+        if names is not None and len(names) != k:
+            raise ValueError(
+                f"the holdout labels name {len(names)} classes {names.tolist()} but the "
+                f"predictions have {k} columns"
+            )
+        self.classes_ = names if names is not None else np.arange(k)
         self.n_holdout_ = len(y_arr)
         self.class_counts_ = counts
         self.source_prior_ = counts / counts.sum()
@@ -139,7 +198,23 @@ class LabelShiftEstimator(Params):
         self.holdout_predictions_ = X_arr
         self.holdout_labels_ = y_arr
         self._fit(X_arr, y_arr, is_proba)
+        self._check_identifiable(X_arr, y_arr, is_proba)
         return self
+
+    def _check_identifiable(self, X: np.ndarray, y: np.ndarray, is_proba: bool) -> None:
+        """Classes never predicted on the holdout, and the confusion's condition number."""
+        k = self.n_classes_
+        pred = X.argmax(axis=1) if is_proba else X
+        never = np.flatnonzero(np.bincount(pred, minlength=k) == 0)
+        self.never_predicted_ = self.classes_[never]
+        if not hasattr(self, "condition_number_"):  # MLLS: the soft class-conditional means
+            onehot = np.zeros((len(y), k))
+            onehot[np.arange(len(y)), y] = 1.0
+            probs = X if is_proba else np.eye(k)[X]
+            cond = (np.asarray(probs, dtype=np.float64).T @ onehot) / self.class_counts_
+            self.condition_number_ = float(np.linalg.cond(cond))
+        limit = float(getattr(self, "max_condition", 100.0))
+        self.identifiable_ = bool(len(never) == 0 and self.condition_number_ <= limit)
 
     def _check_params(self) -> None:
         if self.interval not in _INTERVALS:
@@ -169,6 +244,8 @@ class LabelShiftEstimator(Params):
         check_fitted(self, "n_classes_")
         want_cov = self.interval == "delta"
         arr = as_numpy(X, "target predictions")
+        if arr.ndim == 1 and arr.dtype.kind in "USO":
+            arr = _names_to_index(arr, self.classes_, "target predictions")
         if arr.ndim == 2:
             arr, col, sq = check_proba_stats(arr, self.n_classes_, "target predictions",
                                              second=want_cov and self._soft())
@@ -178,23 +255,70 @@ class LabelShiftEstimator(Params):
             arr, is_proba = check_predictions(arr, self.n_classes_, "target predictions")
             stats = (None, None)
         X_arr = arr
-        raw, cov = self._estimate(X_arr, is_proba, want_cov, stats)
-        weights, prior = self._normalise(raw)
+        k = self.n_classes_
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if not self.identifiable_:
+                why = []
+                if len(self.never_predicted_):
+                    why.append(f"class(es) {self.never_predicted_.tolist()} are never "
+                               "predicted on the holdout")
+                if not self.condition_number_ <= float(getattr(self, "max_condition", 100.0)):
+                    why.append(f"the confusion matrix's condition number is "
+                               f"{self.condition_number_:.3g}")
+                warnings.warn(f"{type(self).__name__}: the target prior is not identifiable "
+                              f"from this holdout: {'; '.join(why)}", IllConditionedWarning,
+                              stacklevel=2)
+            small = len(X_arr) < MIN_ROWS_PER_CLASS * k
+            raw, cov = self._estimate(X_arr, is_proba, want_cov and not small, stats)
+            weights, prior = self._normalise(raw)
+            w_int, q_int, how = self._intervals(X_arr, is_proba, weights, prior, cov, small)
+        for w in caught:  # pass them on to the caller, and keep them in the result
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return LabelShiftEstimate(weights, prior, w_int, q_int, raw, float(self.confidence),
+                                  self._method, self.identifiable_, how,
+                                  tuple(str(w.message) for w in caught))
+
+    def _intervals(
+        self, X: np.ndarray, is_proba: bool, weights: np.ndarray, prior: np.ndarray,
+        cov: np.ndarray | None, small: bool,
+    ) -> tuple[np.ndarray, np.ndarray, str]:
         k = self.n_classes_
         nan = np.full((k, 2), np.nan)
-        w_int, q_int = nan, nan.copy()
+        if self.interval == "none":
+            return nan, nan.copy(), "none"
+        if small:
+            exact = self._exact_intervals(X, is_proba)
+            warnings.warn(
+                f"{type(self).__name__}: the target has {len(X)} rows, fewer than "
+                f"{MIN_ROWS_PER_CLASS} per class ({MIN_ROWS_PER_CLASS * k}): the delta "
+                "method and the bootstrap do not hold here; "
+                + ("the intervals are exact bounds on the target's predicted-class shares "
+                   "(the holdout's error not included)" if exact is not None
+                   else "no interval is given"),
+                SmallSampleWarning, stacklevel=3)
+            if exact is None:
+                return nan, nan.copy(), "none"
+            return exact[0], exact[1], "exact"
+        if self.interval == "bootstrap":
+            w_int, q_int = self._bootstrap(X)
+            return w_int, q_int, "bootstrap"
+        if cov is None:
+            return nan, nan.copy(), "none"
         from scipy.stats import norm
 
         z = float(norm.ppf(0.5 + self._class_level() / 2))
-        if self.interval == "delta" and cov is not None:
-            sd_q = np.sqrt(np.maximum(np.diag(cov), 0.0))
-            q_int = np.clip(np.stack([prior - z * sd_q, prior + z * sd_q], axis=1), 0.0, 1.0)
-            sd_w = sd_q / self.source_prior_
-            w_int = np.maximum(np.stack([weights - z * sd_w, weights + z * sd_w], axis=1), 0.0)
-        elif self.interval == "bootstrap":
-            w_int, q_int = self._bootstrap(X_arr)
-        return LabelShiftEstimate(weights, prior, w_int, q_int, raw, float(self.confidence),
-                                  self._method)
+        sd_q = np.sqrt(np.maximum(np.diag(cov), 0.0))
+        q_int = np.clip(np.stack([prior - z * sd_q, prior + z * sd_q], axis=1), 0.0, 1.0)
+        sd_w = sd_q / self.source_prior_
+        w_int = np.maximum(np.stack([weights - z * sd_w, weights + z * sd_w], axis=1), 0.0)
+        return w_int, q_int, "delta"
+
+    def _exact_intervals(
+        self, X: np.ndarray, is_proba: bool
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Small-target intervals; None where the estimator has no exact form."""
+        return None
 
     def _estimate(
         self, X: np.ndarray, is_proba: bool, want_cov: bool, stats: _Stats
@@ -399,6 +523,37 @@ class BBSE(LabelShiftEstimator):
         mu = self._marginal(X, is_proba, stats)
         w = self._solve(mu)
         return w, (self._delta_cov(X, mu, w, stats) if want_cov else None)
+
+    def _exact_intervals(
+        self, X: np.ndarray, is_proba: bool
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Exact small-sample bounds: a box on the target's predicted-class shares mapped
+        through ``q = p * inv(C) mu`` (linear in ``mu``, so its extremes are at the box's
+        corners). Hard predictions: Clopper-Pearson per class; probabilities: Hoeffding.
+        Each class's bound has level ``1 - (1 - confidence) / k``, so the box holds with
+        probability ``confidence``."""
+        if type(self)._solve is not BBSE._solve:  # RLLS's solution is not linear in mu
+            return None
+        from scipy.stats import beta
+
+        k, n = self.n_classes_, X.shape[0]
+        mu = _target_marginal(X, is_proba, self.soft, k)
+        a = (1.0 - self.confidence) / k
+        if self.soft:
+            half = np.sqrt(np.log(2.0 / a) / (2.0 * n))
+            lo, hi = np.clip(mu - half, 0, 1), np.clip(mu + half, 0, 1)
+        else:
+            counts = np.rint(mu * n)
+            lo = np.where(counts > 0, beta.ppf(a / 2, counts, n - counts + 1), 0.0)
+            hi = np.where(counts < n, beta.ppf(1 - a / 2, counts + 1, n - counts), 1.0)
+        try:
+            inv = np.linalg.inv(self.confusion_)
+        except np.linalg.LinAlgError:
+            return None
+        q_lo = self.source_prior_ * np.minimum(inv * lo, inv * hi).sum(axis=1)
+        q_hi = self.source_prior_ * np.maximum(inv * lo, inv * hi).sum(axis=1)
+        q_int = np.clip(np.stack([q_lo, q_hi], axis=1), 0.0, 1.0)
+        return q_int / self.source_prior_[:, None], q_int
 
     def _delta_cov(self, X: np.ndarray, mu: np.ndarray, w: np.ndarray, stats: _Stats) -> Any:
         """First-order covariance of the prior q = w * p (C_cond q = mu)."""

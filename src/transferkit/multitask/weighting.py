@@ -44,7 +44,8 @@ class Weighting(nn.Module):
     strategies learn their weights themselves, never through the network's backward pass).
     Called with a tensor of losses it is an ordinary module returning the weights.
     Tasks absent from a step's dict (no labelled example in the batch) get no term and
-    their state is left unchanged.
+    their state is left unchanged; a step with a non-finite loss leaves the whole state
+    unchanged.
 
     Attributes
     ----------
@@ -117,7 +118,7 @@ class Weighting(nn.Module):
             if value.dim() != 0:
                 raise ValueError(f"loss {k!r} must be a scalar; got shape {tuple(value.shape)}")
             terms[names.index(k)] = value
-        vec, _ = _stack(terms)
+        vec, present = _stack(terms)
         with torch.no_grad():
             # python floats: a copy, since the update below changes the weights in place
             weights = self.forward(vec).tolist()
@@ -130,7 +131,9 @@ class Weighting(nn.Module):
             term = maybe if w == 1.0 else w * maybe
             total = term if total is None else total + term
         assert total is not None
-        if self._learns():
+        # a strategy never folds a non-finite loss into its state (the loop's policy then
+        # decides what happens to the step itself)
+        if self._learns() and bool(torch.isfinite(vec[present]).all()):
             self.update(terms, self._shared(shared, ctx))
         return total
 

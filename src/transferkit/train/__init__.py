@@ -6,7 +6,7 @@ for recipes, workflows and users.
 """
 
 from .callbacks import BestCheckpoint, Evaluate
-from .interface import Callback, StepContext, Update, evaluating
+from .interface import Callback, NonFiniteLossError, StepContext, Update, evaluating
 from .loop import History, Phase, Trainer, fit, sum_losses
 from .seeding import seeded
 from .steps import accuracy, classification_step, predict_logits, weighted_cross_entropy
@@ -19,6 +19,7 @@ __all__ = [
     "EpochSampler",
     "Evaluate",
     "History",
+    "NonFiniteLossError",
     "Phase",
     "Sampler",
     "StepContext",

@@ -11,7 +11,8 @@ progress bar) is for recipes, workflows and users.
 - :class:`StepContext`: what a step function, combiner, update or callback may know about
   the current step;
 - :class:`Update`: the replaceable part of a step between the combined loss and the next
-  step (backward, clipping, accumulation, mixed precision, the optimiser step);
+  step (backward, clipping, accumulation, mixed precision, the optimiser step), and
+  :func:`finite_or_policy`, the trainer's non-finite-loss policy that an update applies;
 - :class:`Callback`: things that run between steps (evaluation, control steps);
 - :func:`evaluating`: run a function with the model in eval mode and gradients off.
 """
@@ -84,6 +85,39 @@ class StepContext:
     def model(self) -> nn.Module:
         """The model being trained."""
         return self.trainer.model
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A step's combined loss was NaN or infinite (the default ``nonfinite="raise"``)."""
+
+
+NONFINITE_POLICIES = ("raise", "skip", "warn", "ignore")
+
+
+def finite_or_policy(
+    total: Tensor, losses: Mapping[str, Tensor], ctx: StepContext
+) -> bool:
+    """Apply the trainer's non-finite-loss policy to ``total``; True when the step goes on.
+
+    ``"raise"`` (default): :class:`NonFiniteLossError` naming the step and the losses;
+    ``"skip"``: the step is dropped (no backward, no optimiser or scheduler step);
+    ``"warn"``: a ``RuntimeWarning`` and the step goes on; ``"ignore"``: no check at all
+    (the check reads one number from the device per step).
+    """
+    policy = getattr(ctx.trainer, "nonfinite", "raise")
+    if policy == "ignore" or bool(torch.isfinite(total.detach()).all()):
+        return True
+    values = {k: float(v.detach().float().mean()) for k, v in losses.items()}
+    message = (f"non-finite loss at step {ctx.step} (phase {ctx.phase!r}): total "
+               f"{float(total.detach().float().mean())}, losses {values}")
+    if policy == "raise":
+        raise NonFiniteLossError(message + "; Trainer(nonfinite='skip') drops such steps")
+    if policy == "warn":
+        import warnings
+
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        return True
+    return False  # skip
 
 
 class Update:
@@ -168,6 +202,8 @@ class Update:
             with self._autocast(ctx):
                 losses, total = compute()
             phase.optimizer.zero_grad(set_to_none=True)
+            if not finite_or_policy(total, losses, ctx):
+                return losses
             self._backward(total, scaler)
             self._step(phase, scaler)
             return losses
@@ -178,6 +214,9 @@ class Update:
             with self._sync(ctx.model, last):
                 with self._autocast(ctx):
                     losses, total = compute()
+                if not finite_or_policy(total, losses, ctx):
+                    phase.optimizer.zero_grad(set_to_none=True)  # drop the whole step
+                    return {k: v.detach() for k, v in losses.items()}
                 self._backward(total / self.accumulate, scaler)
             for k, v in losses.items():
                 v = v.detach()

@@ -48,6 +48,7 @@ from tqdm.auto import tqdm
 
 from .._io import atomic_write
 from .interface import (
+    NONFINITE_POLICIES,
     Batches,
     Callback,
     Combiner,
@@ -193,6 +194,12 @@ class Trainer:
         Record the losses in the history every this many steps (0: never). The values
         are kept on the device and read in bulk when the history is read (or every 256
         records), so logging every step does not wait for the device every step.
+    nonfinite : {"raise", "skip", "warn", "ignore"}
+        What a step with a NaN or infinite combined loss does: stop with
+        :class:`~transferkit.train.interface.NonFiniteLossError` naming the step and the
+        losses (default); be dropped without touching the model, the optimiser or the
+        scheduler; warn and go on; or go unchecked. Loss weightings and MSTN's centroids
+        never fold a non-finite value into their state, whatever the policy.
 
     Attributes
     ----------
@@ -244,7 +251,11 @@ class Trainer:
         progress: bool | None = None,
         desc: str = "train",
         log_losses_every: int = 1,
+        nonfinite: str = "raise",
     ) -> None:
+        if nonfinite not in NONFINITE_POLICIES:
+            raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}; got {nonfinite!r}")
+        self.nonfinite = nonfinite
         self.model = model
         self.phases = [phases] if isinstance(phases, Phase) else list(phases)
         if not self.phases:

@@ -131,6 +131,24 @@ def shard(indices: Tensor, rank: int, world_size: int) -> Tensor:
     return indices.tensor_split(world_size)[rank]
 
 
+def _as_tensor(t: Any, i: int) -> Tensor:
+    if isinstance(t, Tensor):
+        return t
+    import numpy as np
+
+    if isinstance(t, np.ndarray):
+        if t.dtype.kind not in "biuf":
+            raise TypeError(
+                f"array {i} of the stream has dtype {t.dtype}; expected numbers (bool, int, "
+                "float)"
+            )
+        out = torch.from_numpy(np.ascontiguousarray(t))
+        return out.float() if out.dtype == torch.float64 else out
+    raise TypeError(
+        f"tensor {i} of the stream is a {type(t).__name__}; expected a Tensor or a numpy array"
+    )
+
+
 def _default_seed(seed: int | None) -> int:
     if seed is None:  # like DataLoader(shuffle=True): torch.manual_seed makes it repeatable
         return int(torch.randint(0, 2**31, (), dtype=torch.int64).item())
@@ -144,8 +162,9 @@ class Stream:
 
     Parameters
     ----------
-    *tensors : Tensor
-        E.g. ``(images, labels)`` or ``(images, labels, weights)``; all of length n.
+    *tensors : Tensor or numpy array
+        E.g. ``(images, labels)`` or ``(images, labels, weights)``; all of length n. Numpy
+        arrays are converted (float64 to float32, the dtype of a default PyTorch model).
     batch_size : int
         Used to build the default :class:`EpochSampler` when ``sampler`` is None.
     seed : int, optional
@@ -178,10 +197,11 @@ class Stream:
     ) -> None:
         if not tensors:
             raise ValueError("a Stream needs at least one tensor")
+        tensors = tuple(_as_tensor(t, i) for i, t in enumerate(tensors))
         n = len(tensors[0])
         for i, t in enumerate(tensors):
-            if not isinstance(t, Tensor):
-                raise TypeError(f"tensor {i} of the stream is a {type(t).__name__}, not a Tensor")
+            if t.ndim == 0:
+                raise ValueError(f"tensor {i} of the stream is a scalar; it needs rows")
             if len(t) != n:
                 raise ValueError(f"tensor {i} has {len(t)} rows; tensor 0 has {n}")
         self.tensors = tensors

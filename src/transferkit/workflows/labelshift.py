@@ -36,6 +36,7 @@ import numpy as np
 __all__ = ["InputError", "LabelShiftReport", "correct_label_shift", "run_labelshift"]
 
 SUM_TOL = 1e-3
+MIN_ROWS_PER_CLASS = 5  # as transferkit.labelshift.estimators.MIN_ROWS_PER_CLASS
 
 
 class InputError(ValueError):
@@ -100,10 +101,19 @@ def _columns_table(cols: dict[str, list[Any]], path: Path, holdout: bool, kind: 
 
 def _read_csv(path: Path, holdout: bool) -> _Table:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's BOM is dropped
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}); "
+            "save the file as UTF-8 CSV"
+        ) from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    reader = csv.reader(io.StringIO(text))
+    first = text.split("\n", 1)[0]
+    # comma-separated by default; a header with semicolons (or tabs) and no comma is read
+    # with that delimiter, as spreadsheets in many locales write it
+    delimiter = next((d for d in (";", "\t") if d in first and "," not in first), ",")
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -151,6 +161,8 @@ def _read_npy(path: Path, holdout: bool) -> _Table:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read {path} as .npy: {exc}") from None
+    if np.iscomplexobj(arr):
+        raise InputError(f"{path}: complex values (dtype {arr.dtype}); expected real numbers")
     if not np.issubdtype(arr.dtype, np.number):
         raise InputError(f"{path}: expected a numeric array; got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
@@ -369,6 +381,7 @@ def correct_label_shift(
     classes: Sequence[str] | None = None,
     alpha: float = 0.05,
     confidence: float = 0.95,
+    force: bool = False,
     **options: Any,
 ) -> LabelShiftReport:
     """Test for label shift, estimate the target prior and weights, correct the target.
@@ -389,6 +402,10 @@ def correct_label_shift(
         Level of the shift tests.
     confidence : float
         Of the intervals.
+    force : bool
+        Estimate from a target smaller than ``MIN_ROWS_PER_CLASS`` rows per class
+        (intervals are then exact bounds, or absent), and from a holdout that cannot tell
+        the classes apart; by default both are an :class:`InputError`.
     **options
         Parameters of the estimator (``soft=True``, ``calibration="ts"``, ...); one it does
         not have is an error.
@@ -405,7 +422,6 @@ def correct_label_shift(
     (True, True)
     """
     from ..labelshift import (
-        IllConditionedWarning,
         chi2_shift_test,
         create_estimator,
         ks_shift_test,
@@ -434,10 +450,25 @@ def correct_label_shift(
     if options.get("soft") and not proba:
         raise InputError("soft needs probabilities (p_<class> columns), not hard predictions")
     est.set_params(**options)
+    n_min = MIN_ROWS_PER_CLASS * k
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", IllConditionedWarning)
+        warnings.simplefilter("always")
         try:
             est.fit(h, labels)
+            if len(t) < n_min and not force:
+                raise InputError(
+                    f"the target has {len(t)} rows: too few to estimate {k} class shares "
+                    f"from (at least {MIN_ROWS_PER_CLASS} per class, {n_min}); force it to "
+                    "get exact but wide intervals"
+                )
+            if not est.identifiable_ and not force:
+                never = [names[j] for j in range(k) if est.classes_[j] in est.never_predicted_]
+                raise InputError(
+                    "the holdout cannot identify the target prior: the confusion matrix's "
+                    f"condition number is {est.condition_number_:.3g}"
+                    + (f" and class(es) {never} are never predicted" if never else "")
+                    + "; use a holdout where the model predicts every class"
+                )
             result = est.estimate(t)
             test = chi2_shift_test(h, t, alpha=alpha, n_classes=k)
             ks = ks_shift_test(h, t, alpha) if proba else None
@@ -454,7 +485,7 @@ def correct_label_shift(
         classes=names, method=method, options=dict(options), source_prior=est.source_prior_,
         estimate=result, chi2=test, ks=ks, corrected=np.asarray(corrected), alpha=alpha,
         confidence=confidence, n_holdout=len(h), n_target=len(t),
-        warnings=[str(w.message) for w in caught],
+        warnings=list(dict.fromkeys(str(w.message) for w in caught)),
     )
 
 
@@ -466,17 +497,25 @@ def run_labelshift(
     *,
     alpha: float = 0.05,
     confidence: float = 0.95,
+    force: bool = False,
     options: Mapping[str, Any] | None = None,
 ) -> tuple[LabelShiftReport, list[Path]]:
     """:func:`correct_label_shift` on files; with ``out``, write the corrected target
     probabilities (``corrected_target.csv``, or ``.npy`` for ``.npy`` input) and
     ``labelshift.json`` atomically. Returns the report and the paths written.
     """
+    from .._io import check_writable_dir
+
     holdout, target = Path(holdout), Path(target)
+    if out is not None:  # before any work, so a bad --out loses nothing (and creates nothing)
+        try:
+            check_writable_dir(out)
+        except OSError as exc:
+            raise InputError(f"cannot write to output folder {str(out)!r}: {exc}") from None
     data = _load_inputs(holdout, target)
     report = correct_label_shift(data["holdout"], data["y"], data["target"], method,
                                  classes=data["classes"], alpha=alpha, confidence=confidence,
-                                 **dict(options or {}))
+                                 force=force, **dict(options or {}))
     written: list[Path] = []
     if out is not None:
         from .._io import atomic_write, atomic_write_json, atomic_write_text

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from ...multitask import SharedTrunk, Weighting, create_weighting, multitask_step
-from ...train import Callback, Phase, Stream, Trainer, seeded
+from ...train import Callback, NonFiniteLossError, Phase, Stream, Trainer, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
 from ..plotting import figure
 
@@ -164,7 +164,12 @@ def train_arm(arm: str, cfg: ToyConfig, prob: Mapping[str, Any], seed: int, lr: 
     callbacks = [_Record(strategy, cfg.log_every)] if record else []
     trainer = Trainer(model, phase, steps, callbacks=callbacks, seed=seed,
                       log_losses_every=cfg.log_every if record else 0, desc=f"toy {arm}")
-    hist = trainer.fit()
+    try:
+        hist = trainer.fit()
+    except NonFiniteLossError:  # diverged: a result (scored as infinitely bad), not a crash
+        inf = torch.full((cfg.n_tasks,), math.inf)
+        return {"ratios": inf, "diverged_at": trainer.step,
+                "curves": {"steps": [], "weights": [], "train_ratios": []}}
     final = task_losses(model, x_ev, ys_ev)
     ratios = final / initial
     out: dict[str, Any] = {"ratios": ratios}
