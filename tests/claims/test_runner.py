@@ -53,9 +53,9 @@ def test_crash_is_an_error_result_and_finished_seeds_resume(tmp_path):
     ran = []
     original = runner._run_seed
 
-    def spy(claim, cfg, seed, threads=1):
+    def spy(claim, cfg, seed, threads=1, units=None, on_unit=None):
         ran.append(seed)
-        return original(claim, cfg, seed, threads)
+        return original(claim, cfg, seed, threads, units, on_unit)
 
     # the same config resumes from the cache: only the seeds not finished run again
     runner._run_seed, saved = spy, runner._run_seed
@@ -67,7 +67,7 @@ def test_crash_is_an_error_result_and_finished_seeds_resume(tmp_path):
             [0, 1],
             tmp_path / ".partial" / "toy" / f"quick-{runner.config_key(bad, cfg)}",
             1,
-            lambda s: None,
+            lambda s, r: None,
         )
     finally:
         runner._run_seed = saved

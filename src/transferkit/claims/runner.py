@@ -8,13 +8,17 @@ An arm that diverged on a seed (a NaN or infinite metric) is a result, not a cra
 recorded as null in the JSON, listed under ``"nonfinite"``, and counted as a loss: for the
 statistics it takes the worst finite value any arm reached on any seed of the claim.
 
-Each finished seed is cached atomically under ``OUT/.partial/<claim>/<budget>-<key>/`` where
-the key hashes the claim's config and the transferkit version; a run that is killed and
-started again with the same arguments recomputes only the seeds it had not finished.
+Each finished seed, and each finished unit of a seed (an arm, see
+:mod:`transferkit.claims.units`), is cached atomically under
+``OUT/.partial/<claim>/<budget>-<key>/``, where the key hashes what the numbers depend on
+(config, version, threads); a run that is killed and started again with the same
+arguments recomputes only the units it had not finished, and reports the compute time the
+claim really cost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -22,6 +26,7 @@ import math
 import multiprocessing
 import os
 import platform
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +39,7 @@ from .._io import atomic_write_json, ensure_writable_dir
 from .base import Claim, SeedResult, get_claim
 from .overrides import apply_overrides
 from .stats import summarize
+from .units import unit_scope
 
 UNIT_THREADS = 1
 """Intra-op threads of every seed unit, serial or in a worker: a claim's numbers may depend
@@ -97,24 +103,42 @@ def budget_seeds(budget: str, n: int) -> list[int]:
     return list(range(start, start + n))
 
 
-def _run_seed(claim: Claim, cfg: Any, seed: int, threads: int = UNIT_THREADS) -> dict[str, Any]:
+UnitFn = Callable[[int, str, float, bool], None]
+"""``on_unit(seed, unit, seconds, cached)``: a recipe's unit of work finished or came
+from the cache."""
+
+
+def _run_seed(
+    claim: Claim, cfg: Any, seed: int, threads: int = UNIT_THREADS,
+    units: Path | None = None, on_unit: UnitFn | None = None,
+) -> dict[str, Any]:
     """Run one seed with ``threads`` intra-op threads (in this or a worker process); return a
-    JSON-able record. The caller's thread count is restored afterwards."""
+    JSON-able record. The caller's thread count is restored afterwards. With ``units``,
+    the recipe's :func:`~transferkit.claims.units.unit` calls cache there."""
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    report = None if on_unit is None else (lambda u, t, c: on_unit(seed, u, t, c))
+    scope: contextlib.AbstractContextManager[dict[str, dict[str, Any]]] = (
+        unit_scope(units, report) if units is not None else contextlib.nullcontext({})
+    )
     try:
         start = time.perf_counter()
-        res = _as_seed_result(claim.run(cfg, seed))
+        with scope as log:
+            res = _as_seed_result(claim.run(cfg, seed))
     finally:
         torch.set_num_threads(before)
+    seconds = time.perf_counter() - start
     arms = {str(k): float(v) for k, v in res.arms.items()}
+    reused = sum(u["seconds"] for u in log.values() if u["cached"])
     return {
         "seed": seed,
         "arms": arms,
         "extras": _jsonable(res.extras),
-        "seconds": time.perf_counter() - start,
+        "seconds": seconds,
+        "compute_seconds": seconds + reused,
+        "units": log,
     }
 
 
@@ -146,38 +170,45 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="transferkit-parent-watch").start()
 
 
+SeedFn = Callable[[int, Mapping[str, Any]], None]
+"""``on_seed(seed, record)``: a seed finished, or came from the cache (``record["cached"]``)."""
+
+
 def _collect(
     claim: Claim,
     cfg: Any,
     seeds: Sequence[int],
     cache: Path,
     jobs: int,
-    on_seed: Callable[[int], None],
+    on_seed: SeedFn,
+    on_unit: UnitFn | None = None,
 ) -> dict[int, dict[str, Any]]:
     done: dict[int, dict[str, Any]] = {}
     for seed in seeds:
         path = cache / f"seed{seed}.json"
         if path.exists():
             try:
-                done[seed] = json.loads(path.read_text())
-                on_seed(seed)
+                done[seed] = {**json.loads(path.read_text()), "cached": True}
+                on_seed(seed, done[seed])
             except (OSError, ValueError):
                 path.unlink(missing_ok=True)
     todo = [s for s in seeds if s not in done]
 
     def keep(record: dict[str, Any]) -> None:
-        done[record["seed"]] = record
         atomic_write_json(cache / f"seed{record['seed']}.json", record)
-        on_seed(record["seed"])
+        done[record["seed"]] = {**record, "cached": False}
+        on_seed(record["seed"], done[record["seed"]])
+        shutil.rmtree(cache / f"seed{record['seed']}", ignore_errors=True)  # its units
 
     if jobs <= 1 or len(todo) <= 1:
         for seed in todo:
-            keep(_run_seed(claim, cfg, seed))
-    else:
+            keep(_run_seed(claim, cfg, seed, units=cache / f"seed{seed}", on_unit=on_unit))
+    else:  # unit progress stays in the workers; each finished seed is reported here
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx,
                                  initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-            futures = [pool.submit(_run_seed, claim, cfg, s) for s in todo]
+            futures = [pool.submit(_run_seed, claim, cfg, s, UNIT_THREADS, cache / f"seed{s}")
+                       for s in todo]
             for fut in futures:
                 keep(fut.result())
     return done
@@ -244,8 +275,9 @@ def run_claim(
     n_seeds: int | None = None,
     out_dir: str | os.PathLike[str] = "results",
     jobs: int = 1,
-    on_seed: Callable[[int], None] | None = None,
+    on_seed: SeedFn | None = None,
     overrides: Mapping[str, str] | None = None,
+    on_unit: UnitFn | None = None,
 ) -> dict[str, Any]:
     """Run every seed of claim ``name`` (a registered name or a Claim) and write
     ``OUT/<name>.json``; return the result.
@@ -269,10 +301,25 @@ def run_claim(
     start = time.perf_counter()
     result = _header(claim, budget, seeds)
     try:
-        records = _collect(claim, cfg, seeds, cache, jobs, on_seed or (lambda s: None))
+        records = _collect(claim, cfg, seeds, cache, jobs, on_seed or (lambda s, r: None),
+                           on_unit)
         result.update(judge(claim, records, seeds))
         result["extras"] = {str(s): records[s]["extras"] for s in seeds if records[s]["extras"]}
-        result["seed_seconds"] = [records[s]["seconds"] for s in seeds]
+        # what each seed really cost, units and seeds reused from a killed run included
+        result["seed_seconds"] = [
+            records[s].get("compute_seconds", records[s]["seconds"]) for s in seeds
+        ]
+        result["compute_seconds"] = sum(result["seed_seconds"])
+        result["seed_run_seconds"] = [  # what this invocation spent on each seed
+            0.0 if records[s].get("cached") else records[s]["seconds"] for s in seeds
+        ]
+        result["cached_seeds"] = [s for s in seeds if records[s].get("cached")]
+        result["cached_units"] = {
+            str(s): sorted(u for u, info in records[s].get("units", {}).items()
+                           if info.get("cached"))
+            for s in seeds if not records[s].get("cached")
+            and any(info.get("cached") for info in records[s].get("units", {}).values())
+        }
         result["error"] = None
     except Exception as exc:  # a failing recipe must not stop the other claims
         tail = "".join(traceback.format_exception(exc)[-3:]).strip()

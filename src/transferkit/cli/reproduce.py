@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import CLIError
@@ -20,6 +22,40 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
     return value
+
+
+class _Progress:
+    """One line per finished unit and seed: where we are, time spent, time left."""
+
+    def __init__(self, label: str, n_seeds: int, say: Callable[[str], None]) -> None:
+        self.label, self.n_seeds, self.say = label, n_seeds, say
+        self.start = time.monotonic()
+        self.done = 0
+        self.computed = 0  # seeds computed in this run (the ones the estimate is based on)
+
+    def _eta(self) -> str:
+        left = self.n_seeds - self.done
+        elapsed = time.monotonic() - self.start
+        if left <= 0 or self.computed == 0:
+            return ""
+        return f", about {_duration(elapsed / self.computed * left)} left"
+
+    def seed(self, seed: int, record: Mapping[str, Any]) -> None:
+        self.done += 1
+        cached = bool(record.get("cached"))
+        self.computed += 0 if cached else 1
+        took = "from the cache" if cached else f"{record['seconds']:.0f} s"
+        self.say(f"[{self.label}] seed {self.done}/{self.n_seeds} (seed {seed}) done, {took}; "
+                 f"{_duration(time.monotonic() - self.start)} elapsed{self._eta()}")
+
+    def unit(self, seed: int, unit: str, seconds: float, cached: bool) -> None:
+        took = "from the cache" if cached else f"{seconds:.0f} s"
+        self.say(f"[{self.label}] seed {self.done + 1}/{self.n_seeds}: {unit} done, {took}")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
 def add_parser(sub: Any) -> None:
@@ -106,22 +142,27 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(msg, file=sys.stderr, flush=True)
 
+    jobs = args.jobs if args.jobs is not None else max(1, os.cpu_count() or 1)
     results = []
-    for name in names:
-        say(f"[{name}] running ({args.budget})")
-
-        def seed_done(seed: int, name: str = name) -> None:
-            say(f"[{name}] seed {seed} done")
-
-        jobs = args.jobs if args.jobs is not None else max(1, os.cpu_count() or 1)
-        result = run_claim(name, args.budget, args.seeds, out, jobs, on_seed=seed_done,
-                           overrides=overrides)
+    for i, name in enumerate(names, 1):
+        cfg = apply_overrides(get_claim(name).config(args.budget), overrides)
+        progress = _Progress(f"claim {i}/{len(names)} {name}", args.seeds or int(cfg.seeds),
+                             say)
+        say(f"[{progress.label}] running ({args.budget}, {progress.n_seeds} seeds, "
+            f"{jobs} process{'es' if jobs > 1 else ''})")
+        result = run_claim(name, args.budget, args.seeds, out, jobs, on_seed=progress.seed,
+                           overrides=overrides, on_unit=progress.unit)
         verdict = (
             "ERROR: " + result["error"]
             if result.get("error")
             else ("holds" if result["holds"] else "does not hold")
         )
-        say(f"[{name}] {verdict} ({result['seconds']:.0f} s)")
+        cost = result.get("compute_seconds")
+        reused = " (resumed: some work came from the cache)" if (
+            result.get("cached_seeds") or result.get("cached_units")) else ""
+        say(f"[{progress.label}] {verdict} ({result['seconds']:.0f} s"
+            + (f"; {cost:.0f} s of compute in all{reused}" if cost is not None else "")
+            + ")")
         results.append(result)
     print(terminal_table(results))
     # the report covers every claim whose JSON is in OUT, so claims run one at a time add up

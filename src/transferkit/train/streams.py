@@ -198,10 +198,11 @@ class Stream:
         if not tensors:
             raise ValueError("a Stream needs at least one tensor")
         tensors = tuple(_as_tensor(t, i) for i, t in enumerate(tensors))
-        n = len(tensors[0])
         for i, t in enumerate(tensors):
             if t.ndim == 0:
                 raise ValueError(f"tensor {i} of the stream is a scalar; it needs rows")
+        n = len(tensors[0])
+        for i, t in enumerate(tensors):
             if len(t) != n:
                 raise ValueError(f"tensor {i} has {len(t)} rows; tensor 0 has {n}")
         self.tensors = tensors

@@ -19,6 +19,7 @@ the test set.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
@@ -27,6 +28,7 @@ from ...finetune import freeze, param_groups
 from ...nets import replace_head
 from ...train import seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
+from ..units import unit
 from ._digits import SourceSpec, build_net, pretrained_source, target_accuracy, targets
 from ._training import fit_classifier
 
@@ -51,31 +53,38 @@ def _train(net: torch.nn.Module, groups: list, train, cfg: FinetuneConfig, seed:
                    weight_decay=cfg.weight_decay, seed=seed, params=groups, desc="finetune")
 
 
-def run(cfg: FinetuneConfig, seed: int) -> SeedResult:
+def _arm(cfg: FinetuneConfig, seed: int, k: int, arm: str) -> float:
+    """Target test accuracy of one arm at k labels per class (a cached unit of work)."""
     target = targets(None, cfg.source.resolution)
-    arms: dict[str, float] = {}
-    for k in cfg.ks:
-        train, test = few_shot_split(target, k, seed=seed)
-        n_classes = target.n_classes
-
-        arms[f"k{k}/source-only"] = target_accuracy(pretrained_source(cfg.source, seed), test)
-
+    train, test = few_shot_split(target, k, seed=seed)
+    n_classes = target.n_classes
+    if arm == "source-only":
+        return target_accuracy(pretrained_source(cfg.source, seed), test)
+    if arm == "scratch":
         with seeded(seed + 1):
             net = build_net(cfg.source, n_classes)
         _train(net, param_groups(net, cfg.lr, cfg.lr), train, cfg, seed)
-        arms[f"k{k}/scratch"] = target_accuracy(net, test)
+        return target_accuracy(net, test)
+    net = pretrained_source(cfg.source, seed)
+    blocks, factor = {"linear-probe": (len(net.features), 1.0),
+                      "finetune": (cfg.frozen_blocks, 1.0),
+                      "finetune-all": (0, cfg.pretrained_lr_factor)}[arm]
+    with seeded(seed + 1):
+        replace_head(net, n_classes)
+    freeze(net, blocks=blocks)
+    _train(net, param_groups(net, cfg.lr, cfg.lr * factor), train, cfg, seed)
+    return target_accuracy(net, test)
 
-        for arm, blocks, factor in (
-            ("linear-probe", len(net.features), 1.0),
-            ("finetune", cfg.frozen_blocks, 1.0),
-            ("finetune-all", 0, cfg.pretrained_lr_factor),
-        ):
-            net = pretrained_source(cfg.source, seed)
-            with seeded(seed + 1):
-                replace_head(net, n_classes)
-            freeze(net, blocks=blocks)
-            _train(net, param_groups(net, cfg.lr, cfg.lr * factor), train, cfg, seed)
-            arms[f"k{k}/{arm}"] = target_accuracy(net, test)
+
+ARMS = ("source-only", "scratch", "linear-probe", "finetune", "finetune-all")
+
+
+def run(cfg: FinetuneConfig, seed: int) -> SeedResult:
+    arms: dict[str, float] = {}
+    for k in cfg.ks:
+        for arm in ARMS:
+            name = f"k{k}/{arm}"
+            arms[name] = unit(name, partial(_arm, cfg, seed, k, arm))
     return SeedResult(arms)
 
 

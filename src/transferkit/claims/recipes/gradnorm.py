@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -25,6 +26,7 @@ from ...data import load_digits
 from ...multitask import SharedTrunk, create_weighting, multitask_step
 from ...train import Phase, Stream, Trainer, evaluating, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
+from ..units import unit
 from .gradnorm_toy import PAPER
 
 ARMS = ("equal", "uncertainty", "dwa", "gradnorm")
@@ -111,6 +113,12 @@ def train(cfg: DigitsMTLConfig, seed: int, tasks: Mapping[str, str], arm: str,
     return task_metrics(model, x[te], {t: ys[t][te] for t in names})
 
 
+def _single(cfg: DigitsMTLConfig, seed: int, task: str, x: Tensor, ys: Mapping[str, Tensor],
+            idx: Mapping[str, Tensor]) -> float:
+    """The single-task network's test metric on ``task``."""
+    return train(cfg, seed, {task: TASKS[task]}, "equal", x, ys, idx)[task]
+
+
 def delta_m(multi: Mapping[str, float], single: Mapping[str, float]) -> float:
     """Delta_m% = 100/T sum_k (-1)^{lower_k} (M_k - S_k) / S_k."""
     total = 0.0
@@ -126,11 +134,11 @@ def run(cfg: DigitsMTLConfig, seed: int) -> SeedResult:
     idx = _split(len(x), cfg, seed)
     # centred on the training mean, raw scale kept (std ~40: loss ~10^3 x the CE losses)
     ys = {**ys, "bold_ink": ys["bold_ink"] - ys["bold_ink"][idx["train"]].mean()}
-    single = {t: train(cfg, seed, {t: TASKS[t]}, "equal", x, ys, idx)[t] for t in TASKS}
+    single = {t: unit(f"single/{t}", partial(_single, cfg, seed, t, x, ys, idx)) for t in TASKS}
     arms: dict[str, float] = {}
     per_task: dict[str, dict[str, float]] = {"single": single}
     for arm in ARMS:
-        m = train(cfg, seed, TASKS, arm, x, ys, idx)
+        m = unit(arm, partial(train, cfg, seed, TASKS, arm, x, ys, idx))
         per_task[arm] = m
         arms[arm] = delta_m(m, single)
     return SeedResult(arms=arms, extras={"test_metrics": per_task})

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from ...multitask import SharedTrunk, Weighting, create_weighting, multitask_ste
 from ...train import Callback, NonFiniteLossError, Phase, Stream, Trainer, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
 from ..plotting import figure
+from ..units import unit
 
 ARMS = ("equal", "uncertainty", "dwa", "gradnorm")
 
@@ -199,20 +201,26 @@ def run(cfg: ToyConfig, seed: int) -> SeedResult:
     arms: dict[str, float] = {}
     extras: dict[str, Any] = {"sigmas": prob["sigmas"].tolist(), "lr": {}, "val_sum": {},
                               "test_ratios": {}, "curves": {}}
-    for arm in ARMS:
+    def one_arm(arm: str) -> dict[str, Any]:  # a cached unit: JSON-able results only
         scores = {lr: _score(train_arm(arm, cfg, prob, seed, lr, cfg.tune_steps, "val")["ratios"])
                   for lr in cfg.lr_grid}
         best = min(scores, key=lambda k: (scores[k], k))
         res = train_arm(arm, cfg, prob, seed, best, cfg.steps, "test", record=True)
-        r = res["ratios"]
+        return {"lr": best, "scores": {str(k): v for k, v in scores.items()},
+                "ratios": res["ratios"].tolist(), "dtype": str(res["ratios"].dtype)[6:],
+                "curves": res["curves"]}
+
+    for arm in ARMS:
+        out = unit(arm, partial(one_arm, arm))
+        r = torch.tensor(out["ratios"], dtype=getattr(torch, out["dtype"]))  # as computed
         finite = bool(torch.isfinite(r).all())
         arms[f"sum/{arm}"] = float(r.sum()) if finite else math.inf
         arms[f"spread/{arm}"] = float(r.max() / r.min()) if finite else math.inf
         arms[f"max/{arm}"] = float(r.max()) if finite else math.inf
-        extras["lr"][arm] = best
-        extras["val_sum"][arm] = {str(k): v for k, v in scores.items()}
-        extras["test_ratios"][arm] = r.tolist()
-        extras["curves"][arm] = res["curves"]
+        extras["lr"][arm] = out["lr"]
+        extras["val_sum"][arm] = out["scores"]
+        extras["test_ratios"][arm] = out["ratios"]
+        extras["curves"][arm] = out["curves"]
     return SeedResult(arms=arms, extras=extras)
 
 

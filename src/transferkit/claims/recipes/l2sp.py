@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,7 @@ from ...nets import replace_head
 from ...train import accuracy, predict_logits, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
 from ..plotting import figure
+from ..units import unit
 from ._digits import SourceSpec, build_net, pretrained_source, source_domain, targets
 from ._training import fit_classifier
 
@@ -170,6 +171,29 @@ def _drift(net: nn.Module, spec: SourceSpec, seed: int) -> float:
     return math.sqrt(num / den) if den else float("nan")
 
 
+def _sweep(
+    arm: str, cfg: L2SPConfig, spec: SourceSpec, n_classes: int, seed: int,
+    data: tuple[Domain, Domain, Domain, Domain],
+) -> dict[str, Any]:
+    """One arm over its alpha grid: validation scores (models fitted on ``fit_part``) and
+    test accuracy (models fitted on all k labels); the chosen alpha is the best on
+    validation accuracy, then cross-entropy, then the smaller alpha."""
+    fit_part, val, train, test = data
+    grid = _grid(cfg, arm)
+    val_acc, val_ce, test_acc, drift = [], [], [], []
+    for alpha in grid:
+        net = _train(arm, alpha, fit_part, cfg, spec, n_classes, seed)
+        logits = predict_logits(net, val.images)  # accuracy and CE from the same logits
+        val_acc.append(float((logits.argmax(1) == val.labels).float().mean()))
+        val_ce.append(float(F.cross_entropy(logits, val.labels)))
+        net = _train(arm, alpha, train, cfg, spec, n_classes, seed)
+        test_acc.append(accuracy(net, test.images, test.labels))
+        drift.append(_drift(net, spec, seed) if arm != "scratch" else float("nan"))
+    best = max(range(len(grid)), key=lambda i: (val_acc[i], -val_ce[i], -i))
+    return {"alphas": list(grid), "val_acc": val_acc, "val_ce": val_ce, "test_acc": test_acc,
+            "drift": drift, "chosen": grid[best], "best": best}
+
+
 def run(cfg: L2SPConfig, seed: int) -> SeedResult:
     """One seed of every setting and arm: alpha chosen on validation, test accuracy."""
     if SWEEP_ALPHA not in cfg.alphas:
@@ -186,22 +210,10 @@ def run(cfg: L2SPConfig, seed: int) -> SeedResult:
         val, fit_part = stratified_split(train, max(1, k // 3), seed=seed + 1000)
         sweep: dict[str, Any] = {}
         for arm in ARMS:
-            grid = _grid(cfg, arm)
-            val_acc, val_ce, test_acc, drift = [], [], [], []
-            for alpha in grid:
-                net = _train(arm, alpha, fit_part, cfg, spec, n_classes, seed)
-                logits = predict_logits(net, val.images)
-                val_acc.append(float((logits.argmax(1) == val.labels).float().mean()))
-                val_ce.append(float(F.cross_entropy(logits, val.labels)))
-                net = _train(arm, alpha, train, cfg, spec, n_classes, seed)
-                test_acc.append(accuracy(net, test.images, test.labels))
-                drift.append(_drift(net, spec, seed) if arm != "scratch" else float("nan"))
-            best = max(range(len(grid)), key=lambda i: (val_acc[i], -val_ce[i], -i))
-            arms[f"{setting}/{arm}"] = test_acc[best]
-            sweep[arm] = {
-                "alphas": list(grid), "val_acc": val_acc, "val_ce": val_ce,
-                "test_acc": test_acc, "drift": drift, "chosen": grid[best],
-            }
+            data = (fit_part, val, train, test)
+            sweep[arm] = unit(f"{setting}/{arm}",
+                              partial(_sweep, arm, cfg, spec, n_classes, seed, data))
+            arms[f"{setting}/{arm}"] = sweep[arm]["test_acc"][sweep[arm]["best"]]
         for arm in ("l2", "l2sp"):
             i = list(cfg.alphas).index(SWEEP_ALPHA)
             arms[f"{setting}/{arm}@alpha={SWEEP_ALPHA:g}"] = sweep[arm]["test_acc"][i]

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from ...nets import SplitNet, create_backbone
 from ...train import BestCheckpoint, Callback, Stream, accuracy, evaluating, fit, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
 from ..plotting import figure
+from ..units import unit, unit_checkpoint
 from ._digits import digit_pair
 
 ARMS = ("source-only", "mmd", "coral", "dann", "mstn")
@@ -163,6 +165,7 @@ def _train_arm(
         model, adaptation_step(weight=weight), streams, opt, cfg.steps,
         scheduler=annealed_lr_scheduler(opt, cfg.steps), callbacks=[last, select],
         seed=seed, desc=f"mstn/{arm}", log_losses_every=0,
+        checkpoint=unit_checkpoint(arm), checkpoint_every=250,  # a kill loses <= 250 steps
     )
     selected = accuracy(model, target.images, target.labels)  # BestCheckpoint restored it
     return model, selected, last.value, select.best_step
@@ -180,16 +183,22 @@ def run(cfg: MSTNConfig, seed: int) -> SeedResult:
     )
     arms: dict[str, float] = {}
     extras: dict[str, Any] = {"selected_step": {}, "pca": {}}
-    for arm in ARMS:
+
+    def one_arm(arm: str) -> dict[str, Any]:  # a cached unit: JSON-able results only
         model, selected, final, step = _train_arm(arm, cfg, seed, train, target, criterion)
-        arms[arm] = selected
-        arms[f"last-step/{arm}"] = final
-        extras["selected_step"][arm] = step
+        pca = None
         if seed == 0 and arm in ("source-only", "mstn"):
-            extras["pca"][arm] = _pca_sample(
-                model, train.images, train.labels, target.images, target.labels,
-                cfg.plot_points, seed,
-            )
+            pca = _pca_sample(model, train.images, train.labels, target.images,
+                              target.labels, cfg.plot_points, seed)
+        return {"selected": selected, "final": final, "step": step, "pca": pca}
+
+    for arm in ARMS:
+        res = unit(arm, partial(one_arm, arm))
+        arms[arm] = res["selected"]
+        arms[f"last-step/{arm}"] = res["final"]
+        extras["selected_step"][arm] = res["step"]
+        if res["pca"] is not None:
+            extras["pca"][arm] = res["pca"]
     return SeedResult(arms=arms, extras=extras)
 
 

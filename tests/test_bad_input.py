@@ -1,0 +1,172 @@
+"""Bad and degenerate input, table-driven: each row is one input a user might give.
+
+Add a case in one line: ``(id, call(tmp_path) -> None, exception type, message pattern)``
+for the API, or ``(id, argv(tmp_path) -> list, message pattern)`` for the command line
+(which must answer with one line on stderr, exit status 2, and no traceback).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from transferkit.cli import main
+from transferkit.data import Domain, few_shot_split, load_digits
+from transferkit.labelshift import BBSE, MLLS, chi2_shift_test
+from transferkit.nets import MLP
+from transferkit.train import DatasetStream, Stream, Update
+
+
+def _digits() -> Domain:
+    return load_digits()
+
+
+API = [
+    ("split-k-float", lambda p: few_shot_split(_digits(), 2.5, seed=0), TypeError, "whole number"),
+    ("split-k-str", lambda p: few_shot_split(_digits(), "3", seed=0), TypeError, "whole number"),
+    ("split-k-zero", lambda p: few_shot_split(_digits(), 0, seed=0), ValueError, ">= 1"),
+    ("split-seed-none", lambda p: few_shot_split(_digits(), 3, seed=None), TypeError, "seed"),
+    ("split-tensor", lambda p: few_shot_split(torch.zeros(3, 1, 2, 2), 1, seed=0), TypeError,
+     "Domain"),
+    ("domain-label-minus-one", lambda p: Domain(torch.zeros(2, 1, 2, 2), torch.tensor([0, -1]),
+                                                "x"), ValueError, "label -1 at row 1"),
+    ("domain-float-labels", lambda p: Domain(torch.zeros(2, 1, 2, 2), torch.zeros(2), "x"),
+     ValueError, "int64"),
+    ("stream-rows", lambda p: Stream(torch.zeros(4), torch.zeros(3)), ValueError,
+     "tensor 1 has 3 rows"),
+    ("stream-list", lambda p: Stream([1, 2, 3]), TypeError, "expected a Tensor or a numpy"),
+    ("stream-strings", lambda p: Stream(np.array(["a", "b"])), TypeError, "dtype <U1"),
+    ("stream-scalar", lambda p: Stream(torch.tensor(1.0)), ValueError, "scalar"),
+    ("stream-seed-float", lambda p: Stream(torch.zeros(4), seed=1.5), TypeError, "seed"),
+    ("datasetstream-tensor", lambda p: DatasetStream(torch.zeros(4)), TypeError, "map-style"),
+    ("update-accumulate", lambda p: Update(accumulate=0), ValueError, "accumulate"),
+    ("mlp-shape", lambda p: MLP((0, 8), n_classes=2), ValueError, "positive"),
+    ("bbse-string-unknown-target",
+     lambda p: BBSE().fit(np.array(["a", "b", "a", "b", "a", "b"]),
+                          np.array(["a", "b", "a", "b", "b", "a"])).estimate(np.array(["c"])),
+     ValueError, "unknown class 'c'"),
+    ("bbse-label-out-of-range", lambda p: BBSE().fit(np.array([0, 1]), np.array([0, 5])),
+     ValueError, "class"),
+    ("mlls-hard", lambda p: MLLS().fit(np.array([0, 1, 0, 1]), np.array([0, 1, 0, 1])),
+     ValueError, "needs predicted probabilities"),
+    ("chi2-class-counts", lambda p: chi2_shift_test(np.full((4, 3), 1 / 3), np.full((4, 2), 0.5)),
+     ValueError, "3 class columns but target probabilities have 2"),
+    ("proba-rows", lambda p: BBSE(soft=True).fit(np.array([[0.5, 0.6], [0.5, 0.5]]),
+                                                 np.array([0, 1])), ValueError, "sum to one"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", API, ids=[c[0] for c in API])
+def test_api_bad_input(tmp_path, case, call, exc, match):
+    with pytest.raises(exc, match=match):
+        call(tmp_path)
+
+
+def _csv(path, text, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding))
+    return str(path)
+
+
+def _holdout(p, n=60):
+    rows = "".join(f"{'ab'[i % 2]},{0.8 if i % 2 == 0 else 0.2},{0.2 if i % 2 == 0 else 0.8}\n"
+                   for i in range(n))
+    return _csv(p / "h.csv", "label,p_a,p_b\n" + rows)
+
+
+def _target(p, n=40):
+    rows = "".join("0.7,0.3\n" if i % 3 else "0.2,0.8\n" for i in range(n))
+    return _csv(p / "t.csv", "p_a,p_b\n" + rows)
+
+
+def _ls(*extra):
+    return ["labelshift", *extra]
+
+
+CLI = [
+    ("tiny-target", lambda p: _ls("--holdout", _holdout(p), "--target", _target(p, 5)),
+     "the target has 5 rows: too few"),
+    ("one-row-target", lambda p: _ls("--holdout", _holdout(p), "--target", _target(p, 1)),
+     "the target has 1 rows"),
+    ("never-predicted", lambda p: _ls(
+        "--holdout", _csv(p / "h.csv", "label,p_a,p_b\n" + "a,0.9,0.1\nb,0.6,0.4\n" * 30),
+        "--target", _target(p)), "cannot identify the target prior.*\\['b'\\] are never"),
+    ("out-under-a-file", lambda p: _ls("--holdout", _holdout(p), "--target", _target(p),
+                                       "--out", _csv(p / "f", "x") + "/sub"),
+     "cannot write to output folder.*is a file"),
+    ("not-utf8", lambda p: _ls("--holdout", _csv(p / "h.csv", "label,p_a,p_b\né,0.5,0.5\n",
+                                                 "latin-1"), "--target", _target(p)),
+     "not UTF-8 text"),
+    ("complex-npy", lambda p: _ls("--holdout", _npy(p / "h.npy", np.ones((4, 3), complex)),
+                                  "--target", _target(p)), "complex values"),
+    ("semicolon-bad-row", lambda p: _ls(
+        "--holdout", _csv(p / "h.csv", "label;p_a;p_b\na;0.5;0.5\nb;0.5\n"),
+        "--target", _target(p)), "row 3 has 2 columns"),
+    ("unknown-method", lambda p: _ls("--holdout", _holdout(p), "--target", _target(p),
+                                     "--method", "magic"), "invalid choice"),
+    ("set-unknown-field", lambda p: ["reproduce", "finetune", "--set", "nope=1"],
+     "has no field 'nope'"),
+]
+
+
+def _npy(path, arr):
+    np.save(path, arr)
+    return str(path)
+
+
+@pytest.mark.parametrize("case, argv, match", CLI, ids=[c[0] for c in CLI])
+def test_cli_bad_input(tmp_path, capsys, case, argv, match):
+    import re
+
+    args = argv(tmp_path)
+    try:
+        status = main(args)
+    except SystemExit as exc:  # argparse's own errors
+        status = exc.code
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert re.search(match, err), err
+    assert not (tmp_path / "f" / "sub").exists()
+
+
+GOOD = [  # inputs a spreadsheet or a numpy user produces, which must just work
+    ("utf8-bom", lambda p: _ls("--holdout",
+                               _csv(p / "h.csv", "\ufeff" + Path(_holdout(p)).read_text()),
+                               "--target", _target(p))),
+    ("semicolons", lambda p: _ls("--holdout", _csv(p / "h.csv",
+                                                   Path(_holdout(p)).read_text().replace(",", ";")),
+                                 "--target", _target(p))),
+    ("forced-tiny-target", lambda p: _ls("--holdout", _holdout(p), "--target", _target(p, 5),
+                                         "--force")),
+]
+
+
+@pytest.mark.parametrize("case, argv", GOOD, ids=[c[0] for c in GOOD])
+def test_cli_accepts(tmp_path, capsys, case, argv):
+    assert main(argv(tmp_path)) == 0, capsys.readouterr().err
+
+
+def test_forced_tiny_target_prints_honest_intervals(tmp_path, capsys):
+    assert main(_ls("--holdout", _holdout(tmp_path), "--target", _target(tmp_path, 5),
+                    "--force", "--out", str(tmp_path / "o"))) == 0
+    import json
+
+    summary = json.loads((tmp_path / "o" / "labelshift.json").read_text())
+    lo = [iv[0] for iv in summary["target_prior_interval"]]
+    hi = [iv[1] for iv in summary["target_prior_interval"]]
+    # 5 rows cannot pin a share down: the exact bounds are wide, not [0.93, 1.0]
+    assert all(h - lo_ > 0.4 for lo_, h in zip(lo, hi, strict=True))
+    assert any("fewer than 5 per class" in w for w in summary["warnings"])
+
+
+def test_numpy_float64_arrays_train(tmp_path):
+    from transferkit.train import classification_step, fit
+
+    x = np.random.default_rng(0).normal(size=(32, 4))  # float64, as numpy makes them
+    y = (x[:, 0] > 0).astype(np.int64)
+    net = MLP(4, n_classes=2, hidden=(8,))
+    fit(net, classification_step(), {"train": Stream(x, y, seed=0)},
+        torch.optim.SGD(net.parameters(), lr=0.1), 3)
