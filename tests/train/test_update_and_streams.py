@@ -388,3 +388,16 @@ def test_losses_are_buffered_and_read_in_bulk(tiny_xy):
     assert pending == [5, 5]
     steps, values = hist.series("loss/ce")
     assert steps == [1, 2, 3, 4, 5] and all(isinstance(v, float) for v in values)
+
+
+def test_progress_bar_draws_in_a_terminal_of_zero_columns(tiny_xy, monkeypatch, capsys):
+    import os
+    import shutil
+
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda fallback=None: os.terminal_size((0, 0)))
+    net = _net()
+    Trainer(net, Phase(classification_step(), torch.optim.SGD(net.parameters(), lr=0.1),
+                       {"train": Stream(*tiny_xy, seed=0)}), 60, progress=True,
+            desc="zero-width").fit()
+    err = capsys.readouterr().err
+    assert "zero-width:" in err and "/60" in err and "it/s" in err

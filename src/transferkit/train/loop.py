@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -434,13 +435,16 @@ class Trainer:
         self.model.train()
         for cb in self.callbacks:
             cb.on_fit_start(self)
+        # a terminal that reports 0 columns (some CI consoles) would get no bar at all
+        width = shutil.get_terminal_size(fallback=(80, 24)).columns
         bar = tqdm(
             total=self.max_steps,
             initial=self.step,
             desc=self.desc,
             disable=not self.progress,
             leave=False,
-            dynamic_ncols=True,
+            dynamic_ncols=width > 0,
+            ncols=None if width > 0 else 80,
         )
         try:
             while self.step < self.max_steps and not self.should_stop:
