@@ -133,7 +133,7 @@ def test_singular_confusion_uses_lstsq():
     y = np.repeat([0, 1, 2], 10)
     pred = np.where(y == 2, 1, y)  # class 2 always predicted as 1: singular
     with pytest.warns(IllConditionedWarning):
-        res = BBSE().fit(pred, y).estimate(np.array([0, 1, 1, 1]))
+        res = BBSE().fit(pred, y).estimate(np.repeat([0, 1, 1, 1], 5))
     assert np.all(np.isfinite(res.weights))
 
 
@@ -270,3 +270,19 @@ def test_simultaneous_intervals_are_bonferroni_wider():
 
 def test_mlls_default_is_bcts_as_in_the_cli():
     assert MLLS().calibration == "bcts"
+
+
+def test_a_holdout_that_never_predicts_a_class_is_flagged_not_trusted():
+    import warnings
+
+    y = np.repeat([0, 1, 2], 50)
+    pred = np.where(y == 2, 1, y)  # class 2 is never predicted
+    est = BBSE().fit(pred, y)
+    assert not est.identifiable_ and est.never_predicted_.tolist() == [2]
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        res = est.estimate(np.repeat([0, 1], 30))
+    assert res.identifiable is False
+    assert any("never predicted" in n for n in res.notes)
+    mlls = MLLS().fit(np.eye(3)[pred] * 0.98 + 0.02 / 3, y)
+    assert not mlls.identifiable_
