@@ -170,3 +170,15 @@ def test_numpy_float64_arrays_train(tmp_path):
     net = MLP(4, n_classes=2, hidden=(8,))
     fit(net, classification_step(), {"train": Stream(x, y, seed=0)},
         torch.optim.SGD(net.parameters(), lr=0.1), 3)
+
+
+@pytest.mark.parametrize("register", ["transferkit.multitask:register_weighting",
+                                      "transferkit.finetune:register_regularizer",
+                                      "transferkit.labelshift:register_estimator"])
+def test_a_registry_takes_only_its_base_class(register):
+    import importlib
+
+    module, fn = register.split(":")
+    decorator = getattr(importlib.import_module(module), fn)("not-a-method")
+    with pytest.raises(TypeError, match="subclasses can be registered"):
+        decorator(dict)

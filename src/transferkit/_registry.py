@@ -15,13 +15,21 @@ class Registry(Generic[T]):
     ----------
     kind : str
         What is registered, used in error messages ("backbone", "claim", ...).
+    base : type, optional
+        When given, only subclasses of it can be registered (the kind's public base class).
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, base: type | None = None) -> None:
         self.kind = kind
+        self.base = base
         self._items: dict[str, T] = {}
 
     def register(self, name: str, obj: T) -> T:
+        if self.base is not None and not (isinstance(obj, type) and issubclass(obj, self.base)):
+            raise TypeError(
+                f"only {self.base.__name__} subclasses can be registered as a {self.kind}; "
+                f"got {obj!r}"
+            )
         if name in self._items and self._items[name] is not obj:
             raise ValueError(f"a {self.kind} named {name!r} is already registered")
         self._items[name] = obj

@@ -409,20 +409,16 @@ class FinetuneRegularizer(nn.Module):
         pass
 
 
-REGULARIZERS: Registry[type[FinetuneRegularizer]] = Registry("fine-tuning regularizer")
+REGULARIZERS: Registry[type[FinetuneRegularizer]] = Registry(
+    "fine-tuning regularizer", base=FinetuneRegularizer
+)
 
 
 def register_regularizer(
     name: str,
 ) -> Callable[[type[FinetuneRegularizer]], type[FinetuneRegularizer]]:
     """Class decorator adding a :class:`FinetuneRegularizer` subclass under ``name``."""
-
-    def wrap(cls: type[FinetuneRegularizer]) -> type[FinetuneRegularizer]:
-        if not (isinstance(cls, type) and issubclass(cls, FinetuneRegularizer)):
-            raise TypeError(f"only FinetuneRegularizer subclasses can be registered; got {cls!r}")
-        return REGULARIZERS.register(name, cls)
-
-    return wrap
+    return REGULARIZERS.decorator(name)
 
 
 def create_regularizer(name: str, **kwargs: Any) -> FinetuneRegularizer:

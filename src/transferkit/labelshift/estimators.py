@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from .._estimator import Params, check_fitted, clone
 from ._validation import CHUNK, as_numpy, check_labels, check_predictions, check_proba_stats
 from .calibration import apply_bcts, fit_bcts
-from .registry import register_estimator
+from .registry import ESTIMATORS, register_estimator
 
 __all__ = [
     "BBSE",
@@ -368,6 +368,9 @@ class LabelShiftEstimator(Params):
         w_int = np.quantile(np.array(ws), [a, 1 - a], axis=0).T
         q_int = np.quantile(np.array(qs), [a, 1 - a], axis=0).T
         return w_int, q_int
+
+
+ESTIMATORS.base = LabelShiftEstimator  # only its subclasses can be registered
 
 
 def _target_marginal(X: np.ndarray, is_proba: bool, soft: bool, k: int) -> np.ndarray:

@@ -31,14 +31,7 @@ def register_estimator(name: str) -> Callable[[type[Any]], type[Any]]:
     >>> _ = ESTIMATORS._items.pop("bbse-example")  # leave the registry as it was
     """
 
-    def wrap(cls: type[Any]) -> type[Any]:
-        from .estimators import LabelShiftEstimator
-
-        if not (isinstance(cls, type) and issubclass(cls, LabelShiftEstimator)):
-            raise TypeError(f"only LabelShiftEstimator subclasses can be registered; got {cls!r}")
-        return ESTIMATORS.register(name, cls)
-
-    return wrap
+    return ESTIMATORS.decorator(name)  # estimators.py sets ESTIMATORS.base
 
 
 def create_estimator(name: str, **kwargs: Any) -> LabelShiftEstimator:

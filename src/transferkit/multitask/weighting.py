@@ -214,18 +214,12 @@ def _as_tensor_list(shared: Sequence[Tensor] | Tensor | nn.Module) -> list[Tenso
     return out
 
 
-WEIGHTINGS: Registry[type[Weighting]] = Registry("weighting")
+WEIGHTINGS: Registry[type[Weighting]] = Registry("weighting", base=Weighting)
 
 
 def register_weighting(name: str) -> Callable[[type[Weighting]], type[Weighting]]:
     """Class decorator adding a :class:`Weighting` subclass to the registry under ``name``."""
-
-    def wrap(cls: type[Weighting]) -> type[Weighting]:
-        if not (isinstance(cls, type) and issubclass(cls, Weighting)):
-            raise TypeError(f"only Weighting subclasses can be registered; got {cls!r}")
-        return WEIGHTINGS.register(name, cls)
-
-    return wrap
+    return WEIGHTINGS.decorator(name)
 
 
 def create_weighting(name: str, **kwargs: Any) -> Weighting:
