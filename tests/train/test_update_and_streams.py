@@ -401,3 +401,22 @@ def test_progress_bar_draws_in_a_terminal_of_zero_columns(tiny_xy, monkeypatch, 
             desc="zero-width").fit()
     err = capsys.readouterr().err
     assert "zero-width:" in err and "/60" in err and "it/s" in err
+
+
+def test_logged_losses_keep_their_float64_value(tiny_xy):
+    x, y = tiny_xy
+    with seeded(0):
+        net = nn.Linear(16, 2).double()
+
+    def step(model, batches, ctx):
+        xb, yb = batches["train"]
+        return {"ce": nn.functional.cross_entropy(model(xb.flatten(1).double()), yb)}
+
+    stream = Stream(x, y, batch_size=96, seed=0)
+    hist = Trainer(net, Phase(step, torch.optim.SGD(net.parameters(), lr=0.1),
+                              {"train": stream}), 1).fit()
+    with seeded(0):
+        ref = nn.Linear(16, 2).double()
+    xb, yb = stream.batch(0)
+    expected = float(nn.functional.cross_entropy(ref(xb.flatten(1).double()), yb).detach())
+    assert hist.last("loss/ce") == expected  # exactly, not rounded to float32

@@ -64,6 +64,7 @@ __all__ = [
     "Update", "fit", "sum_losses",
 ]
 
+
 def sum_losses(losses: Mapping[str, Tensor], ctx: StepContext) -> Tensor:
     """The default combiner: the plain sum of the named losses."""
     total = None
@@ -318,7 +319,10 @@ class Trainer:
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
         for step, losses in pending:
-            values = torch.stack([v.float() for v in losses.values()]).tolist()
+            # float64 keeps every loss's value exactly (MPS has no float64)
+            wide = torch.float32 if any(v.device.type == "mps" for v in losses.values()) \
+                else torch.float64
+            values = torch.stack([v.reshape(()).to(wide) for v in losses.values()]).tolist()
             self._merge(step, dict(zip(losses, values, strict=True)))
 
     def _merge(self, step: int, values: dict[str, float]) -> None:
