@@ -168,8 +168,13 @@ def test_numpy_float64_arrays_train(tmp_path):
     x = np.random.default_rng(0).normal(size=(32, 4))  # float64, as numpy makes them
     y = (x[:, 0] > 0).astype(np.int64)
     net = MLP(4, n_classes=2, hidden=(8,))
-    fit(net, classification_step(), {"train": Stream(x, y, seed=0)},
-        torch.optim.SGD(net.parameters(), lr=0.1), 3)
+    before = [p.detach().clone() for p in net.parameters()]
+    stream = Stream(x, y, seed=0)
+    assert stream.tensors[0].dtype == torch.float32 and stream.tensors[1].dtype == torch.int64
+    hist = fit(net, classification_step(), {"train": stream},
+               torch.optim.SGD(net.parameters(), lr=0.1), 3)
+    assert len(hist.series("loss/ce")[1]) == 3
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
 
 
 @pytest.mark.parametrize("register", ["transferkit.multitask:register_weighting",
