@@ -1,0 +1,13 @@
+"""Heterogeneous model reuse: carry a model across feature spaces (ReForm)."""
+
+from .reform import (
+    ReForm,
+    column_statistics,
+    feature_cost,
+    fit_biased,
+    grid_coordinates,
+    transport_model,
+)
+
+__all__ = ["ReForm", "column_statistics", "feature_cost", "fit_biased", "grid_coordinates",
+           "transport_model"]

@@ -1,0 +1,99 @@
+"""ReForm: the coupling, the transported model, the biased refit, and bad input."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from transferkit.heterogeneous import (
+    ReForm,
+    column_statistics,
+    feature_cost,
+    grid_coordinates,
+    transport_model,
+)
+
+
+def test_coupling_marginals_hold():
+    C = feature_cost(grid_coordinates(8, 8), grid_coordinates(7, 7))
+    _, T, err = transport_model(np.ones((3, 64)), C, reg=1e-3)
+    np.testing.assert_allclose(T.sum(axis=1), np.full(64, 1 / 64), atol=1e-9)
+    np.testing.assert_allclose(T.sum(axis=0), np.full(49, 1 / 49), atol=1e-9)
+    assert err < 1e-8 and (T >= 0).all()
+
+
+def test_transport_matches_a_hand_computed_3x3_example():
+    # with a huge regularisation the plan is the independent coupling a b^T = 1/9 each,
+    # so every new weight is the mean of the old ones: W_hat = 3 * W T = mean(W)
+    C = feature_cost([[0.0], [1.0], [2.0]], [[0.0], [1.0], [2.0]])
+    w_hat, T, _ = transport_model([[3.0, 0.0, -6.0]], C, reg=1e6)
+    np.testing.assert_allclose(T, np.full((3, 3), 1 / 9), atol=1e-6)
+    np.testing.assert_allclose(w_hat, [[-1.0, -1.0, -1.0]], atol=1e-5)
+    # and with a tiny one the plan is the identity / 3: W_hat = W
+    w_hat, T, _ = transport_model([[3.0, 0.0, -6.0]], C, reg=1e-3)
+    np.testing.assert_allclose(T, np.eye(3) / 3, atol=1e-9)
+    np.testing.assert_allclose(w_hat, [[3.0, 0.0, -6.0]], atol=1e-6)
+
+
+def test_identical_spaces_carry_the_old_model_over_unchanged():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6))
+    y = X[:, :3].argmax(axis=1)
+    old = LogisticRegression(max_iter=1000).fit(X, y)
+    meta = rng.normal(size=(6, 2))
+    rf = ReForm(old, meta, meta, lam=1e6).fit(X[:9], y[:9])
+    np.testing.assert_allclose(rf.transported_coef_, old.coef_, atol=1e-6)
+    assert (rf.transported_predict(X) == old.predict(X)).all()
+    np.testing.assert_allclose(rf.coef_, old.coef_, atol=1e-3)  # lam large: stays there
+    assert rf.predict_proba(X).shape == (300, 3)
+
+
+def test_reform_beats_target_only_on_a_new_pixel_grid():
+    from transferkit.data import load_digits, resize
+
+    d = load_digits()
+    half = len(d) // 2
+    old, new = d.subset(np.arange(half)), resize(d.subset(np.arange(half, len(d))), 7)
+    clf = LogisticRegression(max_iter=2000).fit(old.flat().numpy(), old.labels.numpy())
+    Xn, yn = new.flat().numpy(), new.labels.numpy()
+    idx = np.concatenate([np.flatnonzero(yn == c)[:3] for c in range(10)])
+    rest = np.setdiff1d(np.arange(len(yn)), idx)
+    rf = ReForm(clf, grid_coordinates(8, 8), grid_coordinates(7, 7)).fit(Xn[idx], yn[idx])
+    scratch = LogisticRegression(max_iter=2000).fit(Xn[idx], yn[idx])
+    assert rf.score(Xn[rest], yn[rest]) > scratch.score(Xn[rest], yn[rest]) + 0.03
+
+
+def test_binary_sklearn_models_and_string_classes():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 3))
+    y = np.where(X[:, 0] > 0, "yes", "no")
+    old = LogisticRegression().fit(X, y)
+    meta = np.arange(3.0)
+    rf = ReForm(old, meta, meta, lam=10.0).fit(X[:8], y[:8])
+    assert set(rf.predict(X)) <= {"yes", "no"} and rf.score(X, y) > 0.9
+
+
+def test_column_statistics_as_fallback_meta_information():
+    rng = np.random.default_rng(2)
+    X = np.column_stack([rng.normal(0, 1, 500), rng.exponential(5, 500), rng.uniform(-9, 9, 500)])
+    perm = [2, 0, 1]
+    C = feature_cost(column_statistics(X), column_statistics(X[:, perm]))
+    assert C.argmin(axis=1).tolist() == [1, 2, 0]  # each old column finds itself
+
+
+@pytest.mark.parametrize(
+    "kwargs, fit_x, error",
+    [({"meta_new": [[0.0, 1.0]] * 3}, None, "values each"),
+     ({"meta_old": [[np.nan], [1.0]]}, None, "NaN"),
+     ({"metric": [[1.0, 0.0], [0.0, 1.0]]}, None, "metric"),
+     ({}, np.zeros((4, 5)), "one column per new feature"),
+     ({"old_model": None}, None, "needs old_model"),
+     ({"reg": 1e-4, "max_iter": 1, "meta_new": [[0.3], [1.9], [7.0]]}, None,
+      "did not converge: marginal error")],
+)
+def test_bad_input(kwargs, fit_x, error):
+    meta = np.arange(3.0)[:, None]
+    base = {"old_model": (np.ones((2, 3)), np.zeros(2)), "meta_old": meta, "meta_new": meta}
+    rf = ReForm(**{**base, **kwargs})
+    X = fit_x if fit_x is not None else np.eye(3)[[0, 1, 2, 0]]
+    with pytest.raises(ValueError, match=error):
+        rf.fit(X, np.array([0, 1, 0, 1]))
