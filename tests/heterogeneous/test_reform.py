@@ -97,3 +97,12 @@ def test_bad_input(kwargs, fit_x, error):
     X = fit_x if fit_x is not None else np.eye(3)[[0, 1, 2, 0]]
     with pytest.raises(ValueError, match=error):
         rf.fit(X, np.array([0, 1, 0, 1]))
+
+
+def test_tuple_models_take_class_names_in_any_order():
+    meta = np.arange(2.0)
+    W = np.array([[5.0, 0.0], [0.0, 5.0]])  # class "z" likes feature 0, "a" feature 1
+    rf = ReForm((W, np.zeros(2)), meta, meta, classes=["z", "a"], lam=100.0)
+    X = np.array([[1.0, 0.0], [0.0, 1.0]])
+    rf.fit(X, np.array(["z", "a"]))
+    assert rf.predict(X).tolist() == ["z", "a"]

@@ -330,8 +330,8 @@ class ReForm(Params):
                 f"the transport did not converge: marginal error {err:.3g} after "
                 f"{self.max_iter} iterations at reg = {reg:.3g}; raise max_iter or reg"
             )
-        idx = np.searchsorted(classes, y) if classes.dtype.kind in "USO" else np.array(
-            [int(np.flatnonzero(classes == v)[0]) for v in y])
+        position = {c: i for i, c in enumerate(classes.tolist())}
+        idx = np.array([position[v] for v in y.tolist()], dtype=np.int64)
         self.coef_, self.intercept_ = fit_biased(X, idx, W_hat, b_old, self.lam)
         self.transported_coef_ = W_hat
         self.transported_intercept_ = b_old
