@@ -6,23 +6,17 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 
 import pytest
 
-from transferkit.claims import get_claim
-from transferkit.claims.runner import run_claim
+from .small import run_small
 
 
 @pytest.mark.slow
 @pytest.mark.ci_slow
 def test_jobs_1_and_2_give_identical_arms(tmp_path):
-    claim = get_claim("finetune")
-    cfg = replace(claim.config("quick"), steps=60)
-    small = replace(claim, budgets={"quick": cfg, "full": cfg})
-    serial = run_claim(small, "quick", 2, tmp_path / "serial", jobs=1)
-    parallel = run_claim(small, "quick", 2, tmp_path / "parallel", jobs=2)
-    assert serial["error"] is None and parallel["error"] is None
+    serial, _ = run_small("finetune", tmp_path / "serial", 2, jobs=1, steps=60)
+    parallel, _ = run_small("finetune", tmp_path / "parallel", 2, jobs=2, steps=60)
     assert serial["arms"] == parallel["arms"]
     saved = [json.loads((tmp_path / d / "finetune.json").read_text())["arms"]
              for d in ("serial", "parallel")]
