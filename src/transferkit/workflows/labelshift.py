@@ -33,10 +33,11 @@ from typing import Any
 
 import numpy as np
 
+from ..labelshift.estimators import MIN_ROWS_PER_CLASS
+
 __all__ = ["InputError", "LabelShiftReport", "correct_label_shift", "run_labelshift"]
 
 SUM_TOL = 1e-3
-MIN_ROWS_PER_CLASS = 5  # as transferkit.labelshift.estimators.MIN_ROWS_PER_CLASS
 
 
 class InputError(ValueError):
