@@ -5,7 +5,7 @@ sets for real users on request, verify a checksum and cache them in
 :func:`data_dir`.
 """
 
-from .bundled import load_digits, load_mnist5k
+from .bundled import load_digits, load_mfeat_pixels, load_mnist5k, mfeat_available
 from .domain import Domain
 from .download import data_dir, fetch, load_mnist, load_usps
 from .folder import ImageFolder
@@ -20,9 +20,11 @@ __all__ = [
     "fetch",
     "few_shot_split",
     "load_digits",
+    "load_mfeat_pixels",
     "load_mnist",
     "load_mnist5k",
     "load_usps",
+    "mfeat_available",
     "optdigits_style",
     "resize",
     "stratified_split",

