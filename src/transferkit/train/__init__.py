@@ -10,7 +10,14 @@ from .interface import Callback, NonFiniteLossError, StepContext, Update, evalua
 from .loop import History, Phase, Trainer, fit, sum_losses
 from .seeding import seeded
 from .steps import accuracy, classification_step, predict_logits, weighted_cross_entropy
-from .streams import DatasetStream, EpochSampler, Sampler, Stream, rank_and_world_size
+from .streams import (
+    DatasetStream,
+    EpochSampler,
+    GeneratedStream,
+    Sampler,
+    Stream,
+    rank_and_world_size,
+)
 
 __all__ = [
     "BestCheckpoint",
@@ -18,6 +25,7 @@ __all__ = [
     "DatasetStream",
     "EpochSampler",
     "Evaluate",
+    "GeneratedStream",
     "History",
     "NonFiniteLossError",
     "Phase",

@@ -423,3 +423,66 @@ def _as_tuple(item: Any) -> tuple[Tensor, ...]:
         "a dataset's collated batch must be a tensor or a tuple of tensors; got "
         f"{type(item).__name__}"
     )
+
+
+class GeneratedStream(Stream):
+    """Batches made by a function of a random generator: tasks, simulations, synthetic data.
+
+    ``make(generator)`` returns the tuple of tensors of one batch; the generator of the
+    ``draw``-th batch is seeded from ``(seed, draw)``, so batches are a pure function of the
+    seed and the draw count and a resumed run sees the same ones. Under
+    ``torch.distributed`` each rank keeps its share of the first dimension (e.g. its tasks
+    of a meta-batch). ``len`` is the number of rows of one batch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> s = GeneratedStream(lambda g: (torch.rand(3, generator=g),), seed=0)
+    >>> same = torch.equal(s.batch(5)[0], s.batch(5)[0])
+    >>> other = torch.equal(s.batch(5)[0], s.batch(6)[0])
+    >>> same, other
+    (True, False)
+    """
+
+    def __init__(
+        self, make: Callable[[torch.Generator], tuple[Tensor, ...]], seed: int | None = None,
+        rank: int | None = None, world_size: int | None = None,
+    ) -> None:
+        if not callable(make):
+            raise TypeError(f"make must be a callable(generator) -> tuple of tensors; got "
+                            f"{type(make).__name__}")
+        self.make = make
+        self.seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
+        self._base_seed = self.seed
+        self._rank, self._world_size = rank, world_size
+        self.tensors = self._make(0)
+
+    def _make(self, draw: int) -> tuple[Tensor, ...]:
+        g = torch.Generator().manual_seed(self._base_seed * 1_000_003 + draw)
+        out = self.make(g)
+        if not isinstance(out, tuple) or not all(isinstance(t, Tensor) for t in out):
+            raise TypeError("make(generator) must return a tuple of tensors; got "
+                            f"{type(out).__name__}")
+        return out
+
+    def indices(self, draw: int) -> Tensor:
+        return shard(torch.arange(len(self.tensors[0])), self.rank, self.world_size)
+
+    def batch(self, draw: int, device: torch.device | None = None) -> tuple[Tensor, ...]:
+        """The ``draw``-th batch (this rank's share), moved to ``device``."""
+        idx = self.indices(draw)
+        out = tuple(t[idx] for t in self._make(draw))
+        if device is not None:
+            out = tuple(t.to(device, non_blocking=True) for t in out)
+        return out
+
+    @property
+    def stateful(self) -> bool:
+        return False
+
+    def state_dict(self) -> Any:
+        return None
+
+    def load_state_dict(self, state: Any) -> None:
+        if state is not None:
+            raise ValueError("the checkpoint holds sampler state, but a GeneratedStream has none")
