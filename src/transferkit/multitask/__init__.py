@@ -4,9 +4,22 @@
 layer named) and the strategies behind :class:`Weighting`: ``equal``, ``uncertainty``
 (Kendall et al. 2018), ``dwa`` (Liu et al. 2019) and ``gradnorm`` (Chen et al. ICML 2018,
 https://arxiv.org/abs/1711.02257). Any strategy is the training loop's ``combiner``.
+Pseudo-task augmentation (Meyerson & Miikkulainen, ICML 2018): :class:`PseudoTaskModel`
+(D decoders per task) and the control methods behind :class:`DecoderControl` (``pta-i``,
+``pta-f``, ``pta-p``, ``pta-hgd``), run between meta-iterations by
+:class:`DecoderControlCallback`.
 """
 
 from .model import SharedTrunk, masked_task_loss, multitask_step
+from .pta import (
+    DecoderControl,
+    DecoderControlCallback,
+    PseudoTaskModel,
+    create_decoder_control,
+    list_decoder_controls,
+    pta_step,
+    register_decoder_control,
+)
 from .weighting import (
     DWA,
     EqualWeighting,
@@ -20,14 +33,21 @@ from .weighting import (
 
 __all__ = [
     "DWA",
+    "DecoderControl",
+    "DecoderControlCallback",
     "EqualWeighting",
     "GradNorm",
+    "PseudoTaskModel",
     "SharedTrunk",
     "UncertaintyWeighting",
     "Weighting",
+    "create_decoder_control",
     "create_weighting",
+    "list_decoder_controls",
     "list_weightings",
     "masked_task_loss",
     "multitask_step",
+    "pta_step",
+    "register_decoder_control",
     "register_weighting",
 ]
