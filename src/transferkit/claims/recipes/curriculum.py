@@ -38,7 +38,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ...curriculum import CurriculumSampler, TransferScorer, exponential_pacing
+from ...curriculum import (
+    CurriculumSampler,
+    TransferScorer,
+    exponential_pacing,
+    monte_carlo_gains,
+)
 from ...train import Callback, Phase, Stream, Trainer, accuracy, classification_step, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
 from ..plotting import figure
@@ -178,11 +183,13 @@ def run(cfg: CurriculumConfig, seed: int) -> SeedResult:
 
 
 def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
-    """Mean test-accuracy curves of the tuned arms; the early window shaded."""
+    """Mean test-accuracy curves of the tuned arms (the early window shaded), and the
+    paper's two theorems checked by Monte Carlo on linear regression."""
     cfg = result["config"]
     extras = result.get("extras", {})
+    paths = [_plot_theory(out_dir)]
     if not extras:
-        return []
+        return paths
     with figure(out_dir, "curriculum_curves", figsize=(6.0, 3.8)) as (fig, path):
         ax = fig.add_subplot(1, 1, 1)
         for i, arm in enumerate(ARMS):
@@ -196,7 +203,22 @@ def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
         ax.set_title("MNIST-5k 8x8, 100 labels per class; shaded: the first 20% of steps",
                      fontsize=9)
         ax.legend(fontsize=8)
-    return [path]
+    return [path, *paths]
+
+
+def _plot_theory(out_dir: Path) -> Path:
+    gains = monte_carlo_gains()
+    with figure(out_dir, "curriculum_theory", figsize=(8.0, 3.2)) as (fig, path):
+        ax = fig.add_subplot(1, 2, 1)
+        ax.plot(gains["difficulty_bins"], gains["gain_by_difficulty"], marker="o")
+        ax.set_xlabel("difficulty: loss of the optimal hypothesis")
+        ax.set_ylabel("mean one-step gain  E[d^2 - d'^2]")
+        ax.set_title("theorem 1: easier points help more", fontsize=9)
+        ax = fig.add_subplot(1, 2, 2)
+        ax.plot(gains["loss_bins"], gains["gain_by_loss"], marker="o", color="C1")
+        ax.set_xlabel("loss under the current hypothesis (fixed difficulty)")
+        ax.set_title("theorem 2: at equal difficulty, higher loss helps more", fontsize=9)
+    return path
 
 
 register_claim(
