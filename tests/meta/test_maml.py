@@ -109,7 +109,25 @@ def test_batch_norm_policies():
     frozen(*batch).backward()
     assert torch.equal(frozen_net[1].running_mean, stats) and frozen_net[1].training
     with pytest.raises(ValueError, match="batch_norm must be one of"):
-        MAML(bn_net(), F.mse_loss, batch_norm="per-step")
+        MAML(bn_net(), F.mse_loss, batch_norm="per-batch")
+
+
+def test_per_step_batch_norm_keeps_statistics_per_inner_step():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(1, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
+    with pytest.raises(ValueError, match="vectorize=False"):
+        MAML(net, F.mse_loss, batch_norm="per-step")
+    maml = MAML(net, F.mse_loss, inner_steps=2, batch_norm="per-step", vectorize=False)
+    bn = net[1]
+    start = bn.running_mean.clone()
+    maml(*_batch(3, torch.float32)).backward()
+    steps = [getattr(bn, f"running_mean_step{k}") for k in range(3)]
+    assert all(not torch.equal(s, start) for s in steps)      # each step has seen batches
+    assert not torch.equal(steps[0], steps[2])               # and they differ
+    assert torch.equal(bn.running_mean, start)               # the layer's own are untouched
+    sx, sy, _, _ = (t[0] for t in _batch(1, torch.float32))
+    adapted = maml.adapt(sx, sy)
+    torch.testing.assert_close(adapted[1].running_mean, bn.running_mean_step2)
 
 
 def _live_tensors():

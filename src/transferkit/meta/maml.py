@@ -28,8 +28,14 @@ Batch normalisation has an explicit policy (``batch_norm``):
   layers are changed in place for this (``torch.func.replace_all_batch_norm_modules_``).
 - ``"frozen"``: batch-norm layers always use their running statistics as they are (e.g.
   from pre-training) and never update them.
-
-(MAML++'s per-step running statistics are not implemented.)
+- ``"per-step"`` (MAML++, Antoniou et al. 2019, arXiv 1810.09502): each inner step k (and
+  the query pass, step ``inner_steps``) keeps its own running statistics, buffers
+  ``running_mean_step{k}`` / ``running_var_step{k}`` beside each layer's own; in training
+  mode every pass normalises with its batch and updates its step's statistics, and in eval
+  mode it uses them (each inner step's statistics are updated by one extra forward pass
+  without gradients). The model returned by :meth:`MAML.adapt` carries the query step's
+  statistics. The in-place updates rule out ``vmap``: this policy needs
+  ``vectorize=False``. (MAML++'s per-step batch-norm weights and biases are not included.)
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from ..train.interface import StepContext
 
 __all__ = ["BATCH_NORM_POLICIES", "MAML", "maml_step"]
 
-BATCH_NORM_POLICIES = ("transductive", "frozen")
+BATCH_NORM_POLICIES = ("transductive", "frozen", "per-step")
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -66,6 +72,19 @@ def _frozen_batch_norm(model: nn.Module, frozen: bool) -> Iterator[None]:
     finally:
         for m in layers:
             m.train()
+
+
+@contextlib.contextmanager
+def _no_stat_updates(model: nn.Module, active: bool) -> Iterator[None]:
+    """Training-mode batch norm that normalises with its batch but updates nothing."""
+    layers = [m for m in _batch_norms(model) if m.track_running_stats] if active else []
+    for m in layers:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.track_running_stats = True
 
 
 class MAML(nn.Module):
@@ -88,7 +107,7 @@ class MAML(nn.Module):
     adapt : sequence of str, optional
         Prefixes of the parameter names adapted in the inner loop (ANIL: the head's);
         all parameters by default.
-    batch_norm : {"transductive", "frozen"}
+    batch_norm : {"transductive", "frozen", "per-step"}
         See the module's docstring.
     vectorize : bool
         ``vmap`` over the tasks of a meta-batch (default) or loop over them.
@@ -163,6 +182,20 @@ class MAML(nn.Module):
             })
         if batch_norm == "transductive" and _batch_norms(model):
             torch.func.replace_all_batch_norm_modules_(model)
+        self._step_stats: list[tuple[str, str]] = []  # (module name, statistic)
+        if batch_norm == "per-step":
+            if self.vectorize:
+                raise ValueError("batch_norm='per-step' updates running statistics in place, "
+                                 "which vmap cannot do; pass vectorize=False")
+            for name, m in model.named_modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    if m.running_mean is None or m.running_var is None:
+                        raise ValueError(f"batch-norm layer {name!r} keeps no running "
+                                         "statistics (track_running_stats=False)")
+                    for stat in ("running_mean", "running_var"):
+                        self._step_stats.append((name, stat))
+                        for k in range(self.inner_steps + 1):
+                            m.register_buffer(f"{stat}_step{k}", getattr(m, stat).clone())
 
     # ---------------------------------------------------------------- inner loop
     def _step_size(self, name: str) -> Tensor | float:
@@ -170,8 +203,16 @@ class MAML(nn.Module):
             return self.inner_lr
         return self.inner_lrs[name.replace(".", "__")]
 
-    def _call(self, weights: Mapping[str, Tensor], x: Tensor) -> Tensor:
-        return functional_call(self.model, dict(weights), (x,))
+    def _call(self, weights: Mapping[str, Tensor], x: Tensor, step: int | None = None) -> Tensor:
+        """The model on ``x`` with ``weights``; with per-step batch norm, the running
+        statistics of inner step ``step`` (clamped to the stored ones)."""
+        weights = dict(weights)
+        if self._step_stats and step is not None:
+            k = min(step, self.inner_steps)
+            for module, stat in self._step_stats:
+                prefix = f"{module}." if module else ""
+                weights[f"{prefix}{stat}"] = weights[f"{prefix}{stat}_step{k}"]
+        return functional_call(self.model, weights, (x,))
 
     def adapted_weights(
         self, support_x: Tensor, support_y: Tensor, steps: int | None = None,
@@ -187,23 +228,30 @@ class MAML(nn.Module):
         second = (not self.first_order) if create_graph is None else create_graph
         fast = {n: weights[n] for n in self.adapted_names}
         rest = {n: v for n, v in weights.items() if n not in fast}
-        for _ in range(self.inner_steps if steps is None else int(steps)):
+        for k in range(self.inner_steps if steps is None else int(steps)):
 
-            def support_loss(f: dict[str, Tensor]) -> Tensor:
-                return self.loss_fn(self._call({**rest, **f}, support_x), support_y)
+            def support_loss(f: dict[str, Tensor], k: int = k) -> Tensor:
+                return self.loss_fn(self._call({**rest, **f}, support_x, k), support_y)
 
-            if second:
-                g = grad(support_loss)(fast)
-            else:  # first order: constants, and no graph is built for them
+            if self._step_stats and self.model.training:
+                # per-step statistics are updated by a plain pass outside the gradient
+                # transform (which forbids in-place updates of captured buffers)
                 with torch.no_grad():
-                    g = grad(support_loss)({n: v.detach() for n, v in fast.items()})
+                    self._call({**rest, **{n: v.detach() for n, v in fast.items()}},
+                               support_x, k)
+            with _no_stat_updates(self.model, bool(self._step_stats)):
+                if second:
+                    g = grad(support_loss)(fast)
+                else:  # first order: constants, and no graph is built for them
+                    with torch.no_grad():
+                        g = grad(support_loss)({n: v.detach() for n, v in fast.items()})
             fast = {n: fast[n] - self._step_size(n) * g[n] for n in fast}
         return {**rest, **fast}
 
     def _task_loss(self, weights: dict[str, Tensor], sx: Tensor, sy: Tensor, qx: Tensor,
                    qy: Tensor) -> Tensor:
         adapted = self.adapted_weights(sx, sy, weights=weights)
-        return self.loss_fn(self._call(adapted, qx), qy)
+        return self.loss_fn(self._call(adapted, qx, self.inner_steps), qy)
 
     def forward(self, support_x: Tensor, support_y: Tensor, query_x: Tensor,
                 query_y: Tensor) -> Tensor:
@@ -241,6 +289,11 @@ class MAML(nn.Module):
         if self.batch_norm == "frozen":
             for m in _batch_norms(out):
                 m.eval()
+        with torch.no_grad():  # per-step: the adapted model normalises as the query pass did
+            for name, m in out.named_modules():
+                for module, stat in self._step_stats:
+                    if module == name:
+                        getattr(m, stat).copy_(getattr(m, f"{stat}_step{self.inner_steps}"))
         return out
 
 

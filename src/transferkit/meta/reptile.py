@@ -60,7 +60,7 @@ class Reptile(MAML):
         def one_task(sx: Tensor, sy: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
             phi = self.adapted_weights(sx, sy, create_graph=False)
             fast = {n: phi[n] for n in self.adapted_names}
-            return self.loss_fn(self._call(phi, sx), sy), fast
+            return self.loss_fn(self._call(phi, sx, self.inner_steps), sy), fast
 
         with torch.no_grad(), _frozen_batch_norm(self.model, self.batch_norm == "frozen"):
             if self.vectorize:
