@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,3 +33,16 @@ def figure(
         fig.savefig(path, dpi=dpi)
     finally:
         plt.close(fig)
+
+
+def bars_with_intervals(ax: Any, labels: Sequence[str], summary: Mapping[str, Any],
+                        keys: Sequence[str], scale: float = 1.0) -> list[float]:
+    """One bar per arm: its mean over seeds (times ``scale``) with the 95% interval as
+    error bars, each arm in its own colour. Returns the plotted means."""
+    means = [scale * summary[k]["mean"] for k in keys]
+    lo = [m - scale * summary[k]["ci95"][0] for m, k in zip(means, keys, strict=True)]
+    hi = [scale * summary[k]["ci95"][1] - m for m, k in zip(means, keys, strict=True)]
+    ax.bar(list(labels), means, yerr=[lo, hi], capsize=3,
+           color=[f"C{j}" for j in range(len(keys))])
+    ax.tick_params(axis="x", labelsize=8)
+    return means

@@ -54,7 +54,7 @@ from ...meta import (
 )
 from ...train import GeneratedStream, Phase, Trainer, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
-from ..plotting import figure
+from ..plotting import bars_with_intervals, figure
 
 ARMS = ("pretrained", "maml", "fomaml", "reptile")
 
@@ -192,16 +192,11 @@ def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
     with figure(out_dir, "maml_arms", figsize=(4.0 * len(groups), 3.4)) as (fig, path):
         for i, group in enumerate(groups):
             ax = fig.add_subplot(1, len(groups), i + 1)
-            keys = [f"{group}/{arm}" for arm in ARMS]
-            means = [summary[key]["mean"] for key in keys]
-            lo = [m - summary[key]["ci95"][0] for m, key in zip(means, keys, strict=True)]
-            hi = [summary[key]["ci95"][1] - m for m, key in zip(means, keys, strict=True)]
-            ax.bar(ARMS, means, yerr=[lo, hi], color=["C0", "C1", "C2", "C3"], capsize=3)
+            bars_with_intervals(ax, ARMS, summary, [f"{group}/{arm}" for arm in ARMS])
             ax.set_title(f"sinusoid, K = {group[1:]}" if group.startswith("k")
                          else "digits, 5-way 1-shot", fontsize=9)
             ax.set_ylabel("query MSE after 1 step" if group.startswith("k")
                           else "query error rate after 1 step")
-            ax.tick_params(axis="x", labelsize=8)
     return [path]
 
 

@@ -35,7 +35,7 @@ from ...data import load_mnist5k
 from ...multitask import DecoderControlCallback, PseudoTaskModel, pta_step
 from ...train import BestCheckpoint, Phase, Stream, Trainer, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
-from ..plotting import figure
+from ..plotting import bars_with_intervals, figure
 
 ARMS = ("single", "pta-i", "pta-f", "pta-p", "pta-hgd")
 
@@ -142,15 +142,10 @@ def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
         for i, setting in enumerate(settings):
             ax = fig.add_subplot(1, len(settings), i + 1)
             prefix = "" if setting == "single-task" else f"{setting}/"
-            keys = [f"{prefix}{a}" for a in ARMS]
-            means = [100 * summary[k]["mean"] for k in keys]
-            lo = [m - 100 * summary[k]["ci95"][0] for m, k in zip(means, keys, strict=True)]
-            hi = [100 * summary[k]["ci95"][1] - m for m, k in zip(means, keys, strict=True)]
-            ax.bar(ARMS, means, yerr=[lo, hi], capsize=3, color=[f"C{j}" for j in range(5)])
+            means = bars_with_intervals(ax, ARMS, summary, [f"{prefix}{a}" for a in ARMS], 100)
             ax.set_ylim(min(means) - 3, max(means) + 2)
             ax.set_ylabel("test accuracy (%)")
             ax.set_title(f"MNIST-5k, 20 labels per class: {setting}", fontsize=9)
-            ax.tick_params(axis="x", labelsize=8)
     return [path]
 
 
