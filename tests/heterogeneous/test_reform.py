@@ -175,3 +175,27 @@ def test_auto_reg_stays_positive_when_spaces_share_features():
     g = grid_coordinates(8, 8)
     rf = ReForm((np.ones((2, 64)), np.zeros(2)), g, g[:48]).fit(np.eye(48)[:4], [0, 1, 0, 1])
     assert rf.reg_ == pytest.approx(0.25 * 0.1 / 64)  # a tenth of the squared pixel spacing
+
+
+def test_cross_validated_lam_rescues_a_poor_prior_and_keeps_a_good_one():
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(600, 20))
+        y = (X[:, 0] + X[:, 1] + 0.5 * rng.normal(size=600) > 0).astype(int)
+        good = LogisticRegression().fit(X[300:], y[300:])
+        bad = (-good.coef_, -good.intercept_)  # the same model, pointing the wrong way
+        meta = np.arange(20.0)
+        idx = np.r_[np.flatnonzero(y[:300] == 0)[:15], np.flatnonzero(y[:300] == 1)[:15]]
+        test = np.setdiff1d(np.arange(300), idx)
+
+        def acc(model, lam):
+            return ReForm(model, meta, meta, lam=lam).fit(X[idx], y[idx]).score(X[test], y[test])
+
+        assert acc(bad, "cv") > acc(bad, 10.0) + 0.3   # the wrong prior loses its pull
+        assert acc(good, "cv") > acc(good, 10.0) - 0.05  # the right one keeps working
+    rf = ReForm(good, meta, meta, lam="cv").fit(X[idx], y[idx])
+    assert rf.lam_ in rf.lam_grid
+    with pytest.raises(ValueError, match="at least 2 labelled examples of every class"):
+        ReForm(good, meta, meta, lam="cv").fit(X[idx][14:17], y[idx][14:17])
+    with pytest.raises(ValueError, match="or 'cv'"):
+        ReForm(good, meta, meta, lam="auto").fit(X[idx], y[idx])

@@ -7,8 +7,9 @@ from .reform import (
     fit_biased,
     grid_coordinates,
     learn_metric,
+    select_lam,
     transport_model,
 )
 
 __all__ = ["ReForm", "column_statistics", "feature_cost", "fit_biased", "grid_coordinates",
-           "learn_metric", "transport_model"]
+           "learn_metric", "select_lam", "transport_model"]

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from .._estimator import Params, check_fitted
 
 __all__ = ["ReForm", "column_statistics", "feature_cost", "fit_biased", "grid_coordinates",
-           "learn_metric", "transport_model"]
+           "learn_metric", "select_lam", "transport_model"]
 
 
 def grid_coordinates(height: int, width: int, *, flip: bool = False) -> NDArray[np.float64]:
@@ -290,6 +290,48 @@ def fit_biased(
     return res.x[: k * d].reshape(k, d), res.x[k * d:]
 
 
+def select_lam(
+    X: NDArray[np.float64], y: NDArray[np.int64], coef: NDArray[np.float64],
+    intercept: NDArray[np.float64], grid: Any = (0.001, 0.01, 0.1, 1.0, 10.0),
+    folds: int = 5,
+) -> float:
+    """The ``lam`` of :func:`fit_biased` with the lowest mean held-out log-loss.
+
+    Stratified ``min(folds, smallest class count)``-fold cross-validation on ``(X, y)``
+    (class indices); ties go to the larger ``lam`` (the stronger prior). Only the labelled
+    new examples are used.
+
+    Examples
+    --------
+    A prior that points the wrong way gets the weak pull:
+
+    >>> X = np.array([[1.0], [1.2], [-1.0], [-1.1]]); y = np.array([1, 1, 0, 0])
+    >>> select_lam(X, y, np.array([[1.0], [-1.0]]), np.zeros(2), grid=(0.01, 100.0))
+    0.01
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    candidates = sorted({float(v) for v in grid})
+    if not candidates or candidates[0] < 0:
+        raise ValueError(f"lam_grid must hold numbers >= 0; got {list(grid)}")
+    counts = np.bincount(y)
+    counts = counts[counts > 0]
+    if counts.min() < 2:
+        raise ValueError("lam='cv' needs at least 2 labelled examples of every class; the "
+                         f"smallest class has {counts.min()}")
+    split = StratifiedKFold(min(int(folds), int(counts.min())), shuffle=True, random_state=0)
+    losses = np.zeros(len(candidates))
+    for train, held in split.split(X, y):
+        for i, lam in enumerate(candidates):
+            W, b = fit_biased(X[train], y[train], coef, intercept, lam)
+            z = X[held] @ W.T + b
+            z -= z.max(axis=1, keepdims=True)
+            logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            losses[i] -= logp[np.arange(len(held)), y[held]].sum()
+    best = np.flatnonzero(losses <= losses.min() + 1e-12)
+    return candidates[int(best.max())]
+
+
 class ReForm(Params):
     """ReForm (Ye et al., ICML 2018, https://proceedings.mlr.press/v80/ye18c.html): carry an
     old linear classifier to a new feature space by optimal transport, then refit it with
@@ -312,9 +354,17 @@ class ReForm(Params):
         median cost between neighbouring old features for spaces that share features
         (details in ``_auto_reg``): for pixel coordinates, a small fraction of the
         squared grid spacing. It uses the meta-information only, never labels.
-    lam : float
+    lam : float or "cv"
         Strength of the biased regularisation ``lam * ||W - W_hat||^2`` (intercepts are
-        not penalised), relative to the mean log-loss of the new examples.
+        not penalised), relative to the mean log-loss of the new examples. "cv" chooses it
+        from ``lam_grid`` by stratified cross-validation on the labelled new examples (the
+        lowest mean held-out log-loss; :func:`select_lam`). It needs two labelled examples
+        of every class. With very few labels the log-loss favours weak pulls: on the
+        digits claim (one development seed) it chose the smallest lam at every k, which
+        rescued a poor prior (another archive, k = 5: 55.7% -> 76.1%) but cost a good
+        one (8x8 -> 7x7, k = 5: 90.8% -> 88.0%). The default stays a fixed lam = 1.
+    lam_grid : sequence of float
+        The candidates for ``lam="cv"``.
     metric : array (m, m), "learn" or None
         M of the cost: the identity by default, a symmetric positive semi-definite matrix
         of your own, or "learn" to learn it from the labelled new examples with
@@ -347,6 +397,8 @@ class ReForm(Params):
     coef_, intercept_ : the fitted model in the new space
     reg_ : float
         The entropic regularisation used.
+    lam_ : float
+        The biased-regularisation strength used (the chosen one with ``lam="cv"``).
     metric_ : ndarray (m, m)
         The metric M used (learned, given, or the identity).
     marginal_error_ : float
@@ -371,7 +423,7 @@ class ReForm(Params):
         meta_old: Any = None,
         meta_new: Any = None,
         reg: float | str = "auto",
-        lam: float = 1.0,
+        lam: float | str = 1.0,
         metric: Any = None,
         classes: Any = None,
         max_iter: int = 10_000,
@@ -380,12 +432,14 @@ class ReForm(Params):
         metric_steps: int = 50,
         metric_lr: float = 0.05,
         coupling: Any = None,
+        lam_grid: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0),
     ) -> None:
         self.old_model = old_model
         self.meta_old = meta_old
         self.meta_new = meta_new
         self.reg = reg
         self.lam = lam
+        self.lam_grid = lam_grid
         self.metric = metric
         self.classes = classes
         self.max_iter = max_iter
@@ -443,7 +497,10 @@ class ReForm(Params):
         if unknown:
             raise ValueError(f"labels {unknown} are not classes of the old model "
                              f"({classes.tolist()})")
-        if not self.lam >= 0:
+        if isinstance(self.lam, str):
+            if self.lam != "cv":
+                raise ValueError(f"lam must be a number >= 0 or 'cv'; got {self.lam!r}")
+        elif not self.lam >= 0:
             raise ValueError(f"lam must be >= 0; got {self.lam}")
         if self.reg == "auto":
             reg = _auto_reg(cost, _meta(self.meta_old, "meta_old"))
@@ -477,7 +534,10 @@ class ReForm(Params):
                 f"the transport did not converge: marginal error {err:.3g} after "
                 f"{self.max_iter} iterations at reg = {reg:.3g}; raise max_iter or reg"
             )
-        self.coef_, self.intercept_ = fit_biased(X, idx, W_hat, b_old, self.lam)
+        lam = (select_lam(X, idx, W_hat, b_old, self.lam_grid) if self.lam == "cv"
+               else float(self.lam))
+        self.coef_, self.intercept_ = fit_biased(X, idx, W_hat, b_old, lam)
+        self.lam_ = lam
         self.transported_coef_ = W_hat
         self.transported_intercept_ = b_old
         self.coupling_ = T
