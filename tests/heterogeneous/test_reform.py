@@ -177,6 +177,10 @@ def test_auto_reg_stays_positive_when_spaces_share_features():
     assert rf.reg_ == pytest.approx(0.25 * 0.1 / 64)  # a tenth of the squared pixel spacing
 
 
+def _refit_accuracy(model, lam, meta, X, y, idx, test):
+    return ReForm(model, meta, meta, lam=lam).fit(X[idx], y[idx]).score(X[test], y[test])
+
+
 def test_cross_validated_lam_rescues_a_poor_prior_and_keeps_a_good_one():
     for seed in range(3):
         rng = np.random.default_rng(seed)
@@ -187,12 +191,10 @@ def test_cross_validated_lam_rescues_a_poor_prior_and_keeps_a_good_one():
         meta = np.arange(20.0)
         idx = np.r_[np.flatnonzero(y[:300] == 0)[:15], np.flatnonzero(y[:300] == 1)[:15]]
         test = np.setdiff1d(np.arange(300), idx)
-
-        def acc(model, lam):
-            return ReForm(model, meta, meta, lam=lam).fit(X[idx], y[idx]).score(X[test], y[test])
-
-        assert acc(bad, "cv") > acc(bad, 10.0) + 0.3   # the wrong prior loses its pull
-        assert acc(good, "cv") > acc(good, 10.0) - 0.05  # the right one keeps working
+        data = (meta, X, y, idx, test)
+        # the wrong prior loses its pull; the right one keeps working
+        assert _refit_accuracy(bad, "cv", *data) > _refit_accuracy(bad, 10.0, *data) + 0.3
+        assert _refit_accuracy(good, "cv", *data) > _refit_accuracy(good, 10.0, *data) - 0.05
     rf = ReForm(good, meta, meta, lam="cv").fit(X[idx], y[idx])
     assert rf.lam_ in rf.lam_grid
     with pytest.raises(ValueError, match="at least 2 labelled examples of every class"):
