@@ -86,3 +86,19 @@ def test_ks_variant_false_positives_and_power():
 def test_bad_alpha_raises():
     with pytest.raises(ValueError, match="alpha"):
         chi2_shift_test([0, 1], [1, 0], alpha=1.5)
+
+
+def test_the_detectable_shift_search_runs_once_per_dof_and_alpha():
+    from scipy import stats
+
+    from transferkit.labelshift.detection import _chi2_noncentrality
+
+    _chi2_noncentrality.cache_clear()
+    labels = np.repeat(np.arange(4), 50)
+    small = chi2_shift_test(labels, labels).min_detectable_shift
+    large = chi2_shift_test(np.tile(labels, 4), np.tile(labels, 4)).min_detectable_shift
+    assert _chi2_noncentrality.cache_info().misses == 1  # dof 3, alpha 0.05, reused
+    assert large == pytest.approx(small / 2, rel=1e-12)  # w scales as 1/sqrt(n_eff)
+    lam = _chi2_noncentrality(3, 0.05)
+    power = stats.ncx2.sf(stats.chi2.isf(0.05, 3), 3, lam)
+    assert power == pytest.approx(0.8, abs=1e-8)

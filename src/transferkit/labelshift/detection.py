@@ -8,6 +8,7 @@ with a test on k categories instead of on high-dimensional inputs.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -110,6 +111,15 @@ def chi2_shift_test(
 
 
 def _chi2_min_effect(dof: int, alpha: float, n_eff: float) -> float:
+    """Cohen's w detectable with power 0.8: ``sqrt(lambda / n_eff)``, where the
+    noncentrality ``lambda`` depends on ``(dof, alpha)`` only, so its root search runs once
+    per pair and is remembered."""
+    return float(np.sqrt(_chi2_noncentrality(dof, alpha) / n_eff))
+
+
+@functools.lru_cache(maxsize=256)
+def _chi2_noncentrality(dof: int, alpha: float) -> float:
+    """The noncentrality with ``P(chi2_dof(lambda) > crit_alpha) = 0.8`` (Brent's method)."""
     from scipy import optimize, stats
 
     crit = stats.chi2.isf(alpha, dof)
@@ -120,8 +130,7 @@ def _chi2_min_effect(dof: int, alpha: float, n_eff: float) -> float:
     hi = 1.0
     while gap(hi) < 0:
         hi *= 2.0
-    lam = optimize.brentq(gap, 1e-9, hi, xtol=1e-10)
-    return float(np.sqrt(lam / n_eff))
+    return float(optimize.brentq(gap, 1e-9, hi, xtol=1e-10))
 
 
 def ks_shift_test(holdout_proba: Any, target_proba: Any, alpha: float = 0.05) -> ShiftTestResult:
