@@ -108,6 +108,13 @@ def report(times: dict[str, list[float]], steps: int, base_name: str) -> None:
 
 
 def main() -> None:
+    global STEPS, REPEATS, FILE_STEPS, FILE_REPEATS
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes: check it runs")
+    if ap.parse_args().smoke:
+        STEPS, REPEATS, FILE_STEPS, FILE_REPEATS = 20, 1, 10, 1
     torch.set_num_threads(1)
     d = load_digits()
     stream = Stream(d.images, d.labels, batch_size=64, seed=0)

@@ -3,9 +3,10 @@ learn2learn, side by side in one run, with the meta-losses compared for equality
 
 The MAML paper's sinusoid setting: a 1-40-40-1 ReLU network, 25 tasks of 10 support and 10
 query points, one (or five) inner SGD steps at lr 0.01, second order; each library computes
-the meta-loss and its gradient from the same initial weights and the same tasks. A peer
-that is not installed is skipped (``pip install higher``; learn2learn's wheel does not
-build on Python 3.11, learnables/learn2learn#413). Medians of interleaved repeats.
+the meta-loss and its gradient from the same initial weights and the same tasks, on one
+compute thread. A peer that is not installed is skipped (``pip install higher``;
+learn2learn's wheel does not build on Python 3.11, learnables/learn2learn#413). Medians of
+interleaved repeats; ``--smoke`` runs two.
 
     python benchmarks/bench_maml.py
 """
@@ -86,6 +87,14 @@ def with_learn2learn(net: nn.Module, batch: tuple, steps: int) -> Callable[[], f
 
 
 def main() -> None:
+    global REPEATS
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes: check it runs")
+    if ap.parse_args().smoke:
+        REPEATS = 2
+    torch.set_num_threads(1)  # one compute thread, as every benchmark here
     batch = SinusoidTasks(10, 10).meta_batch(TASKS, torch.Generator().manual_seed(0))
     for steps in (1, 5):
         runners = {}

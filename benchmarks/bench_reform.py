@@ -23,13 +23,20 @@ REPEATS = 3
 
 
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes: check it runs")
+    smoke = ap.parse_args().smoke
+    d_old, d_new = (100, 120) if smoke else (1000, 1200)
+    repeats = 1 if smoke else REPEATS
     rng = np.random.default_rng(0)
-    cost = feature_cost(rng.random((1000, 2)), rng.random((1200, 2)))
+    cost = feature_cost(rng.random((d_old, 2)), rng.random((d_new, 2)))
     reg = 1e-2
-    W = rng.normal(size=(10, 1000))
-    a, b = np.full(1000, 1 / 1000), np.full(1200, 1 / 1200)
+    W = rng.normal(size=(10, d_old))
+    a, b = np.full(d_old, 1 / d_old), np.full(d_new, 1 / d_new)
     times: dict[str, list[float]] = {"pot-sinkhorn": [], "transferkit-transport": []}
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         start = time.perf_counter()
         ot.sinkhorn(a, b, cost, reg, method="sinkhorn_log", numItermax=10_000, stopThr=1e-9,
                     warn=False)
@@ -38,7 +45,7 @@ def main() -> None:
         transport_model(W, cost, reg)
         times["transferkit-transport"].append(time.perf_counter() - start)
     base = statistics.median(times["pot-sinkhorn"])
-    print(f"1000 -> 1200 features, reg {reg:.3g}")
+    print(f"{d_old} -> {d_new} features, reg {reg:.3g}")
     for name, ts in times.items():
         med = statistics.median(ts)
         print(f"{name:22s} {1e3 * med:8.1f} ms  {med / base:5.2f}x POT")

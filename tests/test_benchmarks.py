@@ -1,0 +1,21 @@
+"""The benchmarks still run: every script at tiny sizes through ``benchmarks/run_all.py``."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@pytest.mark.ci_slow
+def test_every_benchmark_runs_at_smoke_sizes():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--smoke"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    table = proc.stdout.split("| benchmark |", 1)[1]
+    for name in ("loop", "labelshift", "gradnorm", "regularizers", "adaptation", "reform",
+                 "maml"):
+        assert f"| {name} |" in table, name
