@@ -16,6 +16,9 @@ def test_every_benchmark_runs_at_smoke_sizes():
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = proc.stdout.split("| benchmark |", 1)[1]
-    for name in ("loop", "labelshift", "gradnorm", "regularizers", "adaptation", "reform",
-                 "maml"):
+    for name in ("loop", "labelshift", "mlls_defaults", "gradnorm", "regularizers",
+                 "adaptation", "reform", "maml"):
+        assert f"== bench_{name}.py: ok" in proc.stdout, name
+    # the ones measured against a floor or a peer that is always installed print ratios
+    for name in ("loop", "labelshift", "adaptation", "reform", "maml"):
         assert f"| {name} |" in table, name
