@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..train.interface import derived_generator
+
 __all__ = ["ORDERS", "CurriculumSampler", "balanced_order"]
 
 ORDERS = ("curriculum", "random", "anti")
@@ -116,7 +118,7 @@ class CurriculumSampler:
     def indices(self, draw: int) -> Tensor:
         """The rows of batch ``draw``."""
         size = self.usable(draw)
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(draw))
+        g = derived_generator(self.seed, draw)
         k = min(self.batch_size, size)
         pick = torch.randperm(size, generator=g)[:k]
         return torch.as_tensor(self.order[pick.numpy()], dtype=torch.long)

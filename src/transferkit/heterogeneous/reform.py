@@ -483,7 +483,8 @@ class ReForm(Params):
         if learn and self.metric != "learn":
             raise ValueError(f"metric must be an (m, m) array, 'learn' or None; got "
                              f"{self.metric!r}")
-        cost = feature_cost(self.meta_old, self.meta_new, None if learn else self.metric)
+        phi, psi = _meta(self.meta_old, "meta_old"), _meta(self.meta_new, "meta_new")
+        cost = feature_cost(phi, psi, None if learn else self.metric)
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != cost.shape[1]:
             raise ValueError(
@@ -503,12 +504,12 @@ class ReForm(Params):
         elif not self.lam >= 0:
             raise ValueError(f"lam must be >= 0; got {self.lam}")
         if self.reg == "auto":
-            reg = _auto_reg(cost, _meta(self.meta_old, "meta_old"))
+            reg = _auto_reg(cost, phi)
         else:
             reg = float(self.reg)
         position = {c: i for i, c in enumerate(classes.tolist())}
         idx = np.array([position[v] for v in y.tolist()], dtype=np.int64)
-        M = np.eye(_meta(self.meta_old, "meta_old").shape[1])
+        M = np.eye(phi.shape[1])
         if self.coupling is not None:
             T = np.asarray(self.coupling, dtype=np.float64)
             if T.shape != cost.shape or not (T >= 0).all():
@@ -521,10 +522,10 @@ class ReForm(Params):
             W_hat = cost.shape[1] * W_old @ T
         else:
             if learn:
-                M = learn_metric(W_old, b_old, self.meta_old, self.meta_new, X, idx, reg,
+                M = learn_metric(W_old, b_old, phi, psi, X, idx, reg,
                                  self.metric_steps, self.metric_lr,
                                  min(self.max_iter, 1_000), self.tol)
-                cost = feature_cost(self.meta_old, self.meta_new, M)
+                cost = feature_cost(phi, psi, M)
             elif self.metric is not None:
                 M = np.asarray(self.metric, dtype=np.float64)
             W_hat, T, err = transport_model(W_old, cost, reg, self.max_iter, self.tol,

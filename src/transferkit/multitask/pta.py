@@ -154,9 +154,12 @@ class PseudoTaskModel(nn.Module):
         """``{task: logits of its best decoder}``."""
         return self.predict(x)
 
-    def predict(self, x: Tensor) -> dict[str, Tensor]:
+    def predict(self, x: Tensor, best: Tensor | None = None) -> dict[str, Tensor]:
+        """``{task: logits of one decoder}``: each task's ``best[task index]`` decoder
+        (default ``self.best``)."""
+        chosen = self.best if best is None else best
         z = self.trunk(x)
-        return {t: self.layers(t)[int(self.best[i])](z) for i, t in enumerate(self.tasks)}
+        return {t: self.layers(t)[int(chosen[i])](z) for i, t in enumerate(self.tasks)}
 
     def pseudo_task_losses(self, x: Tensor, targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """``{"task/dj": cross-entropy}`` for every (task, decoder) pair; rows whose label

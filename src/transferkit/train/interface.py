@@ -346,3 +346,18 @@ def evaluating(model: nn.Module, fn: Callable[[nn.Module], T]) -> T:
             return fn(model)
     finally:
         model.train(was_training)
+
+
+def derived_generator(seed: int, index: int) -> torch.Generator:
+    """The random generator of the ``index``-th draw (batch, epoch, ...) of a stream or
+    sampler seeded with ``seed``: ``(seed * 1_000_003 + index) mod 2**63``, so draws are a
+    pure function of the two and a resumed run repeats them.
+
+    Examples
+    --------
+    >>> a = torch.rand(2, generator=derived_generator(7, 3))
+    >>> bool(torch.equal(a, torch.rand(2, generator=derived_generator(7, 3))))
+    True
+    """
+    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(index)) % 2**63)
+

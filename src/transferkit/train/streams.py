@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from .interface import derived_generator
+
 
 @runtime_checkable
 class Sampler(Protocol):
@@ -94,7 +96,7 @@ class EpochSampler:
 
     def _permutation(self, epoch: int) -> Tensor:
         if epoch != self._epoch:
-            gen = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % 2**63)
+            gen = derived_generator(self.seed, epoch)
             self._perm = torch.randperm(self.n, generator=gen)
             self._epoch = epoch
         return self._perm
@@ -380,14 +382,13 @@ class DatasetStream(Stream):
         extra: dict[str, Any] = {}
         if self.num_workers > 0:
             extra["prefetch_factor"] = self.prefetch_factor
-        seed = (self.seed or 0) * 1_000_003 + start
         loader = DataLoader(
             self.dataset,
             batch_sampler=_Draws(self, start),
             num_workers=self.num_workers,
             collate_fn=self.collate_fn or default_collate,
             pin_memory=pin,
-            generator=torch.Generator().manual_seed(seed % 2**63),  # never the global RNG
+            generator=derived_generator(self.seed or 0, start),  # never the global RNG
             **extra,
         )
         return iter(loader)
@@ -458,7 +459,7 @@ class GeneratedStream(Stream):
         self.tensors = self._make(0)
 
     def _make(self, draw: int) -> tuple[Tensor, ...]:
-        g = torch.Generator().manual_seed(self._base_seed * 1_000_003 + draw)
+        g = derived_generator(self._base_seed, draw)
         out = self.make(g)
         if not isinstance(out, tuple) or not all(isinstance(t, Tensor) for t in out):
             raise TypeError("make(generator) must return a tuple of tensors; got "

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -44,10 +44,11 @@ from ...curriculum import (
     exponential_pacing,
     monte_carlo_gains,
 )
-from ...train import Callback, Phase, Stream, Trainer, accuracy, classification_step, seeded
+from ...train import Evaluate, Phase, Stream, Trainer, accuracy, classification_step, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
 from ..plotting import figure
 from ._digits import digit_pair
+from ._splits import per_class_parts
 from ._training import fit_classifier
 
 ARMS = ("vanilla", "curriculum", "random-pacing", "anti-curriculum")
@@ -72,35 +73,12 @@ class CurriculumConfig:
     teacher_steps: int = 600
 
 
-class _Curve(Callback):
-    """Validation and test accuracy every ``every`` steps."""
+class _Curve(NamedTuple):
+    """Validation and test accuracy every ``eval_every`` steps."""
 
-    def __init__(self, every: int, val: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor]):
-        self.every, self.val, self.test = every, val, test
-        self.steps: list[int] = []
-        self.val_acc: list[float] = []
-        self.test_acc: list[float] = []
-
-    def on_step_end(self, trainer: Any, ctx: Any) -> None:
-        model = trainer.model
-        self.steps.append(ctx.step + 1)
-        self.val_acc.append(accuracy(model, *self.val))
-        self.test_acc.append(accuracy(model, *self.test))
-
-
-def _split(y: Tensor, cfg: CurriculumConfig, seed: int) -> tuple[Tensor, Tensor, Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    train, val = [], []
-    for c in range(10):
-        rows = torch.nonzero(y == c).flatten()
-        rows = rows[torch.randperm(len(rows), generator=g)]
-        train.append(rows[: cfg.per_class])
-        val.append(rows[cfg.per_class: cfg.per_class + cfg.val_per_class])
-    tr, va = torch.cat(train), torch.cat(val)
-    rest = torch.ones(len(y), dtype=torch.bool)
-    rest[tr] = False
-    rest[va] = False
-    return tr, va, torch.nonzero(rest).flatten()
+    steps: list[int]
+    val_acc: list[float]
+    test_acc: list[float]
 
 
 def _teacher_scores(x_train: Tensor, y_train: Tensor, cfg: CurriculumConfig,
@@ -138,12 +116,14 @@ def _train(arm: str, lr: float, data: dict[str, tuple[Tensor, Tensor]], scores: 
         sampler = CurriculumSampler(scores, y.numpy(), cfg.batch_size, pacing,
                                     order=ORDER[arm], seed=seed)
         stream = Stream(x, y, sampler=sampler)
-    curve = _Curve(cfg.eval_every, data["val"], data["test"])
+    curve = Evaluate(lambda m: {"val": accuracy(m, *data["val"]),
+                                "test": accuracy(m, *data["test"])}, every=cfg.eval_every)
     phase = Phase(classification_step(), torch.optim.SGD(net.parameters(), lr=lr),
                   {"train": stream})
-    Trainer(net, phase, cfg.steps, callbacks=[curve], seed=seed, log_losses_every=0,
-            desc=f"curriculum {arm}").fit()
-    return curve
+    history = Trainer(net, phase, cfg.steps, callbacks=[curve], seed=seed, log_losses_every=0,
+                      desc=f"curriculum {arm}").fit()
+    steps, val = history.series("val")
+    return _Curve(steps, val, history.series("test")[1])
 
 
 def _early_area(curve: _Curve, values: list[float], cfg: CurriculumConfig) -> float:
@@ -154,7 +134,7 @@ def _early_area(curve: _Curve, values: list[float], cfg: CurriculumConfig) -> fl
 def run(cfg: CurriculumConfig, seed: int) -> SeedResult:
     source, _ = digit_pair(8)  # MNIST-5k, optdigits-style 8x8
     x, y = source.images, source.labels
-    tr, va, te = _split(y, cfg, seed)
+    tr, va, te = per_class_parts(y, (cfg.per_class, cfg.val_per_class), seed)
     data = {"train": (x[tr], y[tr]), "val": (x[va], y[va]), "test": (x[te], y[te])}
     scores = _teacher_scores(x[tr], y[tr], cfg, seed)
     arms: dict[str, float] = {}

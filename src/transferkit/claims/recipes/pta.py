@@ -36,6 +36,7 @@ from ...multitask import DecoderControlCallback, PseudoTaskModel, pta_step
 from ...train import BestCheckpoint, Phase, Stream, Trainer, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
 from ..plotting import bars_with_intervals, figure
+from ._splits import per_class_parts
 
 ARMS = ("single", "pta-i", "pta-f", "pta-p", "pta-hgd")
 
@@ -56,18 +57,9 @@ class PTAConfig:
 
 def _split(y: torch.Tensor, cfg: PTAConfig, seed: int) -> tuple[torch.Tensor, ...]:
     """(train, validation, test) row indices: the first two from the labelled pool only."""
-    g = torch.Generator().manual_seed(seed)
-    train, val = [], []
-    for c in range(10):
-        rows = torch.nonzero(y == c).flatten()
-        rows = rows[torch.randperm(len(rows), generator=g)][: cfg.per_class]
-        val.append(rows[: cfg.val_per_class])
-        train.append(rows[cfg.val_per_class:])
-    tr, va = torch.cat(train), torch.cat(val)
-    labelled = torch.zeros(len(y), dtype=torch.bool)
-    labelled[tr] = True
-    labelled[va] = True
-    return tr, va, torch.nonzero(~labelled).flatten()
+    val, train, test = per_class_parts(
+        y, (cfg.val_per_class, cfg.per_class - cfg.val_per_class), seed)
+    return train, val, test
 
 
 def _targets(y: torch.Tensor, setting: str) -> dict[str, torch.Tensor]:
@@ -76,9 +68,11 @@ def _targets(y: torch.Tensor, setting: str) -> dict[str, torch.Tensor]:
     return {f"is{c}": (y == c).long() for c in range(10)}
 
 
-def _ten_way(model: PseudoTaskModel, x: torch.Tensor, setting: str) -> torch.Tensor:
-    """Predicted digits: the single task's argmax, or the most confident one-vs-rest task."""
-    out = model.predict(x)
+def _ten_way(model: PseudoTaskModel, x: torch.Tensor, setting: str,
+             best: torch.Tensor | None = None) -> torch.Tensor:
+    """Predicted digits: the single task's argmax, or the most confident one-vs-rest task
+    (with each task's ``best`` decoder, by default the model's)."""
+    out = model.predict(x, best)
     if setting == "single-task":
         return out["digit"].argmax(dim=1)
     margin = torch.stack([out[f"is{c}"][:, 1] - out[f"is{c}"][:, 0] for c in range(10)], dim=1)
@@ -99,13 +93,8 @@ def _arm(arm: str, setting: str, x: torch.Tensor, y: torch.Tensor, split: tuple[
                                      every=cfg.meta_iteration, seed=seed)
 
     def val_error(m: nn.Module) -> float:  # the same selection for every arm
-        scores = model.decoder_scores(x[va], val_targets)
-        best = scores.argmax(dim=1)
-        kept = model.best.clone()
-        model.best.copy_(best)
-        err = float((_ten_way(model, x[va], setting) != y[va]).float().mean())
-        model.best.copy_(kept)
-        return err
+        best = model.decoder_scores(x[va], val_targets).argmax(dim=1)
+        return float((_ten_way(model, x[va], setting, best) != y[va]).float().mean())
 
     select = BestCheckpoint(val_error, every=cfg.meta_iteration, name="val_error")
     train_targets = _targets(y[tr], setting)
