@@ -10,7 +10,7 @@ import pytest
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "transferkit"
 PIECES = ["data", "nets", "train", "finetune", "multitask", "adaptation", "labelshift", "testing",
-          "heterogeneous", "meta", "curriculum"]
+          "heterogeneous", "meta", "curriculum", "l2t"]
 # never pulled in by importing transferkit or a piece: recipes, the CLI, plotting, extras
 FORBIDDEN = ["transferkit.claims", "transferkit.cli", "transferkit.workflows", "matplotlib",
              "pyarrow", "tsfresh", "neurokit2", "mlflow", "ray", "efficientnet_lite_pytorch",

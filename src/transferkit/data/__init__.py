@@ -1,4 +1,5 @@
-"""Data: bundled digit domains, image folders, class subsets and few-shot splits.
+"""Data: bundled digit domains, image folders, class subsets, few-shot splits and the image
+corruptions (rotation, blur, noise, lower resolution) that make new domains from old.
 
 Nothing here downloads at import. :func:`load_mnist` and :func:`load_usps` fetch the full
 sets for real users on request, verify a checksum and cache them in
@@ -10,10 +11,14 @@ from .domain import Domain
 from .download import data_dir, fetch, load_mnist, load_usps
 from .folder import ImageFolder
 from .splits import class_subset, few_shot_split, stratified_split
-from .transforms import optdigits_style, resize
+from .transforms import add_noise, blur, lower_resolution, optdigits_style, resize, rotate
 
 __all__ = [
     "Domain",
+    "add_noise",
+    "blur",
+    "lower_resolution",
+    "rotate",
     "ImageFolder",
     "class_subset",
     "data_dir",

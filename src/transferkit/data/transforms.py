@@ -82,3 +82,58 @@ def optdigits_style(domain: Domain, threshold: float = 0.5, block: int = 4) -> D
         out[i] = F.avg_pool2d(bitmap, block)[0]
     side = 32 // block
     return Domain(out, domain.labels, f"{domain.name}@{side}x{side}")
+
+
+def _with(domain: Domain, images: Tensor, tag: str) -> Domain:
+    return Domain(images.clamp(0.0, 1.0), domain.labels, f"{domain.name}+{tag}")
+
+
+def rotate(domain: Domain, degrees: float) -> Domain:
+    """Rotate every image by ``degrees`` (counter-clockwise) about its centre (bilinear,
+    zeros outside)."""
+    theta = torch.tensor(float(degrees)) * torch.pi / 180
+    c, s = torch.cos(theta), torch.sin(theta)
+    mat = torch.tensor([[c, -s, 0.0], [s, c, 0.0]], dtype=domain.images.dtype)
+    grid = F.affine_grid(mat.expand(len(domain), 2, 3), list(domain.images.shape),
+                         align_corners=False)
+    out = F.grid_sample(domain.images, grid, mode="bilinear", padding_mode="zeros",
+                        align_corners=False)
+    return _with(domain, out, f"rot{float(degrees):g}")
+
+
+def blur(domain: Domain, sigma: float) -> Domain:
+    """Gaussian blur with standard deviation ``sigma`` pixels (kernel of radius 3 sigma,
+    reflected borders)."""
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0; got {sigma}")
+    radius = max(1, int(round(3 * sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=domain.images.dtype)
+    k = torch.exp(-(x**2) / (2 * sigma**2))
+    k = k / k.sum()
+    c = domain.shape[0]
+    img = F.pad(domain.images, (radius,) * 4, mode="reflect")
+    img = F.conv2d(img, k.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    img = F.conv2d(img, k.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return _with(domain, img, f"blur{sigma:g}")
+
+
+def add_noise(domain: Domain, std: float, seed: int | torch.Generator = 0) -> Domain:
+    """Add Gaussian noise of standard deviation ``std`` (seeded), clipped to [0, 1]."""
+    if not std >= 0:
+        raise ValueError(f"std must be >= 0; got {std}")
+    gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
+    noise = torch.randn(domain.images.shape, generator=gen, dtype=domain.images.dtype)
+    return _with(domain, domain.images + std * noise, f"noise{std:g}")
+
+
+def lower_resolution(domain: Domain, factor: int) -> Domain:
+    """Average ``factor`` x ``factor`` blocks and scale back up (nearest): the same image
+    size with ``factor`` times fewer pixels per side of detail."""
+    factor = int(factor)
+    h, w = domain.images.shape[2:]
+    if factor < 1 or h % factor or w % factor:
+        raise ValueError(f"factor must be a positive divisor of the image size {h}x{w}; "
+                         f"got {factor}")
+    small = F.avg_pool2d(domain.images, factor)
+    return _with(domain, F.interpolate(small, scale_factor=factor, mode="nearest"),
+                 f"lowres{factor}")
