@@ -65,3 +65,13 @@ def test_degenerate_inputs():
         paired_comparison([1, 2], [1])
     s = summarize([1.0, 2.0, 3.0])
     assert s["mean"] == 2.0 and s["std"] == 1.0
+
+
+def test_an_optional_comparison_cannot_decide_the_verdict():
+    import pytest
+
+    from transferkit.claims.base import Comparison
+
+    Comparison("a", "b", 0.0, own=False, optional=True)
+    with pytest.raises(ValueError, match="optional"):
+        Comparison("a", "b", 0.0, optional=True)

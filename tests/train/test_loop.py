@@ -178,3 +178,49 @@ def test_stream_validation():
         Stream(torch.zeros(4), torch.zeros(3))
     with pytest.raises(ValueError, match="batch_size"):
         Stream(torch.zeros(4), batch_size=0)
+
+
+def _phase_log(x, y, model, name, seen, steps=2, first_steps=None):
+    def step(m, batches, ctx):
+        seen.append(ctx.phase)
+        xs, ys = batches["s"]
+        return {name: nn.functional.cross_entropy(m(xs.flatten(1)), ys)}
+
+    return Phase(step, torch.optim.SGD(model.parameters(), lr=0.1),
+                 {"s": Stream(x, y, batch_size=8, seed=0)}, steps=steps, name=name,
+                 first_steps=first_steps)
+
+
+def test_first_steps_is_a_burn_in_of_one_phase_then_the_cycle(tiny_xy):
+    x, y = tiny_xy
+    model = nn.Linear(16, 2)
+    seen = []
+    phases = [_phase_log(x, y, model, "aux", seen, 2, first_steps=5),
+              _phase_log(x, y, model, "main", seen, 2)]
+    Trainer(model, phases, 13, seed=0).fit()
+    assert seen == ["aux"] * 5 + ["main"] * 2 + ["aux"] * 2 + ["main"] * 2 + ["aux"] * 2
+    with pytest.raises(ValueError, match="first_steps"):
+        Trainer(model, [_phase_log(x, y, model, "a", [], first_steps=-1)], 3)
+
+
+def test_best_checkpoint_patience_stops_and_a_resumed_run_stays_stopped(tiny_xy, tmp_path):
+    from transferkit.train import BestCheckpoint
+
+    x, y = tiny_xy
+    scores = iter([3.0, 2.0, 2.5, 2.4, 2.6] + [9.0] * 100)
+
+    def make():
+        model = nn.Linear(16, 2)
+        seen = []
+        best = BestCheckpoint(lambda m: next(scores), every=2, patience=3, after_phase="main")
+        phases = [_phase_log(x, y, model, "aux", seen, 1), _phase_log(x, y, model, "main", seen, 1)]
+        return Trainer(model, phases, 40, callbacks=[best], seed=0,
+                       checkpoint=tmp_path / "ck.pt"), best, seen
+
+    trainer, best, seen = make()
+    trainer.fit()
+    # evaluated after main steps 2, 4, 6, 8, 10; best at 4; three worse -> stop at 10
+    assert trainer.step == 10 and best.best_step == 4 and best.best_score == 2.0
+    again, best2, seen2 = make()
+    again.fit()
+    assert again.step == 10 and seen2 == [] and best2.best_step == 4

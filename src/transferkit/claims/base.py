@@ -26,13 +26,20 @@ class Comparison:
     It holds when the one-sided paired t-test of H0: mean(d) <= required_delta gives
     p < 0.05, ``d`` being the per-seed improvement in the claim's better direction (see
     :mod:`transferkit.claims.stats`). ``own`` comparisons decide the claim's verdict; the
-    others are reported beside it.
+    others are reported beside it. An ``optional`` one (never ``own``) is made only when
+    the budget ran its arms (e.g. label counts only the full budget runs).
     """
 
     method: str
     baseline: str
     required_delta: float
     own: bool = True
+    optional: bool = False
+
+    def __post_init__(self) -> None:
+        if self.optional and self.own:
+            raise ValueError(f"comparison {self.label!r}: an optional comparison cannot be "
+                             f"one that decides the verdict (own=True)")
 
     @property
     def label(self) -> str:

@@ -254,6 +254,8 @@ def judge(
     comparisons = []
     for c in claim.comparisons:
         missing = [a for a in c.arms() if a not in arms]
+        if missing and getattr(c, "optional", False):
+            continue  # this budget did not run those arms
         if missing:
             raise KeyError(f"claim {claim.name!r}: comparison names unknown arms {missing}")
         stat = c.evaluate(scored, claim.higher_is_better)

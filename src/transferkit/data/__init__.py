@@ -6,6 +6,7 @@ sets for real users on request, verify a checksum and cache them in
 :func:`data_dir`.
 """
 
+from .alarms import Windows, simulate_alarms
 from .bundled import load_digits, load_mfeat_pixels, load_mnist5k, mfeat_available
 from .domain import Domain
 from .download import data_dir, fetch, load_mnist, load_usps
@@ -15,10 +16,12 @@ from .transforms import add_noise, blur, lower_resolution, optdigits_style, resi
 
 __all__ = [
     "Domain",
+    "Windows",
     "add_noise",
     "blur",
     "lower_resolution",
     "rotate",
+    "simulate_alarms",
     "ImageFolder",
     "class_subset",
     "data_dir",

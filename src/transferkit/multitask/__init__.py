@@ -7,9 +7,21 @@ https://arxiv.org/abs/1711.02257). Any strategy is the training loop's ``combine
 Pseudo-task augmentation (Meyerson & Miikkulainen, ICML 2018): :class:`PseudoTaskModel`
 (D decoders per task) and the control methods behind :class:`DecoderControl` (``pta-i``,
 ``pta-f``, ``pta-p``, ``pta-hgd``), run between meta-iterations by
-:class:`DecoderControlCallback`.
+:class:`DecoderControlCallback`. DSMT-Nets (Schwab et al., ICML 2018): :class:`DSMTNet` and
+:func:`transferkit.workflows.fit_dsmt`, with auxiliary tasks chosen from a tsfresh feature bank by
+:func:`select_auxiliary_tasks`.
 """
 
+from .auxiliary import AuxiliaryTasks, FeatureBank, feature_bank, select_auxiliary_tasks
+from .dsmt import (
+    ChannelScaler,
+    DSMTNet,
+    Highway,
+    dsmt_aux_step,
+    dsmt_main_step,
+    predict_proba,
+    youden_threshold,
+)
 from .model import SharedTrunk, masked_task_loss, multitask_step
 from .pta import (
     DecoderControl,
@@ -32,7 +44,18 @@ from .weighting import (
 )
 
 __all__ = [
+    "AuxiliaryTasks",
+    "ChannelScaler",
+    "DSMTNet",
     "DWA",
+    "FeatureBank",
+    "Highway",
+    "dsmt_aux_step",
+    "dsmt_main_step",
+    "feature_bank",
+    "predict_proba",
+    "select_auxiliary_tasks",
+    "youden_threshold",
     "DecoderControl",
     "DecoderControlCallback",
     "EqualWeighting",

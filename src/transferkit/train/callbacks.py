@@ -47,6 +47,12 @@ class BestCheckpoint(Callback):
         Steps before which checkpoints are not considered.
     name : str
         Key suffix in the history.
+    patience : int, optional
+        Early stopping: stop training after this many evaluations in a row without a new
+        best (the best state is still restored at the end).
+    after_phase : str, optional
+        Evaluate only at steps taken by the phase of this name (with several phases: e.g.
+        after each main-task epoch, not after the auxiliary ones).
 
     Examples
     --------
@@ -64,10 +70,15 @@ class BestCheckpoint(Callback):
 
     def __init__(
         self, criterion: Callable[[nn.Module], float], every: int = 100, start: int = 0,
-        name: str = "criterion",
+        name: str = "criterion", patience: int | None = None, after_phase: str | None = None,
     ) -> None:
         if every < 1:
             raise ValueError(f"every must be >= 1; got {every}")
+        if patience is not None and patience < 1:
+            raise ValueError(f"patience must be >= 1 or None; got {patience}")
+        self.patience = patience
+        self.after_phase = after_phase
+        self.since_best = 0
         self.criterion = criterion
         self.every = every
         self.start = start
@@ -78,7 +89,7 @@ class BestCheckpoint(Callback):
 
     def on_step_end(self, trainer: Trainer, ctx: StepContext) -> None:
         step = ctx.step + 1
-        if step < self.start:
+        if step < self.start or (self.after_phase is not None and ctx.phase != self.after_phase):
             return
         model = trainer.model
         score = float(evaluating(model, self.criterion))
@@ -86,6 +97,11 @@ class BestCheckpoint(Callback):
         if score < self.best_score:
             self.best_score, self.best_step = score, step
             self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            self.since_best = 0
+        else:
+            self.since_best += 1
+            if self.patience is not None and self.since_best >= self.patience:
+                trainer.should_stop = True
 
     def on_fit_end(self, trainer: Trainer) -> None:
         if self.best_state is not None:
@@ -93,9 +109,10 @@ class BestCheckpoint(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         return {"best_score": self.best_score, "best_step": self.best_step,
-                "best_state": self.best_state}
+                "best_state": self.best_state, "since_best": self.since_best}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best_score = float(state["best_score"])
         self.best_step = int(state["best_step"])
         self.best_state = state["best_state"]
+        self.since_best = int(state.get("since_best", 0))

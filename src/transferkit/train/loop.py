@@ -98,6 +98,10 @@ class Phase:
     update : Update, optional
         Backward and optimiser step (clipping, accumulation, mixed precision, or a
         subclass's own update); the plain ``Update()`` by default. Checkpointed.
+    first_steps : int, optional
+        Steps of this phase in the first cycle only (a burn-in, as DSMT-Nets' five
+        auxiliary epochs before alternating); ``steps`` by default. 0 skips the phase in
+        the first cycle.
 
     Examples
     --------
@@ -128,6 +132,7 @@ class Phase:
     scheduler: Any = None
     combiner: Combiner = sum_losses
     update: Update = field(default_factory=Update)
+    first_steps: int | None = None
 
 
 @dataclass
@@ -265,6 +270,9 @@ class Trainer:
         for ph in self.phases:
             if ph.steps < 1:
                 raise ValueError(f"phase {ph.name!r} has steps={ph.steps}; need >= 1")
+            if ph.first_steps is not None and ph.first_steps < 0:
+                raise ValueError(f"phase {ph.name!r} has first_steps={ph.first_steps}; "
+                                 f"need >= 0")
             if not isinstance(ph.update, Update):
                 raise TypeError(
                     f"phase {ph.name!r}: update must be a transferkit.train.Update; "
@@ -289,6 +297,10 @@ class Trainer:
         self.should_stop = False
         self.device = _model_device(model)
         self._cycle = [i for i, ph in enumerate(self.phases) for _ in range(ph.steps)]
+        self._first_cycle = [
+            i for i, ph in enumerate(self.phases)
+            for _ in range(ph.steps if ph.first_steps is None else ph.first_steps)
+        ]
         # every distinct stream, in order of first appearance, with its own draw count;
         # for each phase, (name, position in that list) of its streams
         self._streams: list[Stream] = []
@@ -349,6 +361,7 @@ class Trainer:
         """Everything a resumed run needs (see the module docstring for the list)."""
         return {
             "step": self.step,
+            "stopped": self.should_stop,
             "model": self.model.state_dict(),
             "phases": [
                 {
@@ -404,6 +417,7 @@ class Trainer:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.history = History([dict(r) for r in state["history"]])
         self.step = int(state["step"])
+        self.should_stop = bool(state.get("stopped", False))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the full training state atomically (a killed write leaves the old file).
@@ -477,7 +491,9 @@ class Trainer:
         return batches
 
     def _one_step(self, bar: Any) -> None:
-        index = self._cycle[self.step % len(self._cycle)]
+        first = len(self._first_cycle)
+        index = (self._first_cycle[self.step] if self.step < first
+                 else self._cycle[(self.step - first) % len(self._cycle)])
         phase, slots = self.phases[index], self._phase_streams[index]
         ctx = StepContext(self.step, self.max_steps, phase.name, self)
 

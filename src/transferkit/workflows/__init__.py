@@ -4,6 +4,8 @@ Each workflow reads and validates its inputs (raising :class:`InputError` with w
 expected and what was given), calls the pieces, and writes its outputs atomically.
 """
 
+from .dsmt import DSMTResult, fit_dsmt
 from .labelshift import InputError, LabelShiftReport, correct_label_shift, run_labelshift
 
-__all__ = ["InputError", "LabelShiftReport", "correct_label_shift", "run_labelshift"]
+__all__ = ["DSMTResult", "InputError", "LabelShiftReport", "correct_label_shift", "fit_dsmt",
+           "run_labelshift"]

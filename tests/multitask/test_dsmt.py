@@ -1,0 +1,81 @@
+"""DSMT-Net: shapes of every variant, indicators reach the output, and the two-phase
+schedule with burn-in and early stopping runs in the one loop."""
+
+import numpy as np
+import pytest
+import torch
+
+from transferkit.multitask.dsmt import ChannelScaler, DSMTNet, youden_threshold
+from transferkit.train import seeded
+from transferkit.workflows import fit_dsmt
+
+
+@pytest.mark.parametrize("mode,k", [("blocks", 3), ("shared", 3), ("blocks", 0)])
+def test_every_variant_gives_a_logit_and_k_auxiliary_outputs(mode, k):
+    with seeded(0):
+        net = DSMTNet(3, k, width=4, units=8, aux_mode=mode)
+    logit, aux = net(torch.randn(5, 3, 64), torch.zeros(5, 3))
+    assert logit.shape == (5,) and aux.shape == (5, k)
+
+
+def test_missing_indicators_reach_the_main_output():
+    with seeded(0):
+        net = DSMTNet(2, 2, width=4, units=8).eval()
+    x = torch.randn(4, 2, 64)
+    a, _ = net(x, torch.zeros(4, 2))
+    b, _ = net(x, torch.tensor([[1.0, 0.0]] * 4))
+    assert not torch.allclose(a, b)
+
+
+def test_channel_groups_must_cover_every_channel_once():
+    DSMTNet(3, 1, groups=[[0, 1], [2]], width=4, units=8)
+    with pytest.raises(ValueError, match="cover each"):
+        DSMTNet(3, 1, groups=[[0, 1]], width=4, units=8)
+
+
+def test_scaler_turns_missing_samples_into_zeros_after_scaling():
+    X = np.random.default_rng(0).normal(3, 2, size=(10, 2, 20)).astype(np.float32)
+    X[0, 0, :5] = np.nan
+    X[1, 1] = np.nan
+    z = ChannelScaler().fit(X).transform(X)
+    assert np.isfinite(z).all() and (z[0, 0, :5] == 0).all()
+    assert abs(float(np.nanmean(z[2:]))) < 0.3
+
+
+def _toy(n, rng):
+    y = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, 2, 32)).astype(np.float32)
+    x[:, 0] += y[:, None] * 1.5
+    return torch.from_numpy(x), torch.zeros(n, 2), torch.from_numpy(y).float()
+
+
+def test_schedule_burn_in_then_alternating_epochs_with_early_stopping():
+    rng = np.random.default_rng(0)
+    lab, val = _toy(12, rng), _toy(10, rng)
+    pool_x = torch.randn(40, 2, 32)
+    aux = (pool_x, torch.zeros(40, 2), pool_x.mean(2))  # two auxiliary targets
+    with seeded(0):
+        net = DSMTNet(2, 2, width=4, units=8)
+    res = fit_dsmt(net, lab, val, aux, epochs=6, burn_in=2, patience=2, batch_size=10,
+                   lr=1e-3, seed=0)
+    # epochs are ceil(40 / 10) = 4 steps; burn-in 2 aux epochs, then aux/main in turn
+    assert 1 <= res.epochs <= 6 and 1 <= res.best_epoch <= res.epochs
+    assert res.epochs == 6 or res.epochs - res.best_epoch == 2
+    assert len(res.val_loss) == res.epochs and 0.0 <= res.threshold <= 1.0
+
+
+def test_supervised_network_trains_on_the_main_task_alone():
+    rng = np.random.default_rng(1)
+    lab, val = _toy(30, rng), _toy(30, rng)
+    with seeded(0):
+        net = DSMTNet(2, 0, width=4, units=8)
+    res = fit_dsmt(net, lab, val, None, epochs=15, patience=15, batch_size=10, lr=3e-3)
+    assert res.epochs == 15
+    assert min(res.val_loss) < res.val_loss[0]
+
+
+def test_youden_threshold_separates_perfectly_separated_scores():
+    y = np.array([0, 0, 1, 1])
+    t = youden_threshold(y, np.array([0.1, 0.2, 0.7, 0.9]))
+    assert 0.2 < t <= 0.7
+    assert youden_threshold(np.zeros(3), np.ones(3)) == 0.5
