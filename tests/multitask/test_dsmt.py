@@ -79,3 +79,29 @@ def test_youden_threshold_separates_perfectly_separated_scores():
     t = youden_threshold(y, np.array([0.1, 0.2, 0.7, 0.9]))
     assert 0.2 < t <= 0.7
     assert youden_threshold(np.zeros(3), np.ones(3)) == 0.5
+
+
+def test_train_dsmt_on_a_users_windows_with_missing_labels_and_values():
+    pytest.importorskip("tsfresh")
+    from transferkit.data import Windows
+    from transferkit.workflows import train_dsmt
+
+    rng = np.random.default_rng(3)
+    X, _, y = _toy(60, rng)
+    X = X.numpy()
+    X[0, 1, :10] = np.nan  # missing samples
+    labels = y.numpy().astype(float)
+    labels[20:] = np.nan  # unlabelled windows
+    train = Windows.from_arrays(X[:50], labels[:50], channels=("a", "b"))
+    val = Windows.from_arrays(X[50:], y.numpy()[50:], channels=("a", "b"))
+    for k in (0, 2):
+        model = train_dsmt(train, val, k, fc="minimal", width=4, units=8, epochs=2,
+                           burn_in=1, patience=2, batch_size=16)
+        p = model.predict_proba(val)
+        assert p.shape == (10,) and np.isfinite(p).all()
+        assert set(model.predict(val)) <= {0, 1}
+        assert (model.tasks is None) == (k == 0)
+    with pytest.raises(ValueError, match="both classes"):
+        train_dsmt(Windows.from_arrays(X[:10], np.zeros(10)), val, 0)
+    with pytest.raises(ValueError, match="channels"):
+        train_dsmt(train, Windows.from_arrays(X[50:], y.numpy()[50:]), 0)

@@ -4,8 +4,8 @@ Each workflow reads and validates its inputs (raising :class:`InputError` with w
 expected and what was given), calls the pieces, and writes its outputs atomically.
 """
 
-from .dsmt import DSMTResult, fit_dsmt
+from .dsmt import DSMTModel, DSMTResult, fit_dsmt, train_dsmt
 from .labelshift import InputError, LabelShiftReport, correct_label_shift, run_labelshift
 
-__all__ = ["DSMTResult", "InputError", "LabelShiftReport", "correct_label_shift", "fit_dsmt",
-           "run_labelshift"]
+__all__ = ["DSMTModel", "DSMTResult", "InputError", "LabelShiftReport", "correct_label_shift",
+           "fit_dsmt", "run_labelshift", "train_dsmt"]

@@ -29,7 +29,7 @@ from ..multitask.dsmt import (
 )
 from ..train import BestCheckpoint, Phase, Stream, Trainer
 
-__all__ = ["DSMTResult", "fit_dsmt"]
+__all__ = ["DSMTModel", "DSMTResult", "fit_dsmt", "train_dsmt"]
 
 
 @dataclass
@@ -100,3 +100,102 @@ def fit_dsmt(
     p = predict_proba(model, xv, mv).numpy()
     return DSMTResult(model, youden_threshold(yv.numpy(), p), len(losses),
                       int(np.argmin(losses)) + 1 if losses else 0, [float(v) for v in losses])
+
+
+def _tensors(scaler: Any, windows: Any) -> tuple[Tensor, Tensor]:
+    """(scaled windows with missing samples at 0, missing-value indicators)."""
+    return (torch.from_numpy(scaler.transform(windows.X)),
+            torch.from_numpy(windows.missing_fraction()))
+
+
+@dataclass
+class DSMTModel:
+    """A trained DSMT-Net with what it needs at prediction time: the channel scaler, the
+    auxiliary tasks it was trained with (None for K = 0), the validation threshold and the
+    training record."""
+
+    net: DSMTNet
+    scaler: Any
+    tasks: Any
+    threshold: float
+    result: DSMTResult
+
+    def predict_proba(self, windows: Any) -> np.ndarray:
+        """Probability of the positive class (a true alarm) for each window."""
+        if len(windows.channels) != len(self.scaler.mean):
+            raise ValueError(f"the model was trained on {len(self.scaler.mean)} channels; "
+                             f"got windows with {len(windows.channels)}")
+        return predict_proba(self.net, *_tensors(self.scaler, windows)).numpy()
+
+    def predict(self, windows: Any) -> np.ndarray:
+        """0/1 decisions at the threshold chosen on validation."""
+        return (self.predict_proba(windows) >= self.threshold).astype(np.int64)
+
+
+def train_dsmt(
+    train: Any,
+    validation: Any,
+    k: int = 20,
+    aux_mode: str = "blocks",
+    bank: Any = None,
+    fc: Any = "lean",
+    fdr_level: float = 0.05,
+    width: int = 16,
+    units: int = 32,
+    epochs: int = 60,
+    burn_in: int = 5,
+    patience: int = 12,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    checkpoint: Any = None,
+) -> DSMTModel:
+    """Select K auxiliary tasks and train a DSMT-Net on your own windows.
+
+    Parameters
+    ----------
+    train : transferkit.data.Windows
+        Labelled windows (y 0/1) and unlabelled ones (y NaN) together.
+    validation : Windows
+        Labelled windows for early stopping and the threshold (never used for selection).
+    k : int
+        Auxiliary tasks (0: the supervised network; no tsfresh needed).
+    aux_mode : {"blocks", "shared"}
+        DSMT-Net's K multitask blocks, or the naive one-shared-layer baseline.
+    bank : FeatureBank, optional
+        The tsfresh features of ``train``'s windows, in order (computed when not given).
+    """
+    from ..multitask.auxiliary import feature_bank, select_auxiliary_tasks
+    from ..multitask.dsmt import ChannelScaler
+    from ..train import seeded
+
+    lab = np.flatnonzero(train.labelled)
+    if len(lab) < 2 or len(np.unique(train.y[lab])) < 2:
+        raise ValueError(f"train needs labelled windows of both classes; got {len(lab)} "
+                         f"labelled with classes {sorted(set(train.y[lab].tolist()))}")
+    if not validation.labelled.all() or len(np.unique(validation.y)) < 2:
+        raise ValueError("validation windows must all be labelled, with both classes")
+    if validation.channels != train.channels:
+        raise ValueError(f"validation channels {validation.channels} differ from train's "
+                         f"{train.channels}")
+    scaler = ChannelScaler().fit(train.X)
+    tasks, aux = None, None
+
+    def tensors(w: Any) -> tuple[Tensor, Tensor]:
+        return _tensors(scaler, w)
+
+    if k:
+        if bank is None:
+            bank = feature_bank(train.X, train.channels, fc)
+        if len(bank) != len(train):
+            raise ValueError(f"bank has {len(bank)} rows for {len(train)} train windows")
+        tasks = select_auxiliary_tasks(bank.rows(lab), train.y[lab], bank, k, seed, fdr_level)
+        aux = (*tensors(train), torch.from_numpy(tasks.targets(bank)))
+    with seeded(seed):
+        net = DSMTNet(len(train.channels), k, width=width, units=units, aux_mode=aux_mode)
+    labelled = train.subset(lab)
+    res = fit_dsmt(net, (*tensors(labelled), torch.from_numpy(labelled.y).float()),
+                   (*tensors(validation), torch.from_numpy(validation.y).float()), aux,
+                   epochs=epochs, burn_in=burn_in, patience=patience, batch_size=batch_size,
+                   lr=lr, seed=seed, checkpoint=checkpoint, desc=f"dsmt K={k}")
+    return DSMTModel(net, scaler, tasks, res.threshold, res)

@@ -23,7 +23,8 @@ labelled + unlabelled training windows.
 Arms (AUROC on the test set): ``supervised`` (the DSMT-Net with K = 0, labelled windows
 only), ``naive-mtl`` (all K auxiliary targets on one shared layer), ``dsmt`` (K
 multitask blocks), ``random-forest`` (scikit-learn, 500 trees, on the feature bank of the
-labelled windows), and ``dsmt-k<K>`` for the curve of AUROC against K. Every network has
+labelled windows), and ``dsmt-k<K>`` for the curve of AUROC against K (at the first
+label count only). Every network has
 the same perception blocks, optimiser (RMSprop), schedule and early stopping.
 """
 
@@ -36,13 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ...data.alarms import Windows, simulate_alarms
-from ...multitask.auxiliary import FeatureBank, feature_bank, select_auxiliary_tasks
-from ...multitask.dsmt import ChannelScaler, DSMTNet, predict_proba
-from ...train import seeded
-from ...workflows.dsmt import fit_dsmt
+from ...multitask.auxiliary import FeatureBank, feature_bank
+from ...workflows.dsmt import train_dsmt
 from ..base import Claim, Comparison, SeedResult, register_claim
 from ..plotting import figure
 from ..units import unit, unit_checkpoint
@@ -115,42 +113,31 @@ def _arm(cfg: DSMTConfig, seed: int, n: int, arm: str) -> dict[str, Any]:
         rf.fit(train_bank.values[both], y_all[both])
         return {"auroc": _auroc(y_test, rf.predict_proba(test_bank.values)[:, 1])}
     k = 0 if arm == "supervised" else (int(arm.split("-k")[1]) if "-k" in arm else cfg.k)
-    scaler = ChannelScaler().fit(windows.X[pool])
-
-    def tensors(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        sub = windows.subset(idx)
-        return (torch.from_numpy(scaler.transform(sub.X)),
-                torch.from_numpy(sub.missing_fraction()))
-
-    aux = None
+    hidden = windows.y[pool].copy()
+    hidden[~np.isin(pool, lab)] = np.nan  # the labels of the other training windows
+    train = Windows(windows.X[pool], hidden, windows.channels, windows.sampling_rate)
+    model = train_dsmt(train, windows.subset(val), k,
+                       aux_mode="shared" if arm == "naive-mtl" else "blocks",
+                       bank=train_bank.rows(pool), fdr_level=cfg.fdr_level, width=cfg.width,
+                       units=cfg.units, epochs=cfg.epochs, burn_in=cfg.burn_in,
+                       patience=cfg.patience, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed,
+                       checkpoint=unit_checkpoint(f"n{n}/{arm}"))
+    p = model.predict_proba(windows.subset(test))
+    pred = p >= model.threshold
+    res = model.result
     info: dict[str, Any] = {}
-    if k:
-        tasks = select_auxiliary_tasks(train_bank.rows(lab), y_all[lab], train_bank.rows(pool),
-                                       k, seed, cfg.fdr_level)
-        aux = (*tensors(pool), torch.from_numpy(tasks.targets(train_bank.rows(pool))))
-        info = {"relevant": tasks.relevant, "relevant_total": tasks.n_relevant_total,
-                "tasks": tasks.names}
-    with seeded(seed):
-        net = DSMTNet(len(windows.channels), k, width=cfg.width, units=cfg.units,
-                      aux_mode="shared" if arm == "naive-mtl" else "blocks")
-    x_lab, m_lab = tensors(lab)
-    x_val, m_val = tensors(val)
-    res = fit_dsmt(net, (x_lab, m_lab, torch.from_numpy(y_all[lab]).float()),
-                   (x_val, m_val, torch.from_numpy(y_all[val]).float()), aux,
-                   epochs=cfg.epochs, burn_in=cfg.burn_in, patience=cfg.patience,
-                   batch_size=cfg.batch_size, lr=cfg.lr, seed=seed,
-                   checkpoint=unit_checkpoint(f"n{n}/{arm}"), desc=f"{arm} n={n}")
-    x_test, m_test = tensors(test)
-    p = predict_proba(res.model, x_test, m_test).numpy()
-    pred = p >= res.threshold
+    if model.tasks is not None:
+        info = {"relevant": model.tasks.relevant, "relevant_total": model.tasks.n_relevant_total,
+                "tasks": model.tasks.names}
     return {"auroc": _auroc(y_test, p), "epochs": res.epochs, "best_epoch": res.best_epoch,
-            "threshold": res.threshold,
+            "threshold": model.threshold,
             "sensitivity": float(pred[y_test == 1].mean()),
             "specificity": float(1 - pred[y_test == 0].mean()), **info}
 
 
-def _arms(cfg: DSMTConfig) -> list[str]:
-    curve = [f"dsmt-k{k}" for k in cfg.k_curve if k != cfg.k]
+def _arms(cfg: DSMTConfig, n: int) -> list[str]:
+    """Every arm at the first label count; the curve over K only there (for its cost)."""
+    curve = [f"dsmt-k{k}" for k in cfg.k_curve if k != cfg.k] if n == cfg.n_labelled[0] else []
     return ["supervised", "naive-mtl", "dsmt", "random-forest", *curve]
 
 
@@ -159,7 +146,7 @@ def run(cfg: DSMTConfig, seed: int) -> SeedResult:
     extras: dict[str, Any] = {}
     for n in cfg.n_labelled:
         prefix = "" if n == cfg.n_labelled[0] else f"n{n}/"
-        for arm in _arms(cfg):
+        for arm in _arms(cfg, n):
             out = unit(f"n{n}/{arm}", partial(_arm, cfg, seed, n, arm))
             arms[f"{prefix}{arm}"] = out["auroc"]
             extras[f"{prefix}{arm}"] = {k: v for k, v in out.items() if k != "auroc"}
@@ -195,8 +182,9 @@ def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
 register_claim(
     Claim(
         name="dsmt",
-        paper=("Schwab, Keller, Zhang, Karlen, Karlen. Not to Cry Wolf: Distantly Supervised "
-               "Multitask Learning in Critical Care. ICML 2018. https://arxiv.org/abs/1802.05027"),
+        paper=("Schwab, Keller, Muroi, Mack, Strässle, Karlen. Not to Cry Wolf: Distantly "
+               "Supervised Multitask Learning in Critical Care. ICML 2018. "
+               "https://arxiv.org/abs/1802.05027"),
         statement=("With 25 labelled alarm windows and 2,000 unlabelled ones, a DSMT-Net with "
                    "K = 20 automatically selected auxiliary tasks beats the same network "
                    "trained on the labels alone by at least 0.03 AUROC"),
@@ -223,7 +211,14 @@ register_claim(
             "12 (the authors') in full and 5 in quick, at most 60 (full) or 20 (quick) "
             "main epochs, an epoch being "
             "ceil(pool / batch) steps of either phase. The random forest sees the labelled "
-            "validation windows too (it needs no early stopping)."
+            "validation windows too (it needs no early stopping). "
+            "Development (seed 0, n = 25): with a stride-2 ResNet stem, patience 12 and at "
+            "most 40 epochs: random forest 0.878, supervised 0.621, naive-mtl 0.839, dsmt "
+            "0.730 AUROC; the stem stride became 4 and the quick budget patience 5 / 20 "
+            "epochs for run time only (seed 0 then: 0.878, 0.677, 0.725, 0.732). At 16 "
+            "labelled training windows the Benjamini-Yekutieli test finds no relevant "
+            "feature, so the K auxiliary tasks are padded with random features (the "
+            "authors' rule; a warning says so); the extras record how many were relevant."
         ),
     )
 )
