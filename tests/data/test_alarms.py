@@ -63,6 +63,13 @@ def test_events_look_like_their_physiology(sim):
     asys = [i for i in np.flatnonzero(sim.events == "asystole") if not np.isnan(pleth[i]).any()]
     assert np.median([pleth[i, -64:].std() for i in lead]) > \
         5 * np.median([pleth[i, -64:].std() for i in asys])
+    def burst(i):  # the largest 1-s spread of the ECG's sample-to-sample changes
+        d = np.diff(ecg[i])
+        return np.nanmax([np.std(d[j:j + 32]) for j in range(0, len(d) - 32, 8)])
+
+    noisy = [burst(i) for i in np.flatnonzero(sim.events == "noise-burst")]
+    clean = [burst(i) for i in np.flatnonzero(sim.events == "desaturation")]
+    assert np.median(noisy) > 1.5 * np.median(clean)
     spo2 = sim.X[:, 3]
     desat = [i for i in np.flatnonzero(sim.events == "desaturation")
              if not np.isnan(spo2[i, -8:]).any()]

@@ -31,7 +31,9 @@ False alarms (label 0), a normal patient (55-110 bpm) and an artifact:
   artifacts), which a rate rule reads as tachycardia;
 - ``lead-off``: an ECG lead comes off: the ECG goes flat while the pulse goes on
   (a false asystole);
-- ``noise-burst``: 1-3 s of broadband noise on the ECG (muscle, electrosurgery);
+- ``noise-burst``: 1-3 s of noise at 5-10 Hz on the ECG (muscle tremor, electrosurgery;
+  neurokit2 silently skips noise components a short segment cannot hold, so the bands
+  stay below the window's Nyquist rate);
 - ``powerline``: strong 50 Hz mains interference on the ECG (aliased at 32 Hz, as an
   unfiltered sampler would record it);
 - ``probe-off``: the finger probe slips: the pleth flattens to noise and the SpO2 reading
@@ -267,9 +269,8 @@ def _window(event: str, rng: np.random.Generator, bank: _Bank, t: NDArray[np.flo
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ecg[a:a + length] = nk.signal_distort(
-                ecg[a:a + length], sampling_rate=rate, noise_amplitude=rng.uniform(1.0, 2.0),
-                noise_frequency=[rate / 4, rate / 2.5], random_state=int(rng.integers(2**31)),
-                silent=True)
+                ecg[a:a + length], sampling_rate=rate, noise_amplitude=rng.uniform(2.0, 4.0),
+                noise_frequency=[5, 10], random_state=int(rng.integers(2**31)), silent=True)
     elif event == "powerline":
         ecg += rng.uniform(0.8, 1.5) * np.sin(2 * np.pi * 50 * t + rng.uniform(0, 2 * np.pi))
     elif event == "probe-off":
