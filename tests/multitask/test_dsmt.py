@@ -96,11 +96,13 @@ def test_train_dsmt_on_a_users_windows_with_missing_labels_and_values():
     val = Windows.from_arrays(X[50:], y.numpy()[50:], channels=("a", "b"))
     for k in (0, 2):
         model = train_dsmt(train, val, k, fc="minimal", width=4, units=8, epochs=2,
-                           burn_in=1, patience=2, batch_size=16)
+                           burn_in=1, patience=5, batch_size=16)
         p = model.predict_proba(val)
         assert p.shape == (10,) and np.isfinite(p).all()
         assert set(model.predict(val)) <= {0, 1}
         assert (model.tasks is None) == (k == 0)
+        # an epoch is ceil(50 train windows / 16) = 4 steps of either phase, whatever K
+        assert model.result.steps == (2 * 4 if k == 0 else (1 + 2 * 2 - 1) * 4)
     with pytest.raises(ValueError, match="both classes"):
         train_dsmt(Windows.from_arrays(X[:10], np.zeros(10)), val, 0)
     with pytest.raises(ValueError, match="channels"):

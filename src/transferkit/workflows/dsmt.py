@@ -35,13 +35,15 @@ __all__ = ["DSMTModel", "DSMTResult", "fit_dsmt", "train_dsmt"]
 @dataclass
 class DSMTResult:
     """What :func:`fit_dsmt` returns: the trained model (best validation state), the
-    chosen threshold, the epochs run and the validation curve."""
+    chosen threshold, the main epochs run, the best one, the validation curve and the
+    optimiser steps taken (both phases)."""
 
     model: DSMTNet
     threshold: float
     epochs: int
     best_epoch: int
     val_loss: list[float]
+    steps: int = 0
 
 
 def fit_dsmt(
@@ -57,6 +59,7 @@ def fit_dsmt(
     seed: int = 0,
     checkpoint: Any = None,
     desc: str = "dsmt",
+    steps_per_epoch: int | None = None,
 ) -> DSMTResult:
     """Train a DSMT-Net with the authors' schedule in the one training loop.
 
@@ -69,10 +72,17 @@ def fit_dsmt(
         None (or K = 0) trains the main task alone.
     epochs : int
         Most main epochs; ``burn_in`` auxiliary epochs come first.
+    steps_per_epoch : int, optional
+        Steps of either phase per epoch; by default ``ceil(len(aux) / batch_size)`` (or of
+        the labelled set without auxiliary data). Give the same value to networks with and
+        without auxiliary tasks to compare them at the same number of main-task steps.
     """
     use_aux = aux is not None and model.n_aux > 0
     pool = len(aux[0]) if aux is not None and use_aux else len(labelled[0])
-    per_epoch = max(1, math.ceil(pool / batch_size))
+    per_epoch = (max(1, math.ceil(pool / batch_size)) if steps_per_epoch is None
+                 else int(steps_per_epoch))
+    if per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be >= 1; got {steps_per_epoch}")
     lab_stream = Stream(*labelled, batch_size=min(batch_size, len(labelled[0])), seed=seed)
     main = Phase(dsmt_main_step, torch.optim.RMSprop(model.parameters(), lr=lr),
                  {"labelled": lab_stream}, steps=per_epoch, name="main")
@@ -99,7 +109,8 @@ def fit_dsmt(
     _, losses = history.series("selection/val_bce")
     p = predict_proba(model, xv, mv).numpy()
     return DSMTResult(model, youden_threshold(yv.numpy(), p), len(losses),
-                      int(np.argmin(losses)) + 1 if losses else 0, [float(v) for v in losses])
+                      int(np.argmin(losses)) + 1 if losses else 0, [float(v) for v in losses],
+                      trainer.step)
 
 
 def _tensors(scaler: Any, windows: Any) -> tuple[Tensor, Tensor]:
@@ -155,7 +166,9 @@ def train_dsmt(
     Parameters
     ----------
     train : transferkit.data.Windows
-        Labelled windows (y 0/1) and unlabelled ones (y NaN) together.
+        Labelled windows (y 0/1) and unlabelled ones (y NaN) together. An epoch is
+        ``ceil(len(train) / batch_size)`` steps of either phase, whatever K (so K = 0
+        takes as many main-task steps per epoch as a DSMT-Net).
     validation : Windows
         Labelled windows for early stopping and the threshold (never used for selection).
     k : int
@@ -164,6 +177,26 @@ def train_dsmt(
         DSMT-Net's K multitask blocks, or the naive one-shared-layer baseline.
     bank : FeatureBank, optional
         The tsfresh features of ``train``'s windows, in order (computed when not given).
+
+    Examples
+    --------
+    Your own recordings: 40 windows of 2 channels, 10 of them labelled, NaN where a
+    sensor dropped out:
+
+    >>> import numpy as np
+    >>> from transferkit.data import Windows
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 50).astype(float)
+    >>> X = rng.normal(size=(50, 2, 64)) + y[:, None, None]
+    >>> X[3, 1, 20:40] = np.nan
+    >>> labels = y.copy(); labels[10:40] = np.nan
+    >>> train = Windows.from_arrays(X[:40], labels[:40], channels=("ecg", "pleth"))
+    >>> val = Windows.from_arrays(X[40:], y[40:], channels=("ecg", "pleth"))
+    >>> import warnings; warnings.simplefilter("ignore")  # padding: few labels, few relevant
+    >>> model = train_dsmt(train, val, k=3, fc="minimal", width=4, units=8, epochs=2,
+    ...                    burn_in=1, patience=2)
+    >>> model.predict_proba(val).shape, model.tasks.k
+    ((10,), 3)
     """
     from ..multitask.auxiliary import feature_bank, select_auxiliary_tasks
     from ..multitask.dsmt import ChannelScaler
@@ -197,5 +230,6 @@ def train_dsmt(
     res = fit_dsmt(net, (*tensors(labelled), torch.from_numpy(labelled.y).float()),
                    (*tensors(validation), torch.from_numpy(validation.y).float()), aux,
                    epochs=epochs, burn_in=burn_in, patience=patience, batch_size=batch_size,
-                   lr=lr, seed=seed, checkpoint=checkpoint, desc=f"dsmt K={k}")
+                   lr=lr, seed=seed, checkpoint=checkpoint, desc=f"dsmt K={k}",
+                   steps_per_epoch=math.ceil(len(train) / batch_size))
     return DSMTModel(net, scaler, tasks, res.threshold, res)
