@@ -103,6 +103,11 @@ class BestCheckpoint(Callback):
             if self.patience is not None and self.since_best >= self.patience:
                 trainer.should_stop = True
 
+    def on_fit_start(self, trainer: Trainer) -> None:
+        # a run resumed after it stopped early stays stopped
+        if self.patience is not None and self.since_best >= self.patience:
+            trainer.should_stop = True
+
     def on_fit_end(self, trainer: Trainer) -> None:
         if self.best_state is not None:
             trainer.model.load_state_dict(self.best_state)

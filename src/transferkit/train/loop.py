@@ -361,7 +361,6 @@ class Trainer:
         """Everything a resumed run needs (see the module docstring for the list)."""
         return {
             "step": self.step,
-            "stopped": self.should_stop,
             "model": self.model.state_dict(),
             "phases": [
                 {
@@ -417,7 +416,6 @@ class Trainer:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.history = History([dict(r) for r in state["history"]])
         self.step = int(state["step"])
-        self.should_stop = bool(state.get("stopped", False))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the full training state atomically (a killed write leaves the old file).
