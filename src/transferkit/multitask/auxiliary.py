@@ -15,7 +15,7 @@ Feature bank (``fc_parameters``): the authors' code uses tsfresh's
 default here, ``"lean"``, is ``EfficientFCParameters`` restricted to the
 calculators in :data:`LEAN_CALCULATORS` (amplitude, spectral, shape and level-crossing
 summaries, each costing at most ~0.4 ms per series) plus ``MinimalFCParameters``: about
-65 features per channel at ~2 ms per series, chosen for the CPU budget of the claim by
+59 features per channel at ~2 ms per series, chosen for the CPU budget of the claim by
 timing alone, before any result was seen. ``"efficient"``, ``"comprehensive"``,
 ``"minimal"`` or a tsfresh settings dict select others. tsfresh is the optional extra
 ``timeseries``.
