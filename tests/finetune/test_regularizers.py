@@ -219,6 +219,35 @@ def test_gradients_match_autograd_of_the_formula(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ALL)
+def test_add_grad_gives_the_autograd_update_without_a_node(kind: str) -> None:
+    model = tiny()
+    reg = make(kind, model, 0.3, 0.05, new=["6"])
+    perturb(model)
+    x = torch.randn(5, 2, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    (model(x).pow(2).mean() + 0.7 * reg()).backward()
+    want = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    model(x).pow(2).mean().backward()
+    reg.add_grad_(scale=0.7)  # every weight has a gradient (L2/L2-SP's in-place path)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, want[n], rtol=1e-10, atol=1e-12)
+    model.zero_grad(set_to_none=True)
+    model(x).pow(2).mean().backward()
+    model[4].weight.grad = None  # a weight with no gradient yet gets the penalty's alone
+    reg.add_grad_(scale=0.7)
+    for n, p in model.named_parameters():
+        if n == "4.weight":
+            continue
+        torch.testing.assert_close(p.grad, want[n], rtol=1e-10, atol=1e-12)
+    model.zero_grad(set_to_none=True)
+    (0.7 * reg()).backward()
+    alone = model[4].weight.grad.clone()
+    model.zero_grad(set_to_none=True)
+    reg.add_grad_(scale=0.7)
+    torch.testing.assert_close(model[4].weight.grad, alone, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ALL)
 def test_penalty_scales_with_the_outer_gradient(kind: str) -> None:
     model = tiny()
     reg = make(kind, model, 0.3, 0.05, new=["6"])
@@ -480,3 +509,35 @@ def test_create_regularizer_errors():
         create_regularizer("nope", model=net, alpha=0.1, beta=0.1)
     with pytest.raises(ValueError, match="needs fisher"):
         create_regularizer("l2sp-fisher", model=net, alpha=0.1, beta=0.1)
+
+
+@pytest.mark.parametrize("kind", ["l2sp", "l1sp"])
+def test_penalty_update_trains_like_the_penalty_in_the_loss(kind: str) -> None:
+    from transferkit.finetune import PenaltyUpdate
+    from transferkit.train import Phase, Trainer, Update
+
+    x = torch.randn(40, 2, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    y = torch.randint(0, 4, (40,), generator=torch.Generator().manual_seed(4))
+
+    def train(in_update: bool) -> nn.Module:
+        model = tiny()
+        reg = make(kind, model, 0.3, 0.05, new=["6"])
+        perturb(model)
+        step = classification_step()
+
+        def with_penalty(m, batches, ctx):
+            return {**step(m, batches, ctx), "penalty": reg(m)}
+
+        phase = Phase(step if in_update else with_penalty,
+                      torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
+                      {"train": Stream(x, y, batch_size=8, seed=0)},
+                      update=PenaltyUpdate(reg, max_norm=5.0) if in_update else
+                      Update(max_norm=5.0))
+        Trainer(model, phase, max_steps=12, seed=0, log_losses_every=0).fit()
+        return model
+
+    a, b = train(True), train(False)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-11)
+    with pytest.raises(TypeError, match="FinetuneRegularizer"):
+        PenaltyUpdate(nn.Linear(2, 2))  # type: ignore[arg-type]

@@ -62,8 +62,10 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from .._registry import Registry
+from ..train.interface import Update
 
 __all__ = [
+    "PenaltyUpdate",
     "L1SP",
     "L2",
     "L2SP",
@@ -367,6 +369,51 @@ class FinetuneRegularizer(nn.Module):
         if starts and (starts[0].device != params[0].device or starts[0].dtype != params[0].dtype):
             self.to(device=params[0].device, dtype=params[0].dtype)  # follow the model
         return _PenaltyFn.apply(self, *params)
+
+    def _plain_quadratic(self) -> bool:
+        """L2 or L2-SP: the base class's quadratic gradient with no Fisher weighting."""
+        cls = type(self)
+        return (cls._grad is FinetuneRegularizer._grad
+                and cls._weighted is FinetuneRegularizer._weighted
+                and cls._scale_pre_grad is FinetuneRegularizer._scale_pre_grad)
+
+    @torch.no_grad()
+    def add_grad_(self, model: nn.Module | None = None, scale: float = 1.0) -> None:
+        """Add ``scale`` times the penalty's gradient to each weight's ``.grad``, in place.
+
+        The same gradient as ``(scale * reg(model)).backward()`` (the closed form the
+        autograd node uses), without building an autograd node: call it after
+        ``loss.backward()`` and before the optimiser step. A weight without a gradient
+        yet gets this one. The penalty's value is not computed.
+        """
+        params = self._resolve(model)
+        starts = self._starts()
+        if starts and (starts[0].device != params[0].device or starts[0].dtype != params[0].dtype):
+            self.to(device=params[0].device, dtype=params[0].dtype)
+        k = self._n_pre
+        if self._plain_quadratic() and all(p.grad is not None for p in params):
+            # grad += scale * (alpha (w - w0) on pretrained, beta w on new): in place, no copy
+            pre, fresh = list(params[:k]), list(params[k:])
+            g_pre: list[Tensor] = [p.grad for p in pre]  # type: ignore[misc]
+            g_new: list[Tensor] = [p.grad for p in fresh]  # type: ignore[misc]
+            a, b = float(scale) * self._alpha, float(scale) * self._beta
+            if pre:
+                torch._foreach_add_(g_pre, pre, alpha=a)
+                if self._uses_start:
+                    torch._foreach_add_(g_pre, starts, alpha=-a)
+            if fresh:
+                torch._foreach_add_(g_new, fresh, alpha=b)
+            return
+        d = self._diffs(list(params[:k]))
+        grads = self._grad(d, list(params[k:]),
+                           torch.tensor(float(scale), dtype=params[0].dtype))
+        have = [i for i, p in enumerate(params) if p.grad is not None]
+        if have:
+            current: list[Tensor] = [params[i].grad for i in have]  # type: ignore[misc]
+            torch._foreach_add_(current, [grads[i] for i in have])
+        for p, g in zip(params, grads, strict=True):
+            if p.grad is None:
+                p.grad = g.detach().clone()
 
     # ------------------------------------------------------ value and gradient
     # The default is the quadratic family (L2, L2-SP, L2-SP-Fisher):
@@ -895,3 +942,41 @@ def fisher_diagonal(
     if count == 0:
         raise ValueError("data has no examples")
     return {n: t / count for n, t in total.items()}
+
+
+class PenaltyUpdate(Update):
+    """The loop's update with a fine-tuning penalty applied without an autograd node.
+
+    Before each optimiser step (and before clipping, as when the penalty is in the
+    loss) the penalty's gradient is added in place to the weights' gradients by
+    :meth:`FinetuneRegularizer.add_grad_`. The update equals the one of adding
+    ``reg(model)`` to the loss (to float rounding); the penalty's value is not logged.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from transferkit.train import Phase, Stream, Trainer, classification_step
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> reg = L2SP(model, alpha=0.1, beta=0.01, new=["2"])
+    >>> x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+    >>> phase = Phase(classification_step(), torch.optim.SGD(model.parameters(), lr=0.1),
+    ...               {"train": Stream(x, y, batch_size=8, seed=0)}, update=PenaltyUpdate(reg))
+    >>> _ = Trainer(model, phase, max_steps=4, seed=0).fit()
+    """
+
+    def __init__(self, regularizer: FinetuneRegularizer, scale: float = 1.0,
+                 **update_kwargs: Any) -> None:
+        if update_kwargs.get("autocast") == torch.float16:
+            raise ValueError("PenaltyUpdate does not support float16 loss scaling; add the "
+                             "penalty to the loss instead")
+        super().__init__(**update_kwargs)
+        if not isinstance(regularizer, FinetuneRegularizer):
+            raise TypeError(f"regularizer must be a FinetuneRegularizer; got "
+                            f"{type(regularizer).__name__}")
+        self.regularizer = regularizer
+        self.scale = float(scale)
+
+    def _step(self, phase: Any, scaler: Any) -> None:
+        self.regularizer.add_grad_(scale=self.scale)
+        super()._step(phase, scaler)
