@@ -364,11 +364,15 @@ class FinetuneRegularizer(nn.Module):
         ``model`` defaults to the model the regulariser was built for; another model with
         the same parameter names and shapes (a copy) also works.
         """
-        params = self._resolve(model)
+        params = self._follow(self._resolve(model))
+        return _PenaltyFn.apply(self, *params)
+
+    def _follow(self, params: list[Tensor]) -> list[Tensor]:
+        """Move the start point to the weights' device and dtype when they moved."""
         starts = self._starts()
         if starts and (starts[0].device != params[0].device or starts[0].dtype != params[0].dtype):
-            self.to(device=params[0].device, dtype=params[0].dtype)  # follow the model
-        return _PenaltyFn.apply(self, *params)
+            self.to(device=params[0].device, dtype=params[0].dtype)
+        return params
 
     def _plain_quadratic(self) -> bool:
         """L2 or L2-SP: the base class's quadratic gradient with no Fisher weighting."""
@@ -386,10 +390,7 @@ class FinetuneRegularizer(nn.Module):
         ``loss.backward()`` and before the optimiser step. A weight without a gradient
         yet gets this one. The penalty's value is not computed.
         """
-        params = self._resolve(model)
-        starts = self._starts()
-        if starts and (starts[0].device != params[0].device or starts[0].dtype != params[0].dtype):
-            self.to(device=params[0].device, dtype=params[0].dtype)
+        params = self._follow(self._resolve(model))
         k = self._n_pre
         if self._plain_quadratic() and all(p.grad is not None for p in params):
             # grad += scale * (alpha (w - w0) on pretrained, beta w on new): in place, no copy
@@ -400,7 +401,7 @@ class FinetuneRegularizer(nn.Module):
             if pre:
                 torch._foreach_add_(g_pre, pre, alpha=a)
                 if self._uses_start:
-                    torch._foreach_add_(g_pre, starts, alpha=-a)
+                    torch._foreach_add_(g_pre, self._starts(), alpha=-a)
             if fresh:
                 torch._foreach_add_(g_new, fresh, alpha=b)
             return

@@ -24,23 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from .._io import atomic_write, atomic_write_json
+from ..train.interface import progress_wanted
 from .algorithms import create_base_algorithm
-from .features import DEFAULT_EXPONENTS, PairStatistics, reflection_features
+from .features import DEFAULT_EXPONENTS, PairStatistics, _matrix, reflection_features
 
 __all__ = ["Experience", "ExperienceStore", "TransferPair", "generate_experiences",
            "improvement_ratio", "make_experience", "nearest_neighbour_accuracy"]
-
-
-def _matrix(x: ArrayLike, name: str) -> NDArray[np.float64]:
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be 2-d (n, features); got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a
 
 
 @dataclass
@@ -226,17 +218,14 @@ def _parse(algorithm: str, n_components: int) -> tuple[str, int]:
 
 
 def make_experience(pair: TransferPair, name: str, algorithm: str, n_components: int,
-                    store: ExperienceStore, seed: int = 0,
-                    stats: PairStatistics | None = None) -> Experience:
+                    stats: PairStatistics) -> Experience:
     """Run one base algorithm on one pair and measure the experience.
 
-    ``algorithm`` may carry its own latent dimension, ``"pca@8"``; ``stats`` (the pair's
-    :class:`PairStatistics` with the store's settings) saves recomputing them.
+    ``algorithm`` may carry its own latent dimension, ``"pca@8"``; ``stats`` is the pair's
+    :class:`PairStatistics` (``pair.statistics(...)`` with the store's feature settings).
     """
     base, p = _parse(algorithm, n_components)
     W = create_base_algorithm(base)(pair.Xs, pair.ys, pair.target, min(p, pair.Xs.shape[1]))
-    if stats is None:
-        stats = pair.statistics(store.exponents, store.n_neighbors, seed)
     feats = reflection_features(W, stats).detach().numpy()
     ratio, acc_t, acc_nt = improvement_ratio(pair, W)
     return Experience(feats, ratio, W, algorithm, name,
@@ -262,9 +251,7 @@ def generate_experiences(
     from tqdm.auto import tqdm
 
     if progress is None:
-        import sys
-
-        progress = sys.stderr.isatty() and not os.environ.get("TRANSFERKIT_QUIET")
+        progress = progress_wanted()
     for alg in algorithms:
         create_base_algorithm(_parse(alg, n_components)[0])  # unknown names fail first
     for name, pair in tqdm(pairs, total=total, desc="experiences", disable=not progress,
@@ -275,5 +262,5 @@ def generate_experiences(
         built = pair() if callable(pair) else pair
         stats = built.statistics(store.exponents, store.n_neighbors)
         for alg in missing:
-            store.add(make_experience(built, name, alg, n_components, store, stats=stats))
+            store.add(make_experience(built, name, alg, n_components, stats))
     return store

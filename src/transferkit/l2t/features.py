@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from torch import Tensor
 
 __all__ = ["PairStatistics", "linear_mmd2", "median_sq_distance", "mmd2_unbiased",
@@ -38,13 +38,15 @@ DEFAULT_EXPONENTS: tuple[int, ...] = (-2, -1, 0, 1, 2)
 """Kernel widths: the median distance times 2^e for each e (five kernels)."""
 
 
-def _as_matrix(x: ArrayLike | Tensor, name: str) -> Tensor:
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, dtype=torch.float64)
-    if t.ndim != 2:
-        raise ValueError(f"{name} must be a 2-d array (n, features); got shape {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
+def _matrix(x: ArrayLike | Tensor, name: str) -> NDArray[np.float64]:
+    """``x`` as a float64 (n, features) array; an error names it when it is not 2-d and
+    finite."""
+    a = np.asarray(x.detach().cpu() if isinstance(x, Tensor) else x, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-d (n, features); got shape {a.shape}")
+    if not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or infinite values")
-    return t
+    return a
 
 
 def _sq_dist(a: Tensor, b: Tensor) -> Tensor:
@@ -180,7 +182,7 @@ class PairStatistics:
     def from_arrays(cls, Xs: ArrayLike, Xt: ArrayLike,
                     exponents: tuple[int, ...] = DEFAULT_EXPONENTS, n_neighbors: int = 5,
                     seed: int = 0) -> PairStatistics:
-        xs, xt = _as_matrix(Xs, "Xs"), _as_matrix(Xt, "Xt")
+        xs, xt = torch.from_numpy(_matrix(Xs, "Xs")), torch.from_numpy(_matrix(Xt, "Xt"))
         if xs.shape[1] != xt.shape[1]:
             raise ValueError(f"Xs and Xt must share their features; got {xs.shape[1]} and "
                              f"{xt.shape[1]} columns")

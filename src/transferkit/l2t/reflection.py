@@ -28,7 +28,7 @@ or by logistic regression.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,15 +286,21 @@ class L2T(Params):
         return float(self.reflection_.inverse(reflection_features(W, stats).detach().numpy()))
 
     def transfer(self, Xs: ArrayLike, ys: ArrayLike, Xt: ArrayLike, Xt_labelled: ArrayLike,
-                 yt_labelled: ArrayLike) -> Transferred:
-        """Learn ``W`` for a new pair and a target classifier in the latent space."""
+                 yt_labelled: ArrayLike,
+                 starts: Mapping[str, ArrayLike] | None = None) -> Transferred:
+        """Learn ``W`` for a new pair and a target classifier in the latent space.
+
+        ``starts`` (algorithm name -> its projection for this pair) reuses projections
+        already computed; by default each of ``algorithms`` is run here.
+        """
         check_fitted(self, "reflection_")
         pair = TransferPair(np.asarray(Xs), np.asarray(ys), np.asarray(Xt),
                             np.asarray(Xt_labelled), np.asarray(yt_labelled))
         stats = self.statistics(pair.Xs, pair.target)
-        starts = {a: create_base_algorithm(a)(pair.Xs, pair.ys, pair.target,
-                                              min(self.n_components, pair.Xs.shape[1]))
-                  for a in self.algorithms}
+        if starts is None:
+            starts = {a: create_base_algorithm(a)(pair.Xs, pair.ys, pair.target,
+                                                  min(self.n_components, pair.Xs.shape[1]))
+                      for a in self.algorithms}
         scores = {a: self.score_projection(Wa, stats) for a, Wa in starts.items()}
         start = min(scores, key=lambda a: scores[a])
         W, history = optimise_projection(stats, self.reflection_, starts[start],

@@ -19,6 +19,7 @@ from .dsmt import (
     Highway,
     dsmt_aux_step,
     dsmt_main_step,
+    main_logits,
     predict_proba,
     youden_threshold,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "dsmt_aux_step",
     "dsmt_main_step",
     "feature_bank",
+    "main_logits",
     "predict_proba",
     "select_auxiliary_tasks",
     "youden_threshold",

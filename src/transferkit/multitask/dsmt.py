@@ -39,7 +39,7 @@ from torch.nn import functional as F
 from ..train.interface import Batches, StepContext
 
 __all__ = ["ChannelScaler", "DSMTNet", "Highway", "PerceptionNet", "dsmt_aux_step",
-           "dsmt_main_step", "predict_proba", "youden_threshold"]
+           "dsmt_main_step", "main_logits", "predict_proba", "youden_threshold"]
 
 
 class Highway(nn.Module):
@@ -230,12 +230,15 @@ def youden_threshold(y: NDArray[np.float64], p: NDArray[np.float64]) -> float:
     return float(min(1.0, thr[best]))
 
 
+def main_logits(model: nn.Module, x: Tensor, missing: Tensor, batch: int = 512) -> Tensor:
+    """The main task's logits for every window, computed in batches (in the model's
+    current mode)."""
+    return torch.cat([model(x[i:i + batch], missing[i:i + batch])[0]
+                      for i in range(0, len(x), batch)])
+
+
 def predict_proba(model: DSMTNet, x: Tensor, missing: Tensor, batch: int = 512) -> Tensor:
     """Probabilities of the positive class (eval mode, no gradients), in batches."""
     from ..train.interface import evaluating
 
-    def run(m: nn.Module) -> Tensor:
-        return torch.cat([torch.sigmoid(m(x[i:i + batch], missing[i:i + batch])[0])
-                          for i in range(0, len(x), batch)])
-
-    return evaluating(model, run)
+    return evaluating(model, lambda m: torch.sigmoid(main_logits(m, x, missing, batch)))

@@ -361,3 +361,11 @@ def derived_generator(seed: int, index: int) -> torch.Generator:
     """
     return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(index)) % 2**63)
 
+
+def progress_wanted() -> bool:
+    """Whether a progress bar should show by default: only for a person at a terminal
+    (stderr is a tty) and never when ``TRANSFERKIT_QUIET`` is set (``reproduce --quiet``)."""
+    import os
+    import sys
+
+    return sys.stderr.isatty() and not os.environ.get("TRANSFERKIT_QUIET")

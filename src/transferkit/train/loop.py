@@ -37,7 +37,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +55,7 @@ from .interface import (
     StepContext,
     StepFn,
     Update,
+    progress_wanted,
 )
 from .streams import Stream, rank_and_world_size
 
@@ -286,8 +286,8 @@ class Trainer:
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.checkpoint_every = checkpoint_every
         self.rank = rank_and_world_size()[0]
-        if progress is None:  # a bar only for a person at a terminal, never under --quiet
-            progress = sys.stderr.isatty() and not os.environ.get("TRANSFERKIT_QUIET")
+        if progress is None:
+            progress = progress_wanted()
         self.progress = bool(progress) and self.rank == 0
         self.desc = desc
         self.log_losses_every = log_losses_every

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from ..multitask.dsmt import (
     DSMTNet,
     dsmt_aux_step,
     dsmt_main_step,
+    main_logits,
     predict_proba,
     youden_threshold,
 )
@@ -88,9 +90,8 @@ def fit_dsmt(
                  {"labelled": lab_stream}, steps=per_epoch, name="main")
     xv, mv, yv = validation
 
-    def val_loss(m: nn.Module) -> float:
-        logit = torch.cat([m(xv[i:i + 512], mv[i:i + 512])[0] for i in range(0, len(xv), 512)])
-        return float(F.binary_cross_entropy_with_logits(logit, yv.float()))
+    def val_loss(m: nn.Module) -> float:  # BestCheckpoint runs it in eval mode, no grad
+        return float(F.binary_cross_entropy_with_logits(main_logits(m, xv, mv), yv.float()))
 
     if use_aux:
         assert aux is not None
@@ -213,10 +214,7 @@ def train_dsmt(
                          f"{train.channels}")
     scaler = ChannelScaler().fit(train.X)
     tasks, aux = None, None
-
-    def tensors(w: Any) -> tuple[Tensor, Tensor]:
-        return _tensors(scaler, w)
-
+    tensors = partial(_tensors, scaler)
     if k:
         if bank is None:
             bank = feature_bank(train.X, train.channels, fc)

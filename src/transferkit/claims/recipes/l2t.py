@@ -145,18 +145,19 @@ def _spearman(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(spearmanr(pred, truth).statistic)
 
 
-def _held_out(cfg: L2TConfig, seed: int, i: int, model: L2T, store: ExperienceStore
-              ) -> dict[str, Any]:
+def _held_out(cfg: L2TConfig, seed: int, i: int, model: L2T) -> dict[str, Any]:
     pair, desc = make_pair(cfg, _pair_stream(seed, 1, i))
     stats = model.statistics(pair.Xs, pair.target)
     out: dict[str, Any] = {"pair": desc, "ratio": {}, "score": {}}
-    for alg in BASES:
-        exp = make_experience(pair, f"test{i}", alg, cfg.n_components, store, stats=stats)
+    exps = {alg: make_experience(pair, f"test{i}", alg, cfg.n_components, stats)
+            for alg in BASES}
+    for alg, exp in exps.items():
         out["ratio"][alg] = exp.ratio
-        out["score"][alg] = model.score_projection(exp.W, stats)
+        out["score"][alg] = float(model.reflection_.inverse(exp.features))
     best = min(BASES, key=lambda a: out["score"][a])
     out["ratio"]["reflection-select"] = out["ratio"][best]
-    done = model.transfer(pair.Xs, pair.ys, pair.Xt, pair.Xt_labelled, pair.yt_labelled)
+    done = model.transfer(pair.Xs, pair.ys, pair.Xt, pair.Xt_labelled, pair.yt_labelled,
+                          starts={alg: exp.W for alg, exp in exps.items()})
     out["ratio"]["l2t"] = improvement_ratio(pair, done.W)[0]
     out["start"] = done.start
     out["objective"] = [done.history[0], min(done.history)]
@@ -171,8 +172,7 @@ def run(cfg: L2TConfig, seed: int) -> SeedResult:
                          total=cfg.train_pairs)
     model = L2T(BASES, cfg.n_components, steps=cfg.steps, lr=cfg.lr, gamma2=cfg.gamma2,
                 seed=seed).fit(store)
-    scratch = ExperienceStore(exponents=store.exponents, n_neighbors=store.n_neighbors)
-    pairs = [unit(f"test{i}", partial(_held_out, cfg, seed, i, model, scratch))
+    pairs = [unit(f"test{i}", partial(_held_out, cfg, seed, i, model))
              for i in range(cfg.test_pairs)]
     arms = {arm: float(np.mean([p["ratio"][arm] for p in pairs]))
             for arm in (*BASES, "reflection-select", "l2t")}
