@@ -10,8 +10,14 @@ from .alarms import Windows, simulate_alarms
 from .bundled import load_digits, load_mfeat_pixels, load_mnist5k, mfeat_available
 from .domain import Domain
 from .download import data_dir, fetch, load_mnist, load_usps
-from .folder import ImageFolder
-from .splits import class_subset, few_shot_split, stratified_split
+from .folder import ImageArrays, ImageCSV, ImageFiles, ImageFolder, open_images
+from .splits import (
+    class_subset,
+    few_shot_split,
+    split_images,
+    stratified_indices,
+    stratified_split,
+)
 from .transforms import add_noise, blur, lower_resolution, optdigits_style, resize, rotate
 
 __all__ = [
@@ -22,7 +28,13 @@ __all__ = [
     "lower_resolution",
     "rotate",
     "simulate_alarms",
+    "ImageArrays",
+    "ImageCSV",
+    "ImageFiles",
     "ImageFolder",
+    "open_images",
+    "split_images",
+    "stratified_indices",
     "class_subset",
     "data_dir",
     "fetch",

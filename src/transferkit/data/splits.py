@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
+from torch import Tensor
 
 from .domain import Domain
 
@@ -63,6 +65,44 @@ def class_subset(domain: Domain, classes: Sequence[int], relabel: bool = True) -
     return Domain(sub.images, lookup[sub.labels], sub.name)
 
 
+def stratified_indices(
+    labels: Tensor, n_per_class: int | float, seed: int | torch.Generator,
+    keep_rest: bool = True, what: str = "the data",
+) -> tuple[Tensor, Tensor]:
+    """Draw ``n_per_class`` items of every class (a float in (0, 1): that fraction of each
+    class, at least one); return the (drawn, rest) indices, each sorted.
+
+    ``labels`` may hold -1 for unlabelled items, which are never drawn and go to the rest.
+    With ``keep_rest`` every class must have more items than are drawn. The draw is a
+    function of the seed alone.
+
+    Examples
+    --------
+    >>> drawn, rest = stratified_indices(torch.tensor([0, 0, 1, 1, 1, -1]), 1, seed=0)
+    >>> len(drawn), len(rest)
+    (2, 4)
+    """
+    labels = torch.as_tensor(labels, dtype=torch.int64).flatten()
+    fraction = isinstance(n_per_class, float)
+    if fraction and not 0 < n_per_class < 1:
+        raise ValueError(f"a fraction per class must be in (0, 1); got {n_per_class}")
+    if not fraction:
+        _check_count(n_per_class, "n_per_class", 0)
+    gen = _generator(seed)
+    chosen = []
+    for c in torch.unique(labels[labels >= 0]).tolist():
+        idx = torch.nonzero(labels == c).flatten()
+        n = max(1, round(n_per_class * len(idx))) if fraction else int(n_per_class)
+        if len(idx) < n + int(keep_rest):
+            need = f"more than {n} to leave a rest" if keep_rest else f"at least {n}"
+            raise ValueError(f"class {c} of {what} has {len(idx)} items; need {need}")
+        chosen.append(idx[torch.randperm(len(idx), generator=gen)[:n]])
+    mask = torch.zeros(len(labels), dtype=torch.bool)
+    if chosen:
+        mask[torch.cat(chosen)] = True
+    return torch.nonzero(mask).flatten(), torch.nonzero(~mask).flatten()
+
+
 def stratified_split(
     domain: Domain, n_per_class: int, seed: int | torch.Generator
 ) -> tuple[Domain, Domain]:
@@ -78,20 +118,22 @@ def stratified_split(
     """
     domain = _check_domain(domain, "stratified_split")
     _check_count(n_per_class, "n_per_class", 0)
-    gen = _generator(seed)
-    chosen = []
-    for c in domain.classes:
-        idx = torch.nonzero(domain.labels == c).flatten()
-        if len(idx) <= n_per_class:
-            raise ValueError(
-                f"class {c} of {domain.name!r} has {len(idx)} images; "
-                f"need more than {n_per_class} to leave a rest"
-            )
-        chosen.append(idx[torch.randperm(len(idx), generator=gen)[:n_per_class]])
+    drawn, _ = stratified_indices(domain.labels, n_per_class, seed, what=repr(domain.name))
     mask = torch.zeros(len(domain), dtype=torch.bool)
-    if chosen:
-        mask[torch.cat(chosen)] = True
+    mask[drawn] = True
     return domain.subset(mask), domain.subset(~mask)
+
+
+def split_images(
+    dataset: Any, n_per_class: int | float, seed: int | torch.Generator,
+    keep_rest: bool = True,
+) -> tuple[Any, Any]:
+    """:func:`stratified_indices` on an image dataset (:mod:`transferkit.data.folder`):
+    ``(drawn, rest)`` subsets with the dataset's classes. ``k_per_class`` sampling is
+    ``split_images(ds, k, seed, keep_rest=False)[0]``."""
+    drawn, rest = stratified_indices(dataset.targets, n_per_class, seed, keep_rest,
+                                     what=getattr(dataset, "source", "the dataset"))
+    return dataset.subset(drawn), dataset.subset(rest)
 
 
 def few_shot_split(domain: Domain, k: int, seed: int | torch.Generator) -> tuple[Domain, Domain]:

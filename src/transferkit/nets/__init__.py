@@ -12,3 +12,14 @@ __all__ = [
     "register_backbone",
     "replace_head",
 ]
+from .pretrained import (  # noqa: E402
+    InputSpec,
+    MissingExtraError,
+    efficientnet_lite0,
+    from_checkpoint,
+    load_state_file,
+    mobilenet_v2,
+)
+
+__all__ += ["InputSpec", "MissingExtraError", "efficientnet_lite0", "from_checkpoint",
+            "load_state_file", "mobilenet_v2"]

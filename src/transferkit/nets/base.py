@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -19,12 +20,14 @@ class SplitNet(nn.Module):
 
     features: nn.Sequential
     head: nn.Module
+    input_spec: Any  # an InputSpec for the image backbones (transferkit.nets.pretrained)
 
     def __init__(self, features: nn.Sequential, head: nn.Module, feature_dim: int) -> None:
         super().__init__()
         self.features = features
         self.head = head
         self.feature_dim = feature_dim
+        self.input_spec = None
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
