@@ -36,3 +36,6 @@ __all__ += [
     "register_regularizer",
     "regularizer_class",
 ]
+from .setup import FINETUNE_METHODS, FinetuneSetup, hold_batchnorm, prepare_finetune  # noqa: E402
+
+__all__ += ["FINETUNE_METHODS", "FinetuneSetup", "hold_batchnorm", "prepare_finetune"]

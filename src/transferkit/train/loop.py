@@ -292,6 +292,7 @@ class Trainer:
         self.desc = desc
         self.log_losses_every = log_losses_every
         self._history = History()
+        self._shown: dict[str, float] = {}  # the last logged metrics, for the progress bar
         self._pending: list[tuple[int, dict[str, Tensor]]] = []
         self.step = 0
         self.should_stop = False
@@ -347,7 +348,9 @@ class Trainer:
     def log(self, step: int, metrics: Mapping[str, float]) -> None:
         """Add metrics at ``step`` to the history (merged with a record of the same step)."""
         self._flush()
-        self._merge(step, {k: float(v) for k, v in metrics.items()})
+        values = {k: float(v) for k, v in metrics.items()}
+        self._merge(step, values)
+        self._shown.update(values)
 
     def draws(self, stream: Stream) -> int:
         """How many batches ``stream`` has served in this run (restored on resume)."""
@@ -511,8 +514,10 @@ class Trainer:
             if self.step % cb.every == 0 or last:
                 cb.on_step_end(self, ctx)
         bar.update(1)
-        if self.progress and self.step % 50 == 0:
-            bar.set_postfix({k: f"{v.detach().item():.3g}" for k, v in losses.items()})
+        if self.progress and (self.step % 50 == 0 or last):
+            shown = {k: f"{v.detach().item():.3g}" for k, v in losses.items()}
+            shown.update({k.rsplit("/", 1)[-1]: f"{v:.3g}" for k, v in self._shown.items()})
+            bar.set_postfix(shown)
 
 
 def fit(
