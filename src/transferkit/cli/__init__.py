@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from .. import __version__
 
-COMMAND_MODULES = ("listing", "reproduce", "info", "labelshift")
+COMMAND_MODULES = ("listing", "reproduce", "info", "labelshift", "finetune", "adapt")
 
 
 class CLIError(Exception):

@@ -5,7 +5,10 @@ expected and what was given), calls the pieces, and writes its outputs atomicall
 """
 
 from .dsmt import DSMTModel, DSMTResult, fit_dsmt, train_dsmt
+from .finetune import FinetuneOptions, FinetuneResult, run_finetune, run_predict
+from .images import load_model
 from .labelshift import InputError, LabelShiftReport, correct_label_shift, run_labelshift
 
-__all__ = ["DSMTModel", "DSMTResult", "InputError", "LabelShiftReport", "correct_label_shift",
+__all__ = ["DSMTModel", "DSMTResult", "FinetuneOptions", "FinetuneResult", "InputError",
+           "load_model", "run_finetune", "run_predict", "LabelShiftReport", "correct_label_shift",
            "fit_dsmt", "run_labelshift", "train_dsmt"]

@@ -80,7 +80,7 @@ def _columns_table(cols: dict[str, list[Any]], path: Path, holdout: bool, kind: 
     p_cols = [c for c in cols if c.startswith("p_")]
     if p_cols and "pred" in cols:
         raise InputError(f"{path}: give either p_<class> columns or a 'pred' column, not both")
-    other = [c for c in cols if c not in p_cols and c not in ("pred", "label")]
+    other = [c for c in cols if c not in p_cols and c not in ("pred", "label", "path")]
     if other:
         raise InputError(f"{path}: unexpected column(s) {other}; expected "
                        f"{'label and ' if holdout else ''}p_<class>... or pred")

@@ -1,0 +1,47 @@
+"""``transferkit adapt``: parse, then call :func:`transferkit.workflows.run_adapt`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from . import CLIError
+from .finetune import add_common
+
+
+def add_parser(sub: Any) -> None:
+    from ..workflows.adapt import ADAPT_METHODS
+
+    p = sub.add_parser(
+        "adapt", help="adapt a pretrained backbone from labelled source to unlabelled target",
+        description="Unsupervised domain adaptation (DANN, MSTN, MMD, CORAL) from a labelled "
+        "source folder to an unlabelled target folder; the checkpoint is chosen by deep "
+        "embedded validation (no target labels). Writes the same files as finetune.",
+    )
+    p.add_argument("--source", type=Path, required=True, help="labelled images: DIR|CSV|NPZ")
+    p.add_argument("--target", type=Path, required=True,
+                   help="unlabelled images: DIR|CSV|NPY|NPZ (labels, if any, only reported)")
+    p.add_argument("--method", choices=ADAPT_METHODS, default="dann")
+    p.add_argument("--weight", type=float, default=1.0, help="weight of the adaptation loss")
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..workflows import InputError
+    from ..workflows.adapt import AdaptOptions, run_adapt
+
+    opts = AdaptOptions(backbone=args.backbone, method=args.method, weight=args.weight,
+                        checkpoint=None if args.checkpoint is None else str(args.checkpoint),
+                        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                        image_size=args.image_size, seed=args.seed)
+    try:
+        result = run_adapt(args.source, args.target, args.out, options=opts,
+                           device=args.device, workers=args.workers, resume=args.resume,
+                           skip_bad=args.skip_bad)
+    except InputError as exc:
+        raise CLIError(str(exc)) from None
+    print("\n".join(result.lines()))
+    print(f"wrote {', '.join(str(p) for p in result.written)}")
+    return 0

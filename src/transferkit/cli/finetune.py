@@ -1,0 +1,113 @@
+"""``transferkit finetune`` and ``transferkit predict``: parse, then call the workflows.
+
+The work is done by :func:`transferkit.workflows.run_finetune` and
+:func:`transferkit.workflows.run_predict` (see :mod:`transferkit.workflows.finetune`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from . import CLIError
+
+
+def _alpha(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto'; got {text!r}") from None
+
+
+def add_common(p: Any) -> None:
+    """Options ``finetune`` and ``adapt`` share."""
+    from ..nets import list_backbones
+
+    p.add_argument("--backbone", default="efficientnet-lite0", choices=list_backbones(),
+                   help="pretrained architecture (default efficientnet-lite0)")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="your own weights for --backbone (state dict or .safetensors)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (momentum 0.9)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--image-size", type=int, default=None,
+                   help="input size (default: the backbone's, 224); smaller is faster")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (GPU if any), cpu, cuda, cuda:N")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip (and count) unreadable image files instead of stopping")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--out", type=Path, required=True, help="folder for the model and reports")
+
+
+def add_parser(sub: Any) -> None:
+    from ..finetune import FINETUNE_METHODS
+
+    p = sub.add_parser(
+        "finetune", help="fine-tune a pretrained backbone on your labelled images",
+        description="Fine-tune an ImageNet backbone (or your checkpoint) on a folder of class "
+        "folders, a CSV of path,label or an .npz; L2-SP and its family (Li et al., ICML "
+        "2018). Writes the model, metrics.json, confusion.png and learning_curve.png.",
+    )
+    p.add_argument("--train", type=Path, required=True, help="labelled images: DIR|CSV|NPZ")
+    p.add_argument("--val", type=Path, default=None,
+                   help="validation images (default: a stratified 20%% of --train)")
+    p.add_argument("--test", type=Path, default=None, help="test images, only reported")
+    p.add_argument("--method", choices=FINETUNE_METHODS, default="l2sp")
+    p.add_argument("--freeze", type=int, default=0, help="freeze the first N feature blocks")
+    p.add_argument("--alpha", type=_alpha, default=0.1,
+                   help="penalty strength, or 'auto' to choose it on the validation set")
+    add_common(p)
+    p.set_defaults(func=run)
+
+    q = sub.add_parser(
+        "predict", help="per-image class probabilities of a fine-tuned model, as CSV",
+        description="Write path,[label,]p_<class>... for every image; the CSV is what "
+        "`transferkit labelshift` reads (--holdout with labels, --target without).",
+    )
+    q.add_argument("--model", type=Path, required=True,
+                   help="the --out folder of `transferkit finetune` or `adapt`")
+    q.add_argument("--images", type=Path, required=True, help="DIR|CSV|NPY|NPZ")
+    q.add_argument("--out", type=Path, required=True, help="the CSV to write")
+    q.add_argument("--device", default="auto")
+    q.add_argument("--workers", type=int, default=0)
+    q.add_argument("--skip-bad", action="store_true")
+    q.set_defaults(func=run_predict)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..workflows import FinetuneOptions, InputError, run_finetune
+
+    opts = FinetuneOptions(backbone=args.backbone, method=args.method, alpha=args.alpha,
+                           checkpoint=None if args.checkpoint is None else str(args.checkpoint),
+                           freeze=args.freeze, epochs=args.epochs, lr=args.lr,
+                           batch_size=args.batch_size, image_size=args.image_size,
+                           seed=args.seed)
+    try:
+        result = run_finetune(args.train, args.out, val=args.val, test=args.test, options=opts,
+                              device=args.device, workers=args.workers, resume=args.resume,
+                              skip_bad=args.skip_bad)
+    except InputError as exc:
+        raise CLIError(str(exc)) from None
+    print("\n".join(result.lines()))
+    print(f"wrote {', '.join(str(p) for p in result.written)}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from ..workflows import InputError
+    from ..workflows import run_predict as predict
+
+    try:
+        path, metrics = predict(args.model, args.images, args.out, device=args.device,
+                                workers=args.workers, skip_bad=args.skip_bad)
+    except InputError as exc:
+        raise CLIError(str(exc)) from None
+    if metrics is not None:
+        print(f"accuracy {metrics['accuracy']:.4f} on {metrics['n']} labelled images")
+    print(f"wrote {path}")
+    return 0

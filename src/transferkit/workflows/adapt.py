@@ -1,0 +1,190 @@
+"""Unsupervised domain adaptation of a pretrained backbone on the user's images.
+
+``transferkit adapt`` is a thin wrapper over :func:`run_adapt`: a labelled ``source`` set
+and an unlabelled ``target`` set, one objective of :mod:`transferkit.adaptation` (``dann``,
+``mstn``, ``mmd``, ``coral``) on the backbone's pooled features, trained with
+:func:`~transferkit.adaptation.adaptation_step` (cross-entropy on the source plus the
+objective, DANN's schedule) and SGD with momentum.
+
+The checkpoint is chosen without target labels, by deep embedded validation (DEV, You et
+al., ICML 2019) after every epoch: a stratified 20% of the source is held out for it, and
+the domain classifier of its density ratio is fitted on up to ``dev_images`` source and
+target images (held in memory). A target set with class folders (or labels in its CSV)
+is accepted, and its accuracy reported, but its labels are never used for training or
+selection; its classes must be among the source's.
+
+The ``out`` folder holds the same files as ``transferkit finetune``'s (``model.json`` and
+weights, ``metrics.json``, ``confusion.png``, ``learning_curve.png``; the loop's
+checkpoint while training), and ``resume=True`` continues a killed run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._io import atomic_write_json
+from ..adaptation import AdaptationModel, DEVCriterion, adaptation_step, create_adaptation
+from ..data.splits import split_images
+from ..nets import replace_head
+from ..train import BestCheckpoint, DatasetStream, Evaluate, Phase, Trainer, seeded
+from ..train.interface import progress_wanted
+from .images import (
+    RunFolder,
+    build_backbone,
+    check_labelled,
+    epoch_curve,
+    evaluate,
+    open_image_set,
+    plot_confusion,
+    plot_curves,
+    predict_proba,
+    resolve_device,
+    save_model,
+    steps_for,
+)
+from .labelshift import InputError
+
+__all__ = ["ADAPT_METHODS", "AdaptOptions", "AdaptResult", "run_adapt"]
+
+ADAPT_METHODS = ("dann", "mstn", "mmd", "coral")
+
+
+@dataclass
+class AdaptOptions:
+    """How to adapt (recorded in ``settings.json``; ``--resume`` needs the same)."""
+
+    backbone: str = "efficientnet-lite0"
+    checkpoint: str | None = None
+    method: str = "dann"
+    weight: float = 1.0
+    epochs: int = 10
+    lr: float = 0.01
+    momentum: float = 0.9
+    batch_size: int = 32
+    image_size: int | None = None
+    seed: int = 0
+    val_fraction: float = 0.2
+    dev_images: int = 256
+
+    def check(self) -> None:
+        if self.method not in ADAPT_METHODS:
+            raise InputError(f"--method must be one of {', '.join(ADAPT_METHODS)}; got "
+                             f"{self.method!r}")
+        for name in ("epochs", "batch_size", "dev_images"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be >= 1; got "
+                                 f"{getattr(self, name)}")
+        if self.lr <= 0 or self.weight < 0:
+            raise InputError(f"--lr must be > 0 and the weight >= 0; got {self.lr}, "
+                             f"{self.weight}")
+
+
+@dataclass
+class AdaptResult:
+    out: Path
+    metrics: dict[str, Any]
+    written: list[Path]
+
+    def lines(self) -> list[str]:
+        m = self.metrics
+        out = [f"{m['method']} on {m['backbone']}: epoch {m['chosen_epoch']} chosen by DEV "
+               f"(risk {m['dev_risk']:.4f}, no target labels)",
+               f"source validation accuracy {m['source_validation']['accuracy']:.4f}"]
+        if m.get("target"):
+            out.append(f"target accuracy {m['target']['accuracy']:.4f} "
+                       f"({m['target']['n']} labelled target images, reported only)")
+        return out
+
+
+def _stack(ds: Any, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
+    items = [ds[int(i)] for i in idx]
+    return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
+
+
+def run_adapt(
+    source: str | os.PathLike[str], target: str | os.PathLike[str],
+    out: str | os.PathLike[str], *, options: AdaptOptions | None = None,
+    device: str = "auto", workers: int = 0, resume: bool = False, skip_bad: bool = False,
+    progress: bool | None = None,
+) -> AdaptResult:
+    """Adapt from labelled ``source`` images to unlabelled ``target`` images; see the module
+    docstring. Bad input raises :class:`InputError` before anything is written."""
+    opts = options or AdaptOptions()
+    opts.check()
+    dev = resolve_device(device)
+    show = progress_wanted() if progress is None else progress
+    src = open_image_set(source, "--source", skip_bad=skip_bad, progress=show)
+    check_labelled(src, "--source")
+    classes = list(src.classes)
+    tgt = open_image_set(target, "--target", classes=classes, skip_bad=skip_bad,
+                         progress=show)
+    net = build_backbone(opts.backbone, opts.checkpoint, opts.image_size)
+    spec = net.input_spec.with_size(opts.image_size)
+    try:
+        val, fit_part = split_images(src, opts.val_fraction, seed=opts.seed)
+    except ValueError as exc:
+        raise InputError(f"--source: cannot hold out a validation split for DEV ({exc})"
+                         ) from None
+    fit_part, val, tgt = (d.with_transform(spec) for d in (fit_part, val, tgt))
+    folder = RunFolder(out, {**asdict(opts), "source": str(source), "target": str(target),
+                             "skip_bad": skip_bad}, resume)
+    with seeded(opts.seed + 1):
+        replace_head(net, len(classes))
+        objective = create_adaptation(opts.method, in_features=net.feature_dim,
+                                      n_classes=len(classes))
+    model = AdaptationModel(net, objective).to(dev)
+    per_epoch, steps = steps_for(len(fit_part), opts.batch_size, opts.epochs)
+    streams = {"source": DatasetStream(fit_part, batch_size=opts.batch_size, seed=opts.seed,
+                                       num_workers=workers),
+               "target": DatasetStream(tgt, batch_size=opts.batch_size, seed=opts.seed + 1,
+                                       num_workers=workers)}
+    xs, _ = _stack(fit_part, opts.dev_images, opts.seed)
+    xt, _ = _stack(tgt, opts.dev_images, opts.seed + 1)
+    xv, yv = _stack(val, len(val), opts.seed)
+    selection = BestCheckpoint(DEVCriterion(xs, xt, xv, yv), every=per_epoch, name="dev")
+
+    def on_val(m: torch.nn.Module) -> dict[str, float]:
+        probs, labels = predict_proba(m, val, dev, workers=workers)
+        return {"val/accuracy": evaluate(probs, labels, classes)["accuracy"]}
+
+    opt = torch.optim.SGD(model.parameters(), lr=opts.lr, momentum=opts.momentum)
+    phase = Phase(adaptation_step(weight=opts.weight), opt, streams)
+    trainer = Trainer(model, phase, steps, callbacks=[Evaluate(on_val, every=per_epoch),
+                                                      selection],
+                      seed=opts.seed, checkpoint=folder.path / "checkpoint.pt",
+                      checkpoint_every=per_epoch, progress=show,
+                      desc=f"adapt {opts.method}")
+    trainer.fit()
+    curve = epoch_curve(trainer.history, per_epoch, opts.epochs,
+                        {"val_accuracy": "val/accuracy", "dev_risk": "selection/dev"})
+    probs, labels = predict_proba(model, val, dev, workers=workers)
+    metrics: dict[str, Any] = {
+        "backbone": opts.backbone, "method": opts.method, "classes": classes,
+        "chosen_epoch": selection.best_step // per_epoch, "dev_risk": selection.best_score,
+        "source_validation": evaluate(probs, labels, classes), "target": None,
+        "curve": curve,
+    }
+    if tgt.labelled:
+        probs, labels = predict_proba(model, tgt, dev, workers=workers)
+        metrics["target"] = evaluate(probs, labels, classes)
+    written = [atomic_write_json(folder.path / "metrics.json", metrics)]
+    shown = metrics["target"] or metrics["source_validation"]
+    written.append(plot_confusion(folder.path / "confusion.png", shown["confusion"], classes,
+                                  f"{opts.method}: "
+                                  f"{'target' if metrics['target'] else 'source validation'}"
+                                  f" accuracy {shown['accuracy']:.3f}"))
+    written.append(plot_curves(folder.path / "learning_curve.png", {opts.method: curve},
+                               f"adapt {opts.method} on {opts.backbone}", metric="dev_risk",
+                               metric_label="DEV risk (lower is better)"))
+    meta = {"architecture": opts.backbone, "classes": classes, "input_spec": spec.to_dict(),
+            "trained_by": "adapt", "method": opts.method,
+            "chosen_epoch": metrics["chosen_epoch"]}
+    written.insert(0, save_model(folder.path, net.cpu(), meta))
+    (folder.path / "checkpoint.pt").unlink(missing_ok=True)
+    return AdaptResult(folder.path, metrics, written)

@@ -1,0 +1,285 @@
+"""Fine-tune a pretrained backbone on the user's labelled images; predict with the result.
+
+``transferkit finetune`` and ``transferkit predict`` are thin wrappers over
+:func:`run_finetune` and :func:`run_predict`. The methods are those of
+:func:`transferkit.finetune.prepare_finetune` (Li, Grandvalet, Davoine, ICML 2018): SGD with
+momentum 0.9 and no optimiser weight decay, the penalty applied by
+:class:`~transferkit.finetune.PenaltyUpdate`, a fixed number of epochs.
+
+``alpha="auto"`` trains one model per alpha of the grid (0.001 .. 1; times 0.01 for the
+non-quadratic L1-SP and Group-Lasso-SP) and keeps the one with the best validation
+accuracy (then cross-entropy, then the smaller alpha); the validation set is ``val`` or,
+without it, a stratified 20% of ``train``. The test set, when given, is only reported.
+
+The ``out`` folder: ``settings.json``; ``runs/alpha=<a>/`` (the loop's checkpoint at every
+epoch, then that run's weights and ``result.json``); and at the end the model
+(``model.json`` + weights, see :mod:`transferkit.workflows.images`), ``metrics.json``,
+``confusion.png`` and ``learning_curve.png``. A killed run started again with
+``resume=True`` continues from the last epoch of the unfinished alpha and skips the
+finished ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._io import atomic_write, atomic_write_json
+from ..data.splits import split_images
+from ..finetune import FINETUNE_METHODS, PenaltyUpdate, prepare_finetune
+from ..train import DatasetStream, Evaluate, Phase, Trainer, classification_step
+from ..train.interface import progress_wanted
+from .images import (
+    RunFolder,
+    build_backbone,
+    check_labelled,
+    epoch_curve,
+    evaluate,
+    load_model,
+    open_image_set,
+    plot_confusion,
+    plot_curves,
+    predict_proba,
+    resolve_device,
+    save_model,
+    steps_for,
+    write_probabilities,
+)
+from .labelshift import InputError
+
+__all__ = ["ALPHA_GRID", "FinetuneOptions", "FinetuneResult", "run_finetune", "run_predict"]
+
+ALPHA_GRID = (0.001, 0.01, 0.1, 1.0)
+SPARSE_SCALE = 0.01  # L1-SP and Group-Lasso-SP are not quadratic: their grid is scaled
+
+
+@dataclass
+class FinetuneOptions:
+    """How to fine-tune (recorded in ``settings.json``; ``--resume`` needs the same)."""
+
+    backbone: str = "efficientnet-lite0"
+    checkpoint: str | None = None
+    method: str = "l2sp"
+    alpha: float | str = 0.1
+    beta: float = 0.01
+    freeze: int = 0
+    epochs: int = 10
+    lr: float = 0.01
+    momentum: float = 0.9
+    batch_size: int = 32
+    image_size: int | None = None
+    seed: int = 0
+    val_fraction: float = 0.2
+
+    def check(self) -> None:
+        if self.method not in FINETUNE_METHODS:
+            raise InputError(f"--method must be one of {', '.join(FINETUNE_METHODS)}; got "
+                             f"{self.method!r}")
+        if self.alpha != "auto" and (not isinstance(self.alpha, (int, float))
+                                     or self.alpha < 0):
+            raise InputError(f"--alpha must be a number >= 0 or 'auto'; got {self.alpha!r}")
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be >= 1; got "
+                                 f"{getattr(self, name)}")
+        if self.lr <= 0:
+            raise InputError(f"--lr must be > 0; got {self.lr}")
+        if self.freeze < 0:
+            raise InputError(f"--freeze must be >= 0; got {self.freeze}")
+        if not 0 < self.val_fraction < 1:
+            raise InputError(f"the validation fraction must be in (0, 1); got "
+                             f"{self.val_fraction}")
+
+    def alphas(self) -> tuple[float, ...]:
+        if self.alpha != "auto":
+            return (float(self.alpha),)
+        scale = SPARSE_SCALE if self.method in ("l1sp", "group-lasso-sp") else 1.0
+        return tuple(a * scale for a in ALPHA_GRID)
+
+
+@dataclass
+class FinetuneResult:
+    """What :func:`run_finetune` wrote and measured."""
+
+    out: Path
+    alpha: float
+    metrics: dict[str, Any]
+    written: list[Path] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        m = self.metrics
+        out = [f"method {m['method']} on {m['backbone']}, alpha {self.alpha:g}"
+               + (" (chosen on validation)" if len(m["alpha_sweep"]) > 1 else "")]
+        for part in ("validation", "test"):
+            if m.get(part):
+                out.append(f"{part} accuracy {m[part]['accuracy']:.4f} "
+                           f"({m[part]['n']} images)")
+        return out
+
+
+def _run_one(
+    alpha: float, opts: FinetuneOptions, train_ds: Any, val_ds: Any, classes: list[str],
+    run_dir: Path, device: torch.device, workers: int, progress: bool,
+) -> dict[str, Any]:
+    """Train with one alpha (resuming from its checkpoint); its result, weights on disk."""
+    done = run_dir / "result.json"
+    if done.exists():
+        return dict(json.loads(done.read_text()))
+    net = build_backbone(opts.backbone, opts.checkpoint, opts.image_size)
+    fisher = None
+    if opts.method == "l2sp-fisher":
+        n = min(len(train_ds), 256)
+        fisher = torch.stack([train_ds[i][0] for i in range(n)]).to(device)
+    net.to(device)
+    try:
+        setup = prepare_finetune(net, len(classes), opts.method, alpha, beta=opts.beta,
+                                 freeze_blocks=opts.freeze, fisher_data=fisher,
+                                 seed=opts.seed)
+    except ValueError as exc:
+        raise InputError(f"--freeze/--method: {exc}") from None
+    per_epoch, steps = steps_for(len(train_ds), opts.batch_size, opts.epochs)
+    stream = DatasetStream(train_ds, batch_size=opts.batch_size, seed=opts.seed,
+                           num_workers=workers)
+    opt = torch.optim.SGD(setup.params, lr=opts.lr, momentum=opts.momentum)
+    phase = Phase(classification_step(), opt, {"train": stream},
+                  update=PenaltyUpdate(setup.penalty))
+
+    def on_val(model: torch.nn.Module) -> dict[str, float]:
+        probs, labels = predict_proba(model, val_ds, device, workers=workers)
+        m = evaluate(probs, labels, classes)
+        return {"val/accuracy": m["accuracy"], "val/cross_entropy": m["cross_entropy"]}
+
+    trainer = Trainer(net, phase, steps, callbacks=[Evaluate(on_val, every=per_epoch)],
+                      seed=opts.seed, checkpoint=run_dir / "checkpoint.pt",
+                      checkpoint_every=per_epoch, progress=progress,
+                      desc=f"finetune {opts.method} alpha={alpha:g}",
+                      log_losses_every=1)
+    trainer.fit()
+    probs, labels = predict_proba(net, val_ds, device, workers=workers)
+    val = evaluate(probs, labels, classes)
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    atomic_write(run_dir / "weights.pt", lambda f: torch.save(state, f))
+    result = {"alpha": alpha, "validation": val,
+              "curve": epoch_curve(trainer.history, per_epoch, opts.epochs,
+                                   {"val_accuracy": "val/accuracy"})}
+    atomic_write_json(done, result)
+    (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    return result
+
+
+def run_finetune(
+    train: str | os.PathLike[str], out: str | os.PathLike[str], *,
+    val: str | os.PathLike[str] | None = None, test: str | os.PathLike[str] | None = None,
+    options: FinetuneOptions | None = None, device: str = "auto", workers: int = 0,
+    resume: bool = False, skip_bad: bool = False, progress: bool | None = None,
+) -> FinetuneResult:
+    """Fine-tune on the labelled images ``train`` (a folder of class folders, a CSV or an
+    ``.npz``) and write the model and its reports to ``out``; see the module docstring.
+
+    Bad input raises :class:`InputError` before anything is written to ``out``.
+    """
+    opts = options or FinetuneOptions()
+    opts.check()
+    dev = resolve_device(device)
+    show = progress_wanted() if progress is None else progress
+    train_ds = open_image_set(train, "--train", skip_bad=skip_bad, progress=show)
+    check_labelled(train_ds, "--train")
+    classes = list(train_ds.classes)
+    val_ds = (open_image_set(val, "--val", classes=classes, skip_bad=skip_bad, progress=show)
+              if val is not None else None)
+    if val_ds is not None:
+        check_labelled(val_ds, "--val", min_classes=1)
+    test_ds = (open_image_set(test, "--test", classes=classes, skip_bad=skip_bad,
+                              progress=show) if test is not None else None)
+    skipped = sum(len(d.skipped) for d in (train_ds, val_ds, test_ds) if d is not None)
+    probe = build_backbone(opts.backbone, opts.checkpoint, opts.image_size)
+    spec = probe.input_spec.with_size(opts.image_size)
+    n_blocks = len(probe.features)
+    del probe
+    if opts.freeze > n_blocks:
+        raise InputError(f"--freeze {opts.freeze}: {opts.backbone} has {n_blocks} feature "
+                         "blocks")
+    if val_ds is None:
+        try:
+            val_ds, train_ds = split_images(train_ds, opts.val_fraction, seed=opts.seed)
+        except ValueError as exc:
+            raise InputError(f"--train: cannot carve a validation split ({exc}); give "
+                             "--val") from None
+    train_ds, val_ds = train_ds.with_transform(spec), val_ds.with_transform(spec)
+    settings = {**asdict(opts), "train": str(train), "val": None if val is None else str(val),
+                "skip_bad": skip_bad}
+    folder = RunFolder(out, settings, resume)
+    runs = [_run_one(a, opts, train_ds, val_ds, classes, folder.sub(f"runs/alpha={a:g}"),
+                     dev, workers, show) for a in opts.alphas()]
+    best = max(range(len(runs)), key=lambda i: (runs[i]["validation"]["accuracy"],
+                                                -runs[i]["validation"]["cross_entropy"], -i))
+    alpha = float(runs[best]["alpha"])
+    net = build_backbone(opts.backbone, opts.checkpoint, opts.image_size,
+                         n_classes=len(classes))
+    state = torch.load(folder.path / f"runs/alpha={alpha:g}" / "weights.pt",
+                       map_location="cpu", weights_only=True)
+    net.load_state_dict(state)
+    net.to(dev)
+    metrics: dict[str, Any] = {
+        "backbone": opts.backbone, "method": opts.method, "alpha": alpha,
+        "alpha_sweep": [{"alpha": r["alpha"], "val_accuracy": r["validation"]["accuracy"],
+                         "val_cross_entropy": r["validation"]["cross_entropy"]} for r in runs],
+        "classes": classes, "train_images": len(train_ds),
+        "skipped_files": skipped,
+        "validation": runs[best]["validation"], "test": None,
+    }
+    if test_ds is not None:
+        test_ds = test_ds.with_transform(spec)
+        probs, labels = predict_proba(net, test_ds, dev, workers=workers)
+        if test_ds.labelled:
+            metrics["test"] = evaluate(probs, labels, classes)
+    written = [folder.path / "metrics.json"]
+    atomic_write_json(written[0], metrics)
+    shown = metrics["test"] or metrics["validation"]
+    written.append(plot_confusion(folder.path / "confusion.png", shown["confusion"], classes,
+                                  f"{opts.method} alpha={alpha:g}: "
+                                  f"{'test' if metrics['test'] else 'validation'} accuracy "
+                                  f"{shown['accuracy']:.3f}"))
+    written.append(plot_curves(folder.path / "learning_curve.png",
+                               {f"alpha={r['alpha']:g}": r["curve"] for r in runs},
+                               f"{opts.method} on {opts.backbone}"))
+    meta = {"architecture": opts.backbone, "classes": classes, "input_spec": spec.to_dict(),
+            "trained_by": "finetune", "method": opts.method, "alpha": alpha,
+            "epochs": opts.epochs}
+    written.insert(0, save_model(folder.path, net.cpu(), meta))
+    return FinetuneResult(folder.path, alpha, metrics, written)
+
+
+def run_predict(
+    model: str | os.PathLike[str], images: str | os.PathLike[str],
+    out: str | os.PathLike[str], *, device: str = "auto", workers: int = 0,
+    skip_bad: bool = False, batch_size: int = 128,
+) -> tuple[Path, dict[str, Any] | None]:
+    """Per-image class probabilities of the saved ``model`` on ``images``, as a CSV.
+
+    The CSV has ``path``, ``label`` (when the images are labelled) and ``p_<class>`` for
+    every class, which ``transferkit labelshift`` reads as a holdout (with labels) or a
+    target (without). Returns the CSV's path and, for labelled images, their metrics.
+    """
+    net, meta = load_model(model)
+    classes = list(meta["classes"])
+    ds = open_image_set(images, "--images", classes=classes, skip_bad=skip_bad)
+    ds = ds.with_transform(net.input_spec)
+    dev = resolve_device(device)
+    out_path = Path(out)
+    if out_path.suffix.lower() != ".csv":
+        raise InputError(f"--out must be a .csv file; got {str(out)!r}")
+    try:
+        from .._io import check_writable_dir
+
+        check_writable_dir(out_path.parent)
+    except OSError as exc:
+        raise InputError(f"--out {str(out)!r} cannot be written: {exc}") from None
+    probs, labels = predict_proba(net.to(dev), ds, dev, batch_size=batch_size, workers=workers)
+    write_probabilities(out_path, ds, probs, classes)
+    return out_path, (evaluate(probs, labels, classes) if ds.labelled else None)

@@ -1,0 +1,303 @@
+"""What ``finetune``, ``adapt`` and ``predict`` share on the user's images: opening and checking
+the image sets, building the backbone, the run folder, evaluation, the saved model and plots.
+
+A saved model is a folder with ``model.json`` (architecture, classes, input spec, how it was
+trained) and the weights, ``model.safetensors`` when the ``safetensors`` package is there
+and ``model.pt`` (a state dict) otherwise; :func:`load_model` rebuilds it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .._io import atomic_write, atomic_write_json, atomic_write_text, check_writable_dir
+from ..data.folder import open_images
+from ..nets import InputSpec, MissingExtraError, SplitNet, create_backbone, from_checkpoint
+from .labelshift import InputError
+
+__all__ = ["RunFolder", "evaluate", "load_model", "open_image_set",
+           "predict_proba", "resolve_device", "save_model"]
+
+MODEL_FILE = "model.json"
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``"auto"``: the GPU when there is one, else the CPU; otherwise a torch device name."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"--device must be auto, cpu, cuda or cuda:N; got {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: no CUDA GPU is available here")
+    return device
+
+
+def open_image_set(
+    path: str | os.PathLike[str], what: str, *, classes: Sequence[str] | None = None,
+    labelled: bool | None = None, skip_bad: bool = False, progress: bool = False,
+) -> Any:
+    """Open one image set, check it and decode every file once (see ``ImageFiles.scan``).
+
+    ``classes`` (the training set's) fixes the label numbering; a set with a class the
+    training set lacks is an error. Every problem is an :class:`InputError` naming ``what``.
+    """
+    try:
+        ds = open_images(path, labelled=labelled)
+        own = list(ds.classes)
+        if classes is not None and own:
+            extra = [c for c in own if c not in classes]
+            if extra:
+                raise InputError(f"{what} {str(path)!r} has class(es) {extra} that the "
+                                 f"training set does not have ({list(classes)})")
+            ds = open_images(path, labelled=labelled, classes=list(classes))
+        bad = ds.scan(skip_bad=skip_bad, progress=progress)
+    except InputError:
+        raise
+    except (ValueError, FileNotFoundError) as exc:
+        raise InputError(f"{what}: {exc}") from None
+    if bad:
+        print(f"transferkit: skipped {len(bad)} unreadable file(s) in {what}, e.g. {bad[0]}")
+    ds.skipped = bad
+    return ds
+
+
+def check_labelled(ds: Any, what: str, min_classes: int = 2) -> None:
+    if not ds.labelled:
+        n = int((ds.targets < 0).sum())
+        raise InputError(f"{what} {ds.source!r} must be labelled; {n} of {len(ds)} images "
+                         "have no label")
+    present = torch.unique(ds.targets).numel()
+    if present < min_classes:
+        raise InputError(f"{what} {ds.source!r} has images of {present} class(es) only; "
+                         f"need at least {min_classes} to learn to tell classes apart")
+
+
+def build_backbone(name: str, checkpoint: str | os.PathLike[str] | None,
+                   image_size: int | None, n_classes: int | None = None) -> SplitNet:
+    """The pretrained ``name`` (or the user's ``checkpoint`` in that architecture)."""
+    kwargs: dict[str, Any] = {}
+    if image_size is not None:
+        kwargs["image_size"] = image_size
+    if n_classes is not None:
+        kwargs["n_classes"] = n_classes
+    try:
+        if checkpoint is not None:
+            net = from_checkpoint(checkpoint, name, **kwargs)
+        else:
+            net = create_backbone(name, **kwargs)
+    except (MissingExtraError, FileNotFoundError) as exc:
+        raise InputError(str(exc)) from None
+    except KeyError as exc:
+        raise InputError(str(exc.args[0]) if exc.args else str(exc)) from None
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"--backbone {name}: {exc}") from None
+    if not isinstance(getattr(net, "input_spec", None), InputSpec):
+        raise InputError(f"--backbone {name} declares no input spec (size, normalisation); "
+                         "use an image backbone such as efficientnet-lite0 or mobilenet-v2")
+    return net
+
+
+class RunFolder:
+    """The ``--out`` folder of a run: refuses to mix runs, and resumes only the same one.
+
+    ``settings.json`` records what the run was asked to do; a folder holding another run
+    is an error unless ``resume`` and the settings agree.
+    """
+
+    def __init__(self, out: str | os.PathLike[str], settings: Mapping[str, Any],
+                 resume: bool) -> None:
+        try:
+            self.path = check_writable_dir(out)
+        except OSError as exc:
+            raise InputError(f"--out {str(out)!r} cannot be written: {exc}") from None
+        self.settings = json.loads(json.dumps(dict(settings)))
+        recorded = self.path / "settings.json"
+        if recorded.exists():
+            if not resume:
+                raise InputError(f"--out {str(self.path)!r} already holds a run; pass "
+                                 "--resume to continue it, or choose another folder")
+            old = json.loads(recorded.read_text())
+            diff = sorted(k for k in set(old) | set(self.settings)
+                          if old.get(k) != self.settings.get(k))
+            if diff:
+                raise InputError(f"--resume: the run in {str(self.path)!r} was started with "
+                                 f"other settings ({', '.join(diff)}); use another --out")
+        elif resume and self.path.exists() and any(self.path.iterdir()):
+            raise InputError(f"--resume: {str(self.path)!r} holds no run to resume")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(recorded, self.settings)
+        except OSError as exc:
+            raise InputError(f"--out {str(out)!r} cannot be written: {exc}") from None
+
+    def sub(self, name: str) -> Path:
+        p = self.path / name
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+def loader(ds: Any, batch_size: int, workers: int) -> torch.utils.data.DataLoader[Any]:
+    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False,
+                                       num_workers=workers)
+
+
+@torch.no_grad()
+def predict_proba(net: nn.Module, ds: Any, device: torch.device, batch_size: int = 128,
+                  workers: int = 0) -> tuple[Tensor, Tensor]:
+    """Class probabilities (in eval mode) and labels of every item of ``ds``."""
+    was = net.training
+    net.eval()
+    probs, labels = [], []
+    try:
+        for x, y in loader(ds, batch_size, workers):
+            probs.append(F.softmax(net(x.to(device)).float(), dim=1).cpu())
+            labels.append(y)
+    finally:
+        net.train(was)
+    return torch.cat(probs), torch.cat(labels)
+
+
+def evaluate(probs: Tensor, labels: Tensor, classes: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, cross-entropy, per-class accuracy and the confusion matrix."""
+    k = len(classes)
+    pred = probs.argmax(1)
+    conf = torch.zeros(k, k, dtype=torch.int64)
+    conf.index_put_((labels, pred), torch.ones_like(labels), accumulate=True)
+    per_class = {c: (float(conf[i, i] / conf[i].sum()) if conf[i].sum() else None)
+                 for i, c in enumerate(classes)}
+    ce = float(F.nll_loss(probs.clamp_min(1e-12).log(), labels))
+    return {"n": len(labels), "accuracy": float((pred == labels).float().mean()),
+            "cross_entropy": ce, "per_class_accuracy": per_class,
+            "confusion": conf.tolist()}
+
+
+def save_model(folder: Path, net: nn.Module, meta: Mapping[str, Any]) -> Path:
+    """Write the weights and ``model.json`` atomically (the JSON last: it marks completion)."""
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    try:
+        from safetensors.torch import save as st_save
+
+        name = "model.safetensors"
+        blob = st_save(state)
+        atomic_write(folder / name, lambda f: f.write(blob))
+    except ModuleNotFoundError:
+        name = "model.pt"
+        atomic_write(folder / name, lambda f: torch.save(state, f))
+    atomic_write_json(folder / MODEL_FILE, {**meta, "weights": name})
+    return folder / MODEL_FILE
+
+
+def load_model(folder: str | os.PathLike[str]) -> tuple[SplitNet, dict[str, Any]]:
+    """The network saved by ``finetune``/``adapt`` in ``folder``, and its ``model.json``."""
+    folder = Path(folder)
+    meta_path = folder / MODEL_FILE
+    if not meta_path.is_file():
+        raise InputError(f"--model {str(folder)!r} holds no {MODEL_FILE}: expected the --out "
+                         "folder of a finished `transferkit finetune` or `adapt` run")
+    meta = json.loads(meta_path.read_text())
+    kwargs: dict[str, Any] = {"n_classes": len(meta["classes"]),
+                              "image_size": meta["input_spec"]["size"]}
+    try:
+        net = from_checkpoint(folder / meta["weights"], meta["architecture"], **kwargs)
+    except (ValueError, FileNotFoundError, MissingExtraError) as exc:
+        raise InputError(f"--model {str(folder)!r}: {exc}") from None
+    net.input_spec = InputSpec.from_dict(meta["input_spec"])
+    return net, meta
+
+
+def write_probabilities(path: Path, ds: Any, probs: Tensor, classes: Sequence[str]) -> Path:
+    """``path,[label,]p_<class>...`` per image: the CSV ``transferkit labelshift`` reads."""
+    import csv
+    import io
+
+    labelled = ds.labelled
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["path", *(["label"] if labelled else []), *(f"p_{c}" for c in classes)])
+    labels = ds.targets.tolist()
+    for i in range(len(ds)):
+        row = [ds.name(i), *([classes[labels[i]]] if labelled else [])]
+        w.writerow(row + [f"{v:.6g}" for v in probs[i].tolist()])
+    return atomic_write_text(path, buf.getvalue())
+
+
+def plot_confusion(path: Path, confusion: Sequence[Sequence[int]], classes: Sequence[str],
+                   title: str) -> Path:
+    from ..claims.plotting import figure
+
+    conf = np.asarray(confusion, dtype=float)
+    rows = conf / np.maximum(conf.sum(1, keepdims=True), 1)
+    size = min(3 + 0.35 * len(classes), 14)
+    with figure(path.parent, path.stem, figsize=(size + 1, size)) as (fig, out):
+        ax = fig.subplots()
+        im = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(classes)), classes, fontsize=7)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        if len(classes) <= 20:
+            for i in range(len(classes)):
+                for j in range(len(classes)):
+                    if conf[i, j]:
+                        ax.text(j, i, int(conf[i, j]), ha="center", va="center", fontsize=6,
+                                color="white" if rows[i, j] > 0.5 else "black")
+        fig.colorbar(im, ax=ax, label="fraction of the true class")
+        ax.set_title(title, fontsize=9)
+    return out
+
+
+def plot_curves(path: Path, curves: Mapping[str, Mapping[str, Sequence[float]]],
+                title: str, metric: str = "val_accuracy",
+                metric_label: str = "validation accuracy") -> Path:
+    """Training loss and ``metric`` per epoch, one line per run (e.g. per alpha)."""
+    from ..claims.plotting import figure
+
+    with figure(path.parent, path.stem, figsize=(9, 3.4)) as (fig, out):
+        ax_loss, ax_acc = fig.subplots(1, 2)
+        for label, c in curves.items():
+            ax_loss.plot(c["epoch"], c["train_loss"], marker="o", ms=3, label=label)
+            if c.get(metric):
+                ax_acc.plot(c["epoch"], c[metric], marker="o", ms=3, label=label)
+        ax_loss.set_xlabel("epoch")
+        ax_loss.set_ylabel("training loss")
+        ax_acc.set_xlabel("epoch")
+        ax_acc.set_ylabel(metric_label)
+        for ax in (ax_loss, ax_acc):
+            ax.grid(alpha=0.3)
+        ax_acc.legend(fontsize=7)
+        fig.suptitle(title, fontsize=9)
+    return out
+
+
+def steps_for(n: int, batch_size: int, epochs: int) -> tuple[int, int]:
+    """(steps per epoch, total steps) for ``epochs`` passes over ``n`` images."""
+    per_epoch = max(1, math.ceil(n / batch_size))
+    return per_epoch, per_epoch * epochs
+
+
+def epoch_curve(history: Any, per_epoch: int, epochs: int,
+                metrics: Mapping[str, str]) -> dict[str, list[Any]]:
+    """Per epoch: the mean training loss (``loss/ce``) and each logged ``metrics`` key
+    (curve name -> history key) at the epoch's last step (None where not logged)."""
+    steps, loss = history.series("loss/ce")
+    curve: dict[str, list[Any]] = {"epoch": list(range(1, epochs + 1)), "train_loss": []}
+    for e in curve["epoch"]:
+        part = [v for s, v in zip(steps, loss, strict=True)
+                if (e - 1) * per_epoch < s <= e * per_epoch]
+        curve["train_loss"].append(sum(part) / len(part) if part else None)
+    for name, key in metrics.items():
+        at = dict(zip(*history.series(key), strict=True))
+        curve[name] = [at.get(e * per_epoch) for e in curve["epoch"]]
+    return curve

