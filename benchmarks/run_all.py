@@ -31,6 +31,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "adaptation": ([], ["--width", "16", "--rounds", "1", "--steps", "2"]),
     "reform": ([], ["--smoke"]),
     "maml": ([], ["--smoke"]),
+    "finetune": ([], ["--images", "60", "--epochs", "1", "--size", "32", "--rounds", "1",
+                      "--workers", "0"]),
 }
 RATIO = re.compile(r"\d+(\.\d+)?x\b")
 

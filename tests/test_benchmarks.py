@@ -17,7 +17,7 @@ def test_every_benchmark_runs_at_smoke_sizes():
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = proc.stdout.split("| benchmark |", 1)[1]
     for name in ("loop", "labelshift", "mlls_defaults", "gradnorm", "regularizers",
-                 "adaptation", "reform", "maml"):
+                 "adaptation", "reform", "maml", "finetune"):
         assert f"== bench_{name}.py: ok" in proc.stdout, name
     # the ones measured against a floor or a peer that is always installed print ratios
     for name in ("loop", "labelshift", "adaptation", "reform", "maml"):
