@@ -35,6 +35,7 @@ from ..train import BestCheckpoint, DatasetStream, Evaluate, Phase, Trainer, see
 from ..train.interface import progress_wanted
 from .images import (
     RunFolder,
+    TrainingOptions,
     build_backbone,
     check_labelled,
     epoch_curve,
@@ -55,33 +56,18 @@ ADAPT_METHODS = ("dann", "mstn", "mmd", "coral")
 
 
 @dataclass
-class AdaptOptions:
-    """How to adapt (recorded in ``settings.json``; ``--resume`` needs the same)."""
+class AdaptOptions(TrainingOptions):
+    """How to adapt: :class:`~transferkit.workflows.images.TrainingOptions`, the objective's
+    weight and the images DEV holds in memory."""
 
-    backbone: str = "efficientnet-lite0"
-    checkpoint: str | None = None
     method: str = "dann"
     weight: float = 1.0
-    epochs: int = 10
-    lr: float = 0.01
-    momentum: float = 0.9
-    batch_size: int = 32
-    image_size: int | None = None
-    seed: int = 0
-    val_fraction: float = 0.2
     dev_images: int = 256
 
     def check(self) -> None:
-        if self.method not in ADAPT_METHODS:
-            raise InputError(f"--method must be one of {', '.join(ADAPT_METHODS)}; got "
-                             f"{self.method!r}")
-        for name in ("epochs", "batch_size", "dev_images"):
-            if int(getattr(self, name)) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be >= 1; got "
-                                 f"{getattr(self, name)}")
-        if self.lr <= 0 or self.weight < 0:
-            raise InputError(f"--lr must be > 0 and the weight >= 0; got {self.lr}, "
-                             f"{self.weight}")
+        self.check_common(ADAPT_METHODS, counts=("dev_images",))
+        if self.weight < 0:
+            raise InputError(f"the adaptation weight must be >= 0; got {self.weight}")
 
 
 @dataclass

@@ -36,6 +36,7 @@ from ..train import DatasetStream, Evaluate, Phase, Trainer, classification_step
 from ..train.interface import progress_wanted
 from .images import (
     RunFolder,
+    TrainingOptions,
     build_backbone,
     check_labelled,
     epoch_curve,
@@ -59,41 +60,22 @@ SPARSE_SCALE = 0.01  # L1-SP and Group-Lasso-SP are not quadratic: their grid is
 
 
 @dataclass
-class FinetuneOptions:
-    """How to fine-tune (recorded in ``settings.json``; ``--resume`` needs the same)."""
+class FinetuneOptions(TrainingOptions):
+    """How to fine-tune: :class:`~transferkit.workflows.images.TrainingOptions` and the
+    method's penalty."""
 
-    backbone: str = "efficientnet-lite0"
-    checkpoint: str | None = None
     method: str = "l2sp"
     alpha: float | str = 0.1
     beta: float = 0.01
     freeze: int = 0
-    epochs: int = 10
-    lr: float = 0.01
-    momentum: float = 0.9
-    batch_size: int = 32
-    image_size: int | None = None
-    seed: int = 0
-    val_fraction: float = 0.2
 
     def check(self) -> None:
-        if self.method not in FINETUNE_METHODS:
-            raise InputError(f"--method must be one of {', '.join(FINETUNE_METHODS)}; got "
-                             f"{self.method!r}")
+        self.check_common(FINETUNE_METHODS)
         if self.alpha != "auto" and (not isinstance(self.alpha, (int, float))
                                      or self.alpha < 0):
             raise InputError(f"--alpha must be a number >= 0 or 'auto'; got {self.alpha!r}")
-        for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be >= 1; got "
-                                 f"{getattr(self, name)}")
-        if self.lr <= 0:
-            raise InputError(f"--lr must be > 0; got {self.lr}")
         if self.freeze < 0:
             raise InputError(f"--freeze must be >= 0; got {self.freeze}")
-        if not 0 < self.val_fraction < 1:
-            raise InputError(f"the validation fraction must be in (0, 1); got "
-                             f"{self.val_fraction}")
 
     def alphas(self) -> tuple[float, ...]:
         if self.alpha != "auto":

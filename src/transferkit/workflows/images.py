@@ -12,6 +12,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,41 @@ from ..data.folder import open_images
 from ..nets import InputSpec, MissingExtraError, SplitNet, create_backbone, from_checkpoint
 from .labelshift import InputError
 
-__all__ = ["RunFolder", "evaluate", "load_model", "open_image_set",
+__all__ = ["RunFolder", "TrainingOptions", "evaluate", "load_model", "open_image_set",
            "predict_proba", "resolve_device", "save_model"]
 
 MODEL_FILE = "model.json"
+
+
+@dataclass
+class TrainingOptions:
+    """What ``finetune`` and ``adapt`` share (recorded in ``settings.json``; ``--resume``
+    needs the same)."""
+
+    backbone: str = "efficientnet-lite0"
+    checkpoint: str | None = None
+    method: str = ""
+    epochs: int = 10
+    lr: float = 0.01
+    momentum: float = 0.9
+    batch_size: int = 32
+    image_size: int | None = None
+    seed: int = 0
+    val_fraction: float = 0.2
+
+    def check_common(self, methods: Sequence[str], counts: Sequence[str] = ()) -> None:
+        if self.method not in methods:
+            raise InputError(f"--method must be one of {', '.join(methods)}; got "
+                             f"{self.method!r}")
+        for name in ("epochs", "batch_size", *counts):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be >= 1; got "
+                                 f"{getattr(self, name)}")
+        if self.lr <= 0:
+            raise InputError(f"--lr must be > 0; got {self.lr}")
+        if not 0 < self.val_fraction < 1:
+            raise InputError(f"the validation fraction must be in (0, 1); got "
+                             f"{self.val_fraction}")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
