@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from . import CLIError
-from .finetune import add_common
+from .finetune import add_common, common_options
 
 
 def add_parser(sub: Any) -> None:
@@ -32,10 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from ..workflows import InputError
     from ..workflows.adapt import AdaptOptions, run_adapt
 
-    opts = AdaptOptions(backbone=args.backbone, method=args.method, weight=args.weight,
-                        checkpoint=None if args.checkpoint is None else str(args.checkpoint),
-                        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                        image_size=args.image_size, seed=args.seed)
+    opts = AdaptOptions(method=args.method, weight=args.weight, **common_options(args))
     try:
         result = run_adapt(args.source, args.target, args.out, options=opts,
                            device=args.device, workers=args.workers, resume=args.resume,

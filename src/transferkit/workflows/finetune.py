@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from .._io import atomic_write, atomic_write_json
+from .._io import atomic_write, atomic_write_json, check_writable_dir
 from ..data.splits import split_images
 from ..finetune import FINETUNE_METHODS, PenaltyUpdate, prepare_finetune
 from ..train import DatasetStream, Evaluate, Phase, Trainer, classification_step
@@ -257,8 +257,6 @@ def run_predict(
     if out_path.suffix.lower() != ".csv":
         raise InputError(f"--out must be a .csv file; got {str(out)!r}")
     try:
-        from .._io import check_writable_dir
-
         check_writable_dir(out_path.parent)
     except OSError as exc:
         raise InputError(f"--out {str(out)!r} cannot be written: {exc}") from None
