@@ -16,8 +16,12 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
     The data go to a temporary file in the same directory, are flushed to disk, and the
     file is renamed over ``path``. A process killed half-way leaves the old file (or none).
     The file gets the mode a plain ``open`` would give it (0666 less the umask).
+    Under ``torch.distributed`` only rank 0 writes (the other ranks return the path at once),
+    so results and checkpoints are written once however many processes run.
     """
     path = Path(path)
+    if _rank() != 0:
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -34,6 +38,16 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
             pass
         raise
     return path
+
+
+def _rank() -> int:
+    import sys
+
+    torch = sys.modules.get("torch")  # no torch imported: no process group either
+    if torch is None:
+        return 0
+    dist = torch.distributed
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def _umask() -> int:

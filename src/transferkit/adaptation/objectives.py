@@ -16,6 +16,12 @@ Conventions shared by all objectives, relied upon by
 feature sets are equal and positive under a domain shift (for adversarial objectives:
 once the discriminator has been trained by descending on the returned loss), and the
 gradient of ``loss`` reaches both feature sets.
+
+Under ``torch.distributed`` (:mod:`transferkit.distributed`) DANN's loss is a mean over the
+rows, so the averaged gradients are those of the global batch; MSTN's batch centroids are
+the global batch's (per-class sums and counts summed over the ranks), so its centroids,
+semantic loss and gradients match one process with the whole batch; MMD and CORAL are
+computed on each rank's shard, an estimate of the same discrepancy from fewer pairs.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._registry import Registry
+from ..distributed import differentiable_sum, sum_across_ranks
 from .reversal import DomainDiscriminator, grad_reverse
 
 _LOG2 = math.log(2.0)
@@ -425,7 +432,14 @@ def update_centroids(
 def _moved_centroids(
     previous: Tensor, features: Tensor, labels: Tensor, decay: float
 ) -> tuple[Tensor, Tensor]:
-    batch, counts = batch_centroids(features, labels, previous.shape[0])
+    k = previous.shape[0]
+    onehot = F.one_hot(labels, k).to(features.dtype)
+    # under torch.distributed: the global batch's per-class sums and counts; the sums'
+    # backward gives each rank's rows the gradient of the global centroids
+    sums = differentiable_sum(onehot.T @ features)
+    counts = sum_across_ranks(onehot.sum(dim=0))
+    assert isinstance(counts, Tensor)
+    batch = sums / counts.clamp_min(1.0)[:, None]
     present = counts > 0
     prev = previous.detach()
     moved = decay * batch + (1.0 - decay) * prev

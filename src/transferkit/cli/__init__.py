@@ -51,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        from ..distributed import init_from_env
+
+        init_from_env()  # under torchrun: join the process group before any work
         return int(args.func(args))
     except CLIError as exc:
         print(f"transferkit: error: {exc}", file=sys.stderr)

@@ -11,6 +11,12 @@ Strategies: ``equal``; ``uncertainty`` (Kendall, Gal, Cipolla, CVPR 2018,
 https://arxiv.org/abs/1705.07115); ``dwa`` (Liu, Johns, Davison, CVPR 2019,
 https://arxiv.org/abs/1803.10704); ``gradnorm`` (Chen, Badrinarayanan, Lee, Rabinovich,
 ICML 2018, https://arxiv.org/abs/1711.02257).
+
+Under ``torch.distributed`` (see :mod:`transferkit.distributed`) the strategies learn from
+the task losses averaged over the ranks, and GradNorm from the per-task gradients of the
+shared layer averaged over the ranks before their norms are taken, so every rank holds the
+same weights and, with equal shards, the weights one process would learn from the whole
+batch. Uncertainty weighting's ``log_vars`` stay in step the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from .._registry import Registry
+from ..distributed import is_distributed, sum_across_ranks
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -133,8 +140,12 @@ class Weighting(nn.Module):
         assert total is not None
         # a strategy never folds a non-finite loss into its state (the loop's policy then
         # decides what happens to the step itself)
-        if self._learns() and bool(torch.isfinite(vec[present]).all()):
-            self.update(terms, self._shared(shared, ctx))
+        if self._learns():
+            # under torch.distributed every rank sees the same (averaged) losses, so they
+            # agree on whether to learn from this step
+            vec, present, _ = _across_ranks(vec, present)
+            if bool(torch.isfinite(vec[present]).all()):
+                self.update(terms, self._shared(shared, ctx))
         return total
 
     # -------------------------------------------------------------- helpers
@@ -200,6 +211,18 @@ def _stack(terms: Sequence[Tensor | None]) -> tuple[Tensor, Tensor]:
                        for t in terms])
     present = torch.tensor([t is not None for t in terms], device=vec.device)
     return vec, present
+
+
+def _across_ranks(vec: Tensor, present: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Losses averaged over the ranks that have each task, where any rank has it, and on how
+    many ranks (this rank's own values, and 0/1 counts, outside ``torch.distributed``).
+    A non-finite loss on any rank makes the average non-finite on every rank."""
+    counts = present.to(vec.dtype)
+    if not is_distributed():
+        return vec, present, counts
+    both = sum_across_ranks(torch.stack([vec * counts, counts]))
+    assert isinstance(both, Tensor)
+    return both[0] / both[1].clamp_min(1), both[1] > 0, both[1]
 
 
 def _as_tensor_list(shared: Sequence[Tensor] | Tensor | nn.Module) -> list[Tensor]:
@@ -346,7 +369,7 @@ class UncertaintyWeighting(Weighting):
 
     def update(self, losses: Sequence[Tensor | None], shared: Sequence[Tensor] | None) -> None:
         self._check_terms(losses)
-        vec, present = _stack(losses)
+        vec, present, _ = _across_ranks(*_stack(losses))
         with torch.no_grad():
             s = self.log_vars
             grad = (self._reg - self._scale * torch.exp(-s) * vec.to(s)) * present.to(s)
@@ -423,7 +446,7 @@ class DWA(Weighting):
 
     def update(self, losses: Sequence[Tensor | None], shared: Sequence[Tensor] | None) -> None:
         self._check_terms(losses)
-        vec, present = _stack(losses)
+        vec, present, _ = _across_ranks(*_stack(losses))
         with torch.no_grad():
             p = present.to(self._sum)
             self._sum += vec.to(self._sum) * p
@@ -545,6 +568,8 @@ class GradNorm(Weighting):
         for the network's own backward; no ``create_graph``); nothing goes into ``.grad``.
         """
         self._check_terms(losses)
+        if is_distributed():
+            return self._global_grad_norms(losses, shared)
         norms = []
         for loss in losses:
             if loss is None:
@@ -561,11 +586,30 @@ class GradNorm(Weighting):
                     torch.stack([torch.linalg.vector_norm(g) for g in found])))
         return torch.stack(norms)
 
+    def _global_grad_norms(self, losses: Sequence[Tensor | None], shared: Sequence[Tensor]
+                           ) -> Tensor:
+        """Under ``torch.distributed``: the norms of ``grad_W L_i`` of the global batch. Each
+        rank's per-task gradients (its shard's mean loss) are averaged over the ranks that
+        have the task (one all-reduce of a ``(T, |W| + 1)`` matrix), then normed, so with
+        equal shards the norms are those of one process with the whole batch."""
+        rows = []
+        for loss in losses:
+            grads = None if loss is None else torch.autograd.grad(
+                loss, shared, retain_graph=True, allow_unused=True)
+            flat = [(g if g is not None else torch.zeros_like(w)).reshape(-1)
+                    for g, w in zip(grads or [None] * len(shared), shared, strict=True)]
+            flag = torch.ones(1) if loss is not None else torch.zeros(1)
+            rows.append(torch.cat(flat + [flag.to(flat[0])]))
+        total = sum_across_ranks(torch.stack(rows))
+        assert isinstance(total, Tensor)
+        mean = total[:, :-1] / total[:, -1:].clamp_min(1)
+        return torch.linalg.vector_norm(mean, dim=1)
+
     def update(self, losses: Sequence[Tensor | None], shared: Sequence[Tensor] | None) -> None:
         self._check_terms(losses)
         if shared is None or not any(t.requires_grad for t in shared):
             raise ValueError("GradNorm needs the shared layer's weights, requiring grad")
-        vec, present = _stack(losses)
+        vec, present, _ = _across_ranks(*_stack(losses))
         vec = vec.to(self.initial_losses)
         present = present.to(self.initial_losses.device)
         steps = int(self._steps)

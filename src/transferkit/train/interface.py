@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import torch
 from torch import Tensor, nn
 
+from ..distributed import average_gradients, is_distributed
+
 if TYPE_CHECKING:  # pragma: no cover
     from .loop import Phase, Trainer
 
@@ -209,6 +211,7 @@ class Update:
             if not finite_or_policy(total, losses, ctx):
                 return losses
             self._backward(total, scaler)
+            self._average_gradients(phase, ctx)
             self._step(phase, scaler)
             return losses
         phase.optimizer.zero_grad(set_to_none=True)
@@ -225,8 +228,16 @@ class Update:
             for k, v in losses.items():
                 v = v.detach()
                 sums[k] = v if k not in sums else sums[k] + v
+        self._average_gradients(phase, ctx)
         self._step(phase, scaler)
         return {k: v / self.accumulate for k, v in sums.items()}
+
+    @staticmethod
+    def _average_gradients(phase: Phase, ctx: StepContext) -> None:
+        """Under ``torch.distributed``, average the gradients over the ranks (a model the
+        user wrapped in ``DistributedDataParallel`` has done so itself)."""
+        if is_distributed() and getattr(ctx.model, "no_sync", None) is None:
+            average_gradients([p for g in phase.optimizer.param_groups for p in g["params"]])
 
     def _backward(self, total: Tensor, scaler: Any) -> None:
         (scaler.scale(total) if scaler is not None else total).backward()

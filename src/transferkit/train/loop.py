@@ -20,8 +20,11 @@ What this gives every method without copying:
 - alternating phases with their own optimisers: several :class:`Phase` objects;
 - gradient clipping, accumulation and mixed precision: the phase's ``update``; a
   meta-learner's outer step: a subclass of :class:`~.interface.Update`;
-- ``torch.distributed``: each rank trains on its shard of every batch; only rank 0 writes
-  checkpoints and shows progress.
+- ``torch.distributed`` (e.g. under ``torchrun``; the trainer joins the process group the
+  environment describes): each rank trains on its shard of every batch, the gradients are
+  averaged over the ranks after each backward, rank 0's parameters and buffers are
+  broadcast when ``fit`` starts, and only rank 0 writes checkpoints and shows progress
+  (see :mod:`transferkit.distributed`).
 
 Runs are repeatable bit for bit on the CPU (each stream's batches are a function of its
 seed and its own draw count, the loop's random state is seeded and saved) and resumable:
@@ -47,6 +50,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .._io import atomic_write
+from ..distributed import broadcast_module, init_from_env, is_distributed, rank_and_world_size
 from .interface import (
     NONFINITE_POLICIES,
     Batches,
@@ -57,7 +61,7 @@ from .interface import (
     Update,
     progress_wanted,
 )
-from .streams import Stream, rank_and_world_size
+from .streams import Stream
 
 __all__ = [
     "Batches", "Callback", "Combiner", "History", "Phase", "StepContext", "StepFn", "Trainer",
@@ -184,8 +188,9 @@ class Trainer:
         Total optimiser steps over all phases.
     callbacks : sequence of Callback
     seed : int, optional
-        Seeds the loop's own random state (dropout, noise layers). The caller's global
-        random state is left as it was.
+        Seeds the loop's own random state (dropout, noise layers); under
+        ``torch.distributed`` rank r uses ``seed + r``, so the ranks draw different masks for
+        their different rows. The caller's global random state is left as it was.
     checkpoint : path, optional
         Where to write the state; if the file exists when ``fit`` starts, the run resumes.
         Under ``torch.distributed`` only rank 0 writes it; every rank reads it.
@@ -285,6 +290,7 @@ class Trainer:
         self.seed = seed
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.checkpoint_every = checkpoint_every
+        init_from_env()
         self.rank = rank_and_world_size()[0]
         if progress is None:
             progress = progress_wanted()
@@ -414,7 +420,10 @@ class Trainer:
         # callbacks are matched in order; ones added since the checkpoint start fresh
         for cb, s in zip(self.callbacks, state["callbacks"], strict=False):
             cb.load_state_dict(s)
-        torch.set_rng_state(state["rng"])
+        rank_rngs = state.get("rank_rngs")
+        rank, world = rank_and_world_size()
+        own = rank_rngs[rank] if rank_rngs is not None and len(rank_rngs) == world else None
+        torch.set_rng_state(own if own is not None else state["rng"])
         if state.get("cuda_rng") is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.history = History([dict(r) for r in state["history"]])
@@ -423,12 +432,20 @@ class Trainer:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the full training state atomically (a killed write leaves the old file).
 
-        Under ``torch.distributed`` only rank 0 writes; the other ranks return at once.
+        Under ``torch.distributed`` every rank must call it (each rank's random state is
+        gathered into the file); only rank 0 writes.
         """
+        rank_rngs = None
+        if is_distributed():
+            rank_rngs = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(rank_rngs, torch.get_rng_state())
         if self.rank != 0:
             return
+        state = self.state_dict()
+        if rank_rngs is not None:
+            state["rank_rngs"] = rank_rngs
         buf = io.BytesIO()
-        torch.save(self.state_dict(), buf)
+        torch.save(state, buf)
         atomic_write(path, lambda f: f.write(buf.getvalue()))
 
     def load(self, path: str | os.PathLike[str]) -> None:
@@ -446,7 +463,8 @@ class Trainer:
             if self.checkpoint is not None and self.checkpoint.exists():
                 self.load(self.checkpoint)
             elif self.seed is not None:
-                torch.manual_seed(self.seed)
+                torch.manual_seed(self.seed + self.rank)
+            broadcast_module(self.model)  # every rank starts from rank 0's model
             self._run()
         return self.history
 

@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from ..distributed import rank_and_world_size
 from .interface import derived_generator
 
 
@@ -105,14 +106,6 @@ class EpochSampler:
         epoch, pos = divmod(draw, self.per_epoch)
         perm = self._permutation(epoch)
         return perm[pos * self.batch_size : (pos + 1) * self.batch_size]
-
-
-def rank_and_world_size() -> tuple[int, int]:
-    """``(rank, world_size)`` of this process under ``torch.distributed``; ``(0, 1)`` alone."""
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def shard(indices: Tensor, rank: int, world_size: int) -> Tensor:

@@ -31,6 +31,7 @@ import torch
 
 from .._io import atomic_write, atomic_write_json, check_writable_dir
 from ..data.splits import split_images
+from ..distributed import barrier
 from ..finetune import FINETUNE_METHODS, PenaltyUpdate, prepare_finetune
 from ..train import DatasetStream, Evaluate, Phase, Trainer, classification_step
 from ..train.interface import progress_wanted
@@ -201,6 +202,7 @@ def run_finetune(
     best = max(range(len(runs)), key=lambda i: (runs[i]["validation"]["accuracy"],
                                                 -runs[i]["validation"]["cross_entropy"], -i))
     alpha = float(runs[best]["alpha"])
+    barrier()  # under torch.distributed: rank 0 has written every run's weights
     net = build_backbone(opts.backbone, opts.checkpoint, opts.image_size,
                          n_classes=len(classes))
     state = torch.load(folder.path / f"runs/alpha={alpha:g}" / "weights.pt",
@@ -214,6 +216,7 @@ def run_finetune(
         "classes": classes, "train_images": len(train_ds),
         "skipped_files": skipped,
         "validation": runs[best]["validation"], "test": None,
+        "curves": {f"alpha={r['alpha']:g}": r["curve"] for r in runs},
     }
     if test_ds is not None:
         test_ds = test_ds.with_transform(spec)
@@ -228,7 +231,7 @@ def run_finetune(
                                   f"{'test' if metrics['test'] else 'validation'} accuracy "
                                   f"{shown['accuracy']:.3f}"))
     written.append(plot_curves(folder.path / "learning_curve.png",
-                               {f"alpha={r['alpha']:g}": r["curve"] for r in runs},
+                               metrics["curves"],
                                f"{opts.method} on {opts.backbone}"))
     meta = {"architecture": opts.backbone, "classes": classes, "input_spec": spec.to_dict(),
             "trained_by": "finetune", "method": opts.method, "alpha": alpha,

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from .._io import atomic_write, atomic_write_json, atomic_write_text, check_writable_dir
 from ..data.folder import open_images
+from ..distributed import from_rank_zero, local_device
 from ..nets import InputSpec, MissingExtraError, SplitNet, create_backbone, from_checkpoint
 from .labelshift import InputError
 
@@ -65,8 +66,8 @@ class TrainingOptions:
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``"auto"``: the GPU when there is one, else the CPU; otherwise a torch device name."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "auto":  # under torchrun on GPUs: this process's GPU, cuda:LOCAL_RANK
+        return local_device() or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -155,6 +156,19 @@ class RunFolder:
         except OSError as exc:
             raise InputError(f"--out {str(out)!r} cannot be written: {exc}") from None
         self.settings = json.loads(json.dumps(dict(settings)))
+        # under torch.distributed rank 0 checks and records; every rank gets its verdict
+        problem = from_rank_zero(lambda: self._check_and_record(resume, out))
+        if problem is not None:
+            raise InputError(problem)
+
+    def _check_and_record(self, resume: bool, out: str | os.PathLike[str]) -> str | None:
+        try:
+            self._record(resume, out)
+        except InputError as exc:
+            return str(exc)
+        return None
+
+    def _record(self, resume: bool, out: str | os.PathLike[str]) -> None:
         recorded = self.path / "settings.json"
         if recorded.exists():
             if not resume:

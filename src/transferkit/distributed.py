@@ -1,0 +1,220 @@
+"""Data parallelism with ``torch.distributed``: what the loop and the methods share.
+
+Launched with ``torchrun --nproc_per_node N ...`` (gloo on the CPU, nccl on CUDA), every
+process runs the same program; :func:`init_from_env` joins the process group that
+``torchrun`` describes in the environment (the :class:`~transferkit.train.Trainer` and the
+command line call it, so user code needs no change). Then:
+
+- every :class:`~transferkit.train.Stream` gives each rank a disjoint, contiguous share of
+  each batch (the batch itself is the same on every rank: same seed, same draw count);
+- the loop broadcasts rank 0's parameters and buffers at the start of ``fit`` (the models
+  agree even when they were built differently) and, after each backward, averages the
+  gradients over the ranks (:func:`average_gradients`: one flat all-reduce per dtype), so
+  with equal shares one step on N ranks with per-rank batch B/N is the step one process
+  takes with batch B. A model the user wrapped in ``DistributedDataParallel`` already
+  averages its own gradients and is left to it;
+- the loop's random state (dropout, noise) is seeded with ``seed + rank`` on rank > 0, so
+  the ranks draw different masks for their different rows; the streams' seeds agree;
+- only rank 0 writes checkpoints and results and shows progress.
+
+Objectives that are not a plain mean over the batch aggregate what they need across
+ranks with these helpers: GradNorm averages the task losses and the per-task gradients
+of the shared layer before taking norms; uncertainty weighting and DWA average the task
+losses; MSTN sums the per-class feature sums and counts (:func:`differentiable_sum`, so
+each rank's features get the gradient of the global centroids); BBSE sums its confusion
+counts (:func:`sum_across_ranks`).
+
+Batch-norm statistics are per rank, as under ``DistributedDataParallel``; rank 0's are the
+ones saved. Equivalence with one process holds for models without batch norm (or with
+``torch.nn.SyncBatchNorm`` on CUDA) when the batch size is a multiple of the world size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "average_gradients", "barrier", "broadcast_module", "differentiable_sum", "from_rank_zero",
+    "gather_rows", "init_from_env", "is_distributed", "local_device", "mean_across_ranks",
+    "on_rank_zero", "rank_and_world_size", "sum_across_ranks",
+]
+
+T = TypeVar("T")
+
+
+def rank_and_world_size() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process under ``torch.distributed``; ``(0, 1)`` alone."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_distributed() -> bool:
+    """True when a process group of more than one process is initialised."""
+    return rank_and_world_size()[1] > 1
+
+
+def launched_by_torchrun() -> bool:
+    """True when the environment describes a ``torchrun`` launch of more than one process."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+    except ValueError:
+        return False
+
+
+def init_from_env(backend: str | None = None) -> bool:
+    """Join the process group ``torchrun`` describes, if any and not yet joined.
+
+    The backend is nccl when CUDA is available and gloo otherwise (or ``backend``); under
+    nccl each process takes the GPU ``LOCAL_RANK``. Returns whether a group of more than
+    one process is now initialised. Called by the trainer and the command line, so a
+    program written for one process runs unchanged under ``torchrun``.
+    """
+    dist = torch.distributed
+    if not dist.is_available():
+        if launched_by_torchrun():
+            raise RuntimeError("torchrun launched several processes but this torch build "
+                               "has no torch.distributed")
+        return False
+    if dist.is_initialized():
+        return dist.get_world_size() > 1
+    if not launched_by_torchrun():
+        return False
+    if backend is None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend=backend)
+    return dist.get_world_size() > 1
+
+
+def local_device() -> torch.device | None:
+    """This process's GPU under a multi-process CUDA launch (``cuda:LOCAL_RANK``), else None."""
+    if launched_by_torchrun() and torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return None
+
+
+def sum_across_ranks(value: Tensor | np.ndarray) -> Tensor | np.ndarray:
+    """The element-wise sum of ``value`` over the ranks (``value`` itself when alone).
+
+    A numpy array comes back as a numpy array of the same dtype (BBSE's confusion counts);
+    a tensor is not changed in place and carries no gradient.
+    """
+    if not is_distributed():
+        return value
+    if isinstance(value, np.ndarray):
+        out = torch.from_numpy(np.ascontiguousarray(value)).clone()
+        torch.distributed.all_reduce(out)
+        return out.numpy().astype(value.dtype, copy=False)
+    out = value.detach().clone()
+    torch.distributed.all_reduce(out)
+    return out
+
+
+def gather_rows(value: np.ndarray) -> np.ndarray:
+    """Every rank's rows of ``value``, concatenated in rank order, on every rank (``value``
+    itself when alone). BBSE under DDP: each rank predicts its share of the holdout, and
+    fitting on the gathered rows gives the confusion counts summed over the ranks."""
+    if not is_distributed():
+        return value
+    parts: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(parts, np.asarray(value))
+    return np.concatenate(parts)
+
+
+def mean_across_ranks(value: Tensor) -> Tensor:
+    """The element-wise mean of a tensor over the ranks, without gradient (itself when alone)."""
+    if not is_distributed():
+        return value
+    out = value.detach().clone()
+    torch.distributed.all_reduce(out)
+    return out / torch.distributed.get_world_size()
+
+
+def differentiable_sum(value: Tensor) -> Tensor:
+    """The sum of ``value`` over the ranks, differentiable: the backward pass sums each
+    rank's gradient with respect to the result, so every rank's rows receive the gradient
+    of the global quantity (``value`` itself when alone)."""
+    if not is_distributed():
+        return value
+    from torch.distributed.nn.functional import all_reduce
+
+    return all_reduce(value)
+
+
+def _grouped(tensors: Iterable[Tensor]) -> dict[tuple[torch.dtype, torch.device], list[Tensor]]:
+    groups: dict[tuple[torch.dtype, torch.device], list[Tensor]] = {}
+    for t in tensors:
+        groups.setdefault((t.dtype, t.device), []).append(t)
+    return groups
+
+
+def average_gradients(params: Sequence[Tensor]) -> None:
+    """Average the ``.grad`` of ``params`` over the ranks, in place (nothing when alone).
+
+    One flat all-reduce per (dtype, device). A parameter with no gradient on a rank counts
+    as a zero gradient there; one with no gradient on any rank keeps ``grad=None``, so the
+    optimiser skips it as it would in one process.
+    """
+    if not is_distributed():
+        return
+    world = torch.distributed.get_world_size()
+    params = [p for p in params if p.requires_grad]
+    for (dtype, device), group in _grouped(params).items():
+        flat = torch.cat([
+            (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in group
+        ] + [torch.tensor([0.0 if p.grad is None else 1.0 for p in group], dtype=dtype,
+                          device=device)])
+        torch.distributed.all_reduce(flat)
+        flat /= world
+        had = flat[-len(group):]
+        offset = 0
+        for i, p in enumerate(group):
+            n = p.numel()
+            if had[i] > 0:
+                chunk = flat[offset:offset + n].view_as(p)
+                if p.grad is None:
+                    p.grad = chunk.clone()
+                else:
+                    p.grad.copy_(chunk)
+            offset += n
+
+
+def from_rank_zero(fn: Callable[[], T]) -> T:
+    """``fn()`` evaluated on rank 0 and sent to every rank (just ``fn()`` when alone): for
+    decisions that must agree, such as which cached results a resumed run skips."""
+    if not is_distributed():
+        return fn()
+    box = [fn() if torch.distributed.get_rank() == 0 else None]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]  # type: ignore[return-value]
+
+
+def barrier() -> None:
+    """Wait until every rank gets here (nothing when alone): e.g. before reading a file
+    rank 0 has just written."""
+    if is_distributed():
+        torch.distributed.barrier()
+
+
+def on_rank_zero(fn: Callable[[], Any]) -> None:
+    """Run ``fn()`` on rank 0 only (always when alone): writing results and checkpoints."""
+    if rank_and_world_size()[0] == 0:
+        fn()
+
+
+def broadcast_module(module: nn.Module, src: int = 0) -> None:
+    """Copy rank ``src``'s parameters and buffers to every rank, in place (nothing alone)."""
+    if not is_distributed():
+        return
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            torch.distributed.broadcast(t.data, src)
