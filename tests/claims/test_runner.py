@@ -3,6 +3,7 @@ import json
 import pytest
 
 from transferkit.claims import runner
+from transferkit.claims.executors import create_executor
 from transferkit.claims.report import terminal_table, write_report
 
 from . import toy_claim
@@ -66,7 +67,7 @@ def test_crash_is_an_error_result_and_finished_seeds_resume(tmp_path):
             cfg,
             [0, 1],
             tmp_path / ".partial" / "toy" / f"quick-{runner.config_key(bad, cfg)}",
-            1,
+            create_executor("serial"),
             lambda s, r: None,
         )
     finally:

@@ -20,23 +20,24 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 import platform
 import shutil
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from .._io import atomic_write_json, ensure_writable_dir
+from ..distributed import from_rank_zero, is_distributed, on_rank_zero
 from .base import Claim, SeedResult, get_claim
+from .executors import Executor, UnitFn, create_executor
 from .overrides import apply_overrides
 from .stats import summarize
 from .units import unit_scope
@@ -103,9 +104,6 @@ def budget_seeds(budget: str, n: int) -> list[int]:
     return list(range(start, start + n))
 
 
-UnitFn = Callable[[int, str, float, bool], None]
-"""``on_unit(seed, unit, seconds, cached)``: a recipe's unit of work finished or came
-from the cache."""
 
 
 def _run_seed(
@@ -142,34 +140,6 @@ def _run_seed(
     }
 
 
-def _die_with_parent(parent: int) -> None:
-    """Worker initializer: end this worker when the ``reproduce`` process that spawned it dies.
-
-    On Linux the kernel sends SIGTERM at the parent's death (``PR_SET_PDEATHSIG``); a
-    daemon thread that polls the parent's pid covers other systems and the race where the
-    parent died before the call.
-    """
-    import ctypes
-    import signal
-    import sys
-    import threading
-
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
-        except OSError:
-            pass
-
-    def watch() -> None:
-        while True:
-            if os.getppid() != parent:
-                os._exit(1)
-            time.sleep(1.0)
-
-    threading.Thread(target=watch, daemon=True, name="transferkit-parent-watch").start()
-
-
 SeedFn = Callable[[int, Mapping[str, Any]], None]
 """``on_seed(seed, record)``: a seed finished, or came from the cache (``record["cached"]``)."""
 
@@ -179,38 +149,38 @@ def _collect(
     cfg: Any,
     seeds: Sequence[int],
     cache: Path,
-    jobs: int,
+    executor: Executor,
     on_seed: SeedFn,
     on_unit: UnitFn | None = None,
 ) -> dict[int, dict[str, Any]]:
+    # under torch.distributed rank 0 decides what is cached, so every rank runs the same
+    # seeds (and meets the same collectives) even without a shared file system
+    done: dict[int, dict[str, Any]] = from_rank_zero(lambda: _cached_seeds(cache, seeds))
+    for seed in seeds:
+        if seed in done:
+            on_seed(seed, done[seed])
+    todo = [s for s in seeds if s not in done]
+    def keep(record: dict[str, Any]) -> None:
+        atomic_write_json(cache / f"seed{record['seed']}.json", record)
+        shutil.rmtree(cache / f"seed{record['seed']}", ignore_errors=True)  # its units
+
+    for record in executor.map(_run_seed, claim, cfg, todo, cache, UNIT_THREADS, on_unit):
+        on_rank_zero(functools.partial(keep, record))
+        done[record["seed"]] = {**record, "cached": False}
+        on_seed(record["seed"], done[record["seed"]])
+    return done
+
+
+def _cached_seeds(cache: Path, seeds: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The finished seeds' records in the cache (a damaged file is removed, not read)."""
     done: dict[int, dict[str, Any]] = {}
     for seed in seeds:
         path = cache / f"seed{seed}.json"
         if path.exists():
             try:
                 done[seed] = {**json.loads(path.read_text()), "cached": True}
-                on_seed(seed, done[seed])
             except (OSError, ValueError):
                 path.unlink(missing_ok=True)
-    todo = [s for s in seeds if s not in done]
-
-    def keep(record: dict[str, Any]) -> None:
-        atomic_write_json(cache / f"seed{record['seed']}.json", record)
-        done[record["seed"]] = {**record, "cached": False}
-        on_seed(record["seed"], done[record["seed"]])
-        shutil.rmtree(cache / f"seed{record['seed']}", ignore_errors=True)  # its units
-
-    if jobs <= 1 or len(todo) <= 1:
-        for seed in todo:
-            keep(_run_seed(claim, cfg, seed, units=cache / f"seed{seed}", on_unit=on_unit))
-    else:  # unit progress stays in the workers; each finished seed is reported here
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx,
-                                 initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-            futures = [pool.submit(_run_seed, claim, cfg, s, UNIT_THREADS, cache / f"seed{s}")
-                       for s in todo]
-            for fut in futures:
-                keep(fut.result())
     return done
 
 
@@ -280,9 +250,15 @@ def run_claim(
     on_seed: SeedFn | None = None,
     overrides: Mapping[str, str] | None = None,
     on_unit: UnitFn | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Run every seed of claim ``name`` (a registered name or a Claim) and write
     ``OUT/<name>.json``; return the result.
+
+    Seeds run on ``executor`` (see :mod:`transferkit.claims.executors`); by default a pool
+    of ``jobs`` local processes (``jobs=1``: in this process, where ``on_unit`` reports
+    each unit). Under ``torch.distributed`` the seeds run one after another, every rank
+    taking part in each seed's training, and only rank 0 writes.
 
     ``overrides`` (``{"field": "value"}``, dotted names for nested configs) change the
     budget's config (see :mod:`transferkit.claims.overrides`); they are recorded in the JSON
@@ -303,7 +279,10 @@ def run_claim(
     start = time.perf_counter()
     result = _header(claim, budget, seeds)
     try:
-        records = _collect(claim, cfg, seeds, cache, jobs, on_seed or (lambda s, r: None),
+        if executor is None:
+            serial = jobs <= 1 or is_distributed()
+            executor = create_executor("serial" if serial else "process", jobs=jobs)
+        records = _collect(claim, cfg, seeds, cache, executor, on_seed or (lambda s, r: None),
                            on_unit)
         result.update(judge(claim, records, seeds))
         result["extras"] = {str(s): records[s]["extras"] for s in seeds if records[s]["extras"]}
@@ -338,7 +317,7 @@ def run_claim(
     result["overrides"] = dict(overrides or {})
     result["seconds"] = time.perf_counter() - start
     result["environment"] = environment()
-    atomic_write_json(out / f"{name}.json", _jsonable(result))
+    on_rank_zero(lambda: atomic_write_json(out / f"{name}.json", _jsonable(result)))
     return result
 
 

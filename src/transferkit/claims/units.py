@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._io import atomic_write_json
+from ..distributed import from_rank_zero, on_rank_zero
 
 T = TypeVar("T")
 
@@ -74,26 +75,40 @@ def unit(name: str, fn: Callable[[], T]) -> T:
     if name in state.log:
         raise ValueError(f"unit {name!r} is used twice in one seed; unit names must differ")
     path = state.folder / f"{_file_name(name)}.json"
-    if path.exists():
-        try:
-            record = json.loads(path.read_text())
-            if record.get("name") == name:
-                state.log[name] = {"seconds": float(record["seconds"]), "cached": True}
-                if state.on_unit is not None:
-                    state.on_unit(name, float(record["seconds"]), True)
-                return record["value"]
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache entry is recomputed
+    # under torch.distributed rank 0's cache decides, so every rank runs the same units
+    record = from_rank_zero(lambda: _cached(path, name))
+    if record is not None:
+        state.log[name] = {"seconds": float(record["seconds"]), "cached": True}
+        if state.on_unit is not None:
+            state.on_unit(name, float(record["seconds"]), True)
+        return record["value"]
     start = time.perf_counter()
     value = fn()
     seconds = time.perf_counter() - start
-    atomic_write_json(path, {"name": name, "seconds": seconds, "value": value})
     checkpoint = state.folder / f"{_file_name(name)}.pt"
-    checkpoint.unlink(missing_ok=True)
+
+    def write() -> None:
+        atomic_write_json(path, {"name": name, "seconds": seconds, "value": value})
+        checkpoint.unlink(missing_ok=True)
+
+    on_rank_zero(write)
     state.log[name] = {"seconds": seconds, "cached": False}
     if state.on_unit is not None:
         state.on_unit(name, seconds, False)
     return value
+
+
+def _cached(path: Path, name: str) -> dict[str, Any] | None:
+    """The unit's cached record, or None (missing or damaged: recomputed)."""
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        if record.get("name") == name and "value" in record:
+            return {**record, "seconds": float(record["seconds"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
 
 
 def unit_checkpoint(name: str) -> Path | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from . import CLIError
-from .finetune import add_common, common_options
+from .finetune import add_common, common_options, finish
 
 
 def add_parser(sub: Any) -> None:
@@ -39,6 +39,4 @@ def run(args: argparse.Namespace) -> int:
                            skip_bad=args.skip_bad)
     except InputError as exc:
         raise CLIError(str(exc)) from None
-    print("\n".join(result.lines()))
-    print(f"wrote {', '.join(str(p) for p in result.written)}")
-    return 0
+    return finish(args, "adapt", result, {args.method: result.metrics["curve"]})

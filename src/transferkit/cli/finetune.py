@@ -7,6 +7,7 @@ The work is done by :func:`transferkit.workflows.run_finetune` and
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,35 @@ def add_common(p: Any) -> None:
                    help="skip (and count) unreadable image files instead of stopping")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--out", type=Path, required=True, help="folder for the model and reports")
+    p.add_argument("--track", nargs="?", const="", default=None, metavar="URI",
+                   help="log the run to MLflow (the extra 'tracking'): settings, per-epoch "
+                   "curves, final metrics and the files written; to the local store "
+                   "sqlite:///mlflow.db unless a tracking URI is given")
+
+
+def finish(args: argparse.Namespace, command: str, result: Any,
+           curves: Mapping[str, Mapping[str, Any]]) -> int:
+    """Print what a workflow did and track it when asked (rank 0 only under torchrun)."""
+    import json
+
+    from ..distributed import rank_and_world_size
+
+    if rank_and_world_size()[0] != 0:
+        return 0
+    print("\n".join(result.lines()))
+    print(f"wrote {', '.join(str(p) for p in result.written)}")
+    if args.track is not None:
+        from ..tracking import open_tracker
+
+        try:
+            tracker = open_tracker(args.track)
+        except ImportError as exc:
+            raise CLIError(str(exc)) from None
+        settings = json.loads((result.path / "settings.json").read_text())
+        run_id = tracker.log_workflow(command, settings, result.metrics, curves,
+                                      result.written)
+        print(f"tracked as MLflow run {run_id} at {tracker.uri}")
+    return 0
 
 
 def common_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,9 +127,7 @@ def run(args: argparse.Namespace) -> int:
                               skip_bad=args.skip_bad)
     except InputError as exc:
         raise CLIError(str(exc)) from None
-    print("\n".join(result.lines()))
-    print(f"wrote {', '.join(str(p) for p in result.written)}")
-    return 0
+    return finish(args, "finetune", result, result.metrics["curves"])
 
 
 def run_predict(args: argparse.Namespace) -> int:

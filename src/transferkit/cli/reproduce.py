@@ -94,6 +94,17 @@ def add_parser(sub: Any) -> None:
         help="seeds run in parallel processes (default: one per CPU core); every seed runs "
         "on one intra-op thread, so the numbers do not depend on it",
     )
+    p.add_argument(
+        "--executor", choices=("process", "ray", "serial"), default="process",
+        help="where the seeds run: a local process pool (default), a Ray cluster (the extra "
+        "'ray'; a local Ray instance without --address), or this process",
+    )
+    p.add_argument("--address", default=None,
+                   help="the Ray cluster to join (ray://HOST:10001, HOST:6379 or auto)")
+    p.add_argument("--track", nargs="?", const="", default=None, metavar="URI",
+                   help="log each claim to MLflow (the extra 'tracking'): config, per-seed arm "
+                   "values, the JSON and the report; to the local store ./mlruns unless a "
+                   "tracking URI is given")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-seed lines")
     p.add_argument(
         "--set",
@@ -109,9 +120,12 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..claims import get_claim, list_claims
     from ..claims.base import BROKEN
+    from ..claims.executors import create_executor
     from ..claims.overrides import apply_overrides, parse_assignments
     from ..claims.report import load_results, terminal_table, write_report
-    from ..claims.runner import check_out_dir, run_claim
+    from ..claims.runner import check_out_dir
+    from ..distributed import rank_and_world_size
+    from ..tracking import open_tracker
 
     known = list_claims()
     for module, error in BROKEN.items():
@@ -135,23 +149,69 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(
             f"cannot write to output directory {args.out!r}: {exc.strerror or exc}"
         ) from None
-    if args.quiet:
+    if args.address is not None and args.executor != "ray":
+        raise CLIError("--address is for --executor ray")
+    rank, world = rank_and_world_size()
+    if world > 1 and args.executor != "process":
+        raise CLIError("under torchrun the ranks train each seed together, one seed after "
+                       f"another; --executor {args.executor} does not apply")
+    if args.quiet or rank != 0:
         os.environ["TRANSFERKIT_QUIET"] = "1"
 
     def say(msg: str) -> None:
-        if not args.quiet:
+        if not args.quiet and rank == 0:
             print(msg, file=sys.stderr, flush=True)
 
     jobs = args.jobs if args.jobs is not None else max(1, os.cpu_count() or 1)
+    tracker = open_tracker(args.track) if args.track is not None and rank == 0 else None
+    if world > 1:
+        executor = create_executor("serial")
+        where = f"{world} ranks under torch.distributed"
+    else:
+        serial = args.executor == "serial" or (args.executor == "process" and jobs <= 1)
+        try:
+            executor = create_executor("serial" if serial else args.executor, jobs=jobs,
+                                       address=args.address)
+        except ImportError as exc:
+            raise CLIError(str(exc)) from None
+        where = ("1 process" if serial else
+                 f"{jobs} process{'es' if jobs > 1 else ''}" if args.executor == "process"
+                 else "Ray" + (f" at {args.address}" if args.address else " (local)"))
+    with executor:
+        results = _run_all(args, names, overrides, out, executor, where, say, tracker)
+    if rank != 0:
+        return 0 if not any(r.get("error") for r in results) else 1
+    print(terminal_table(results))
+    # the report covers every claim whose JSON is in OUT, so claims run one at a time add up
+    report = write_report(load_results(out, known), out)
+    print(f"\nwrote {len(results)} result file(s) and {report}")
+    if tracker is not None:
+        for result in results:
+            tracker.log_claim(result, out / f"{result['claim']}.json", report)
+        print(f"tracked {len(results)} run(s) in MLflow at {tracker.uri}")
+    crashed = [r["claim"] for r in results if r.get("error")]
+    if crashed:  # a verdict that does not hold is a result; a crash is not
+        print(f"transferkit: error: claim(s) ended in ERROR: {', '.join(crashed)}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_all(args: argparse.Namespace, names: list[str], overrides: Mapping[str, str],
+             out: Any, executor: Any, where: str, say: Callable[[str], None],
+             tracker: Any) -> list[dict[str, Any]]:
+    from ..claims import get_claim
+    from ..claims.overrides import apply_overrides
+    from ..claims.runner import run_claim
+
     results = []
     for i, name in enumerate(names, 1):
         cfg = apply_overrides(get_claim(name).config(args.budget), overrides)
         progress = _Progress(f"claim {i}/{len(names)} {name}", args.seeds or int(cfg.seeds),
                              say)
-        say(f"[{progress.label}] running ({args.budget}, {progress.n_seeds} seeds, "
-            f"{jobs} process{'es' if jobs > 1 else ''})")
-        result = run_claim(name, args.budget, args.seeds, out, jobs, on_seed=progress.seed,
-                           overrides=overrides, on_unit=progress.unit)
+        say(f"[{progress.label}] running ({args.budget}, {progress.n_seeds} seeds, {where})")
+        result = run_claim(name, args.budget, args.seeds, out, on_seed=progress.seed,
+                           overrides=overrides, on_unit=progress.unit, executor=executor)
         verdict = (
             "ERROR: " + result["error"]
             if result.get("error")
@@ -164,13 +224,4 @@ def run(args: argparse.Namespace) -> int:
             + (f"; {cost:.0f} s of compute in all{reused}" if cost is not None else "")
             + ")")
         results.append(result)
-    print(terminal_table(results))
-    # the report covers every claim whose JSON is in OUT, so claims run one at a time add up
-    report = write_report(load_results(out, known), out)
-    print(f"\nwrote {len(results)} result file(s) and {report}")
-    crashed = [r["claim"] for r in results if r.get("error")]
-    if crashed:  # a verdict that does not hold is a result; a crash is not
-        print(f"transferkit: error: claim(s) ended in ERROR: {', '.join(crashed)}",
-              file=sys.stderr)
-        return 1
-    return 0
+    return results

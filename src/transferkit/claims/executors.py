@@ -1,0 +1,198 @@
+"""Where a claim's seeds run: in this process, in a local process pool, or on a Ray cluster.
+
+An executor takes the seeds still to run and yields each seed's record as it finishes;
+the runner writes every record to the seed cache the moment it arrives, so a killed run,
+whatever the executor, resumes with the seeds it had finished, and a seed that was
+running is recomputed (its finished units come from the unit cache, which the workers
+write as they go). The numbers do not depend on the executor: every seed runs with the
+same fixed intra-op thread count (:data:`~transferkit.claims.runner.UNIT_THREADS`).
+
+- ``serial``: one seed after another in this process (``--jobs 1``);
+- ``process`` (the default): a pool of ``jobs`` spawned processes on this machine, which
+  end when the ``reproduce`` process dies;
+- ``ray``: one Ray task per seed (one CPU each) on the cluster at ``address``, or on a
+  local Ray instance started for the run when no address is given (the optional extra
+  ``ray``). The workers need transferkit installed, and, for the unit cache to survive a
+  killed run, the output folder on a file system they share with the driver; without it
+  a resumed run still reuses every finished seed.
+
+Executors are registered by name (:func:`create_executor`, :func:`list_executors`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from .._registry import Registry
+
+RunSeed = Callable[..., dict[str, Any]]
+"""The runner's ``_run_seed(claim, cfg, seed, threads, units_folder[, on_unit])``."""
+UnitFn = Callable[[int, str, float, bool], None]
+"""``on_unit(seed, unit, seconds, cached)``: a recipe's unit of work finished or came
+from the cache."""
+
+
+class Executor:
+    """Runs seeds; subclasses implement :meth:`map`. Use as a context manager or ``close``."""
+
+    name = "base"
+
+    def map(self, fn: RunSeed, claim: Any, cfg: Any, seeds: Sequence[int],
+            cache: Path, threads: int, on_unit: UnitFn | None = None
+            ) -> Iterator[dict[str, Any]]:
+        """Yield ``fn(claim, cfg, seed, threads, cache / f"seed{seed}")`` for every seed, in
+        the order they finish; ``on_unit`` hears of each unit where the seed runs in this
+        process (elsewhere unit progress stays with the worker)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the executor holds (a local Ray instance it started)."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor")
+
+
+def register_executor(name: str) -> Callable[[Callable[..., Executor]], Callable[..., Executor]]:
+    """Decorator adding an executor factory ``(jobs=..., address=...) -> Executor``."""
+    return EXECUTORS.decorator(name)
+
+
+def create_executor(name: str, **kwargs: Any) -> Executor:
+    """The executor ``name`` (``serial``, ``process``, ``ray``) built with ``kwargs``."""
+    return EXECUTORS.get(name)(**kwargs)
+
+
+def list_executors() -> list[str]:
+    return EXECUTORS.names()
+
+
+@register_executor("serial")
+class SerialExecutor(Executor):
+    """Every seed in this process, one after another."""
+
+    name = "serial"
+
+    def __init__(self, jobs: int = 1, address: str | None = None) -> None:
+        if address is not None:
+            raise ValueError("the serial executor takes no address")
+
+    def map(self, fn: RunSeed, claim: Any, cfg: Any, seeds: Sequence[int],
+            cache: Path, threads: int, on_unit: UnitFn | None = None
+            ) -> Iterator[dict[str, Any]]:
+        for seed in seeds:
+            yield fn(claim, cfg, seed, threads, cache / f"seed{seed}", on_unit)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the ``reproduce`` process that spawned it dies.
+
+    On Linux the kernel sends SIGTERM at the parent's death (``PR_SET_PDEATHSIG``); a
+    daemon thread that polls the parent's pid covers other systems and the race where the
+    parent died before the call.
+    """
+    import ctypes
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        except OSError:
+            pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, daemon=True, name="transferkit-parent-watch").start()
+
+
+@register_executor("process")
+class ProcessExecutor(Executor):
+    """A pool of ``jobs`` spawned processes on this machine (seeds one per process)."""
+
+    name = "process"
+
+    def __init__(self, jobs: int | None = None, address: str | None = None) -> None:
+        if address is not None:
+            raise ValueError("the process executor runs on this machine; it takes no address "
+                             "(use --executor ray --address ...)")
+        self.jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
+
+    def map(self, fn: RunSeed, claim: Any, cfg: Any, seeds: Sequence[int],
+            cache: Path, threads: int, on_unit: UnitFn | None = None
+            ) -> Iterator[dict[str, Any]]:
+        if self.jobs <= 1 or len(seeds) <= 1:
+            yield from SerialExecutor().map(fn, claim, cfg, seeds, cache, threads, on_unit)
+            return
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(self.jobs, len(seeds)), mp_context=ctx,
+                                 initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+            pending = {pool.submit(fn, claim, cfg, s, threads, cache / f"seed{s}")
+                       for s in seeds}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+
+
+@register_executor("ray")
+class RayExecutor(Executor):
+    """One Ray task (one CPU) per seed, on the cluster at ``address`` or a local instance.
+
+    Without an address a local Ray instance with ``jobs`` CPUs is started and shut down by
+    :meth:`close`; with one (``ray://host:10001``, ``host:6379`` or ``auto``) the driver
+    joins that cluster and leaves it running.
+    """
+
+    name = "ray"
+
+    def __init__(self, jobs: int | None = None, address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ImportError("--executor ray needs Ray: pip install 'transferkit[ray]'") from None
+        self._ray = ray
+        self._started = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                      "configure_logging": False}
+            if address is None:
+                kwargs["num_cpus"] = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
+            ray.init(address=address, **kwargs)
+            self._started = True
+
+    def map(self, fn: RunSeed, claim: Any, cfg: Any, seeds: Sequence[int],
+            cache: Path, threads: int, on_unit: UnitFn | None = None
+            ) -> Iterator[dict[str, Any]]:
+        ray = self._ray
+        task = ray.remote(num_cpus=1, max_retries=0)(fn)
+        pending = [task.remote(claim, cfg, s, threads, cache / f"seed{s}") for s in seeds]
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                yield ray.get(done[0])
+        finally:
+            for ref in pending:  # an interrupted run does not leave its tasks running
+                ray.cancel(ref, force=True)
+
+    def close(self) -> None:
+        if self._started and self._ray.is_initialized():
+            self._ray.shutdown()
+        self._started = False

@@ -1,0 +1,161 @@
+"""Experiment tracking with MLflow (the optional extra ``tracking``), off unless asked.
+
+``transferkit reproduce --track [URI]`` logs one MLflow run per claim: the budget, seeds and
+config as parameters, each arm's value per seed as a metric (step = the seed's position)
+and its mean, the verdict as a tag, and the claim's JSON and ``report.md`` as artifacts.
+``transferkit finetune``/``adapt --track [URI]`` log the run's settings, the per-epoch
+curves (validation accuracy, DEV risk), the final metrics and the files written.
+
+Without a URI the store is MLflow's local SQLite database ``mlflow.db`` in the current
+folder, artifacts under ``./mlruns`` (``mlflow ui --backend-store-uri sqlite:///mlflow.db``
+shows them); a URI (``http://host:5000``, ``sqlite:///path.db``, ``databricks``) sends
+them there. Nothing here runs, and MLflow is never imported, unless tracking was asked for;
+under ``torch.distributed`` only rank 0 tracks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+EXPERIMENT = "transferkit"
+_MAX_PARAM = 500  # MLflow's limit on a parameter value's length
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    text = obj if isinstance(obj, str) else json.dumps(obj, default=str)
+    return {prefix[:-1]: text[:_MAX_PARAM]}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(float(value))
+
+
+class MLflowTracker:
+    """Logs transferkit runs to an MLflow tracking store.
+
+    Parameters
+    ----------
+    uri : str, optional
+        The tracking URI; ``None`` or ``""``: :data:`DEFAULT_URI`.
+    experiment : str
+        The MLflow experiment the runs go to.
+    """
+
+    def __init__(self, uri: str | None = None, experiment: str = EXPERIMENT) -> None:
+        try:
+            import mlflow
+        except ImportError:
+            raise ImportError("tracking needs MLflow: pip install 'transferkit[tracking]'"
+                              ) from None
+        self._mlflow = mlflow
+        self.uri = uri or DEFAULT_URI
+        self.client = mlflow.tracking.MlflowClient(self.uri)
+        found = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = (found.experiment_id if found is not None
+                              else self.client.create_experiment(experiment))
+
+    def start(self, name: str, params: Mapping[str, Any],
+              tags: Mapping[str, str] | None = None) -> str:
+        """A new run with ``params`` (nested mappings flattened to dotted names); its id."""
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags or {}))
+        run_id: str = run.info.run_id
+        flat = _flatten(params)
+        items = list(flat.items())
+        from mlflow.entities import Param
+
+        for i in range(0, len(items), 100):  # MLflow takes at most 100 params a batch
+            self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in items[i:i + 100]])
+        return run_id
+
+    def metrics(self, run_id: str, values: Mapping[str, Any], step: int = 0) -> None:
+        """Log the finite numbers of ``values`` at ``step`` (others are skipped)."""
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step)
+                 for k, v in values.items() if _finite(v)]
+        for i in range(0, len(batch), 1000):
+            self.client.log_batch(run_id, metrics=batch[i:i + 1000])
+
+    def curves(self, run_id: str, curves: Mapping[str, Mapping[str, Sequence[Any]]]) -> None:
+        """Per-epoch curves ``{label: {"epoch": [...], metric: [...]}}`` as stepped metrics."""
+        for label, curve in curves.items():
+            epochs = list(curve.get("epoch", []))
+            for metric, values in curve.items():
+                if metric == "epoch":
+                    continue
+                for i, v in enumerate(values):
+                    step = int(epochs[i]) if i < len(epochs) else i + 1
+                    self.metrics(run_id, {f"{label}.{metric}" if label else metric: v}, step)
+
+    def artifacts(self, run_id: str, paths: Iterable[str | os.PathLike[str]]) -> None:
+        for p in paths:
+            if Path(p).is_file():
+                self.client.log_artifact(run_id, str(p))
+
+    def end(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status)
+
+    # ---------------------------------------------------------------- claims
+    def log_claim(self, result: Mapping[str, Any], json_path: str | os.PathLike[str],
+                  report: str | os.PathLike[str] | None = None) -> str:
+        """One run for a claim's result (see the module docstring); returns its id."""
+        verdict = ("error" if result.get("error") else
+                   "holds" if result.get("holds") else "does not hold")
+        params = {"claim": result["claim"], "budget": result.get("budget"),
+                  "seeds": result.get("seeds"), "config": result.get("config", {}),
+                  "overrides": result.get("overrides", {})}
+        run_id = self.start(f"{result['claim']} ({result.get('budget')})", params,
+                            {"verdict": verdict, "paper": str(result.get("paper", ""))[:250]})
+        arms = result.get("arms", {})
+        for arm, values in arms.items():
+            for i, v in enumerate(values):
+                self.metrics(run_id, {f"arm.{arm}": v}, step=i)
+        self.metrics(run_id, {f"mean.{a}": s.get("mean") for a, s in
+                              result.get("summary", {}).items()})
+        self.metrics(run_id, {"seconds": result.get("seconds"),
+                              "compute_seconds": result.get("compute_seconds")})
+        for c in result.get("comparisons", []):
+            name = f"{c['method']}_vs_{c['baseline']}"
+            self.metrics(run_id, {f"delta.{name}": c.get("delta_mean"),
+                                  f"holds.{name}": float(bool(c.get("holds")))})
+        self.artifacts(run_id, [json_path] + ([report] if report is not None else []))
+        self.end(run_id, "FAILED" if result.get("error") else "FINISHED")
+        return run_id
+
+    # ------------------------------------------------------------- workflows
+    def log_workflow(self, command: str, settings: Mapping[str, Any],
+                     metrics: Mapping[str, Any], curves: Mapping[str, Mapping[str, Any]],
+                     files: Iterable[str | os.PathLike[str]]) -> str:
+        """One run for ``transferkit finetune``/``adapt``; returns its id."""
+        run_id = self.start(command, settings, {"command": command})
+        self.curves(run_id, curves)
+        flat: dict[str, Any] = {}
+        for part in ("validation", "test", "source_validation", "target"):
+            m = metrics.get(part)
+            if isinstance(m, Mapping):
+                flat.update({f"{part}.{k}": v for k, v in m.items() if _finite(v)})
+        flat.update({k: v for k, v in metrics.items() if _finite(v)})
+        self.metrics(run_id, flat)
+        self.artifacts(run_id, files)
+        self.end(run_id)
+        return run_id
+
+
+def open_tracker(uri: str | None = None) -> MLflowTracker:
+    """The tracker for ``--track [URI]`` (an empty or missing URI: the local store)."""
+    return MLflowTracker(uri or None)
