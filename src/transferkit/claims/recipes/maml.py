@@ -211,7 +211,7 @@ register_claim(
                    "way"),
         metric="query_mse_after_adaptation",
         higher_is_better=False,
-        budgets={"quick": MAMLConfig(seeds=4, iterations=1000, cls_iterations=400,
+        budgets={"quick": MAMLConfig(seeds=2, iterations=1000, cls_iterations=400,
                                      eval_tasks=100),
                  "full": MAMLConfig(seeds=10)},
         run=run,
@@ -226,7 +226,8 @@ register_claim(
         ],
         plot=plot,
         notes=(
-            "Protocol: quick runs seeds 0..3 (development), full 1000..1009 (confirmation). "
+            "Protocol: quick runs seeds 0..1 (development; 0..3 until 2026-12-02, cut for the "
+            "main job's run time only), full 1000..1009 (confirmation). "
             "Settings from the papers, fixed before any run: the network, inner step, "
             "Adam 1e-3, meta-batch 25, 1-step evaluation (MAML); Reptile's 5 inner SGD "
             "steps at the same lr and Adam on its direction are our choices (the Reptile "

@@ -148,7 +148,7 @@ register_claim(
                    "beats a single decoder by more than 0.5 accuracy points"),
         metric="test_accuracy",
         higher_is_better=True,
-        budgets={"quick": PTAConfig(seeds=4), "full": PTAConfig(seeds=12)},
+        budgets={"quick": PTAConfig(seeds=2), "full": PTAConfig(seeds=12)},
         run=run,
         comparisons=[
             Comparison("pta-hgd", "single", 0.005),
@@ -161,7 +161,8 @@ register_claim(
         ],
         plot=plot,
         notes=(
-            "Protocol: quick runs seeds 0..3 (development), full 1000..1011 (confirmation). "
+            "Protocol: quick runs seeds 0..1 (development; 0..3 until 2026-12-02, cut for the "
+            "main job's run time only), full 1000..1011 (confirmation). "
             "Every setting was fixed before the first run: D = 4, M = 50, p_freeze 0.5, "
             "PTA-P noise 0.1 x the initial weight scale, HGD rates from U(0, 0.5) "
             "perturbed by N(0, 0.1), Adam 1e-3; the paper's own values could not be "
