@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "loop": ([], ["--smoke"]),
     "labelshift": ([], ["--rows", "20000", "--repeats", "1"]),
+    "detection": ([], ["--repeats", "2", "--sizes", "200"]),
     "mlls_defaults": ([], ["--seeds", "1", "--trials", "2"]),
     "gradnorm": ([], ["--rounds", "1", "--steps", "2"]),
     "regularizers": ([], ["--steps", "2", "--rounds", "1"]),

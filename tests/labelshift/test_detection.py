@@ -102,3 +102,41 @@ def test_the_detectable_shift_search_runs_once_per_dof_and_alpha():
     lam = _chi2_noncentrality(3, 0.05)
     power = stats.ncx2.sf(stats.chi2.isf(0.05, 3), 3, lam)
     assert power == pytest.approx(0.8, abs=1e-8)
+
+
+def _pair(n, shift, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.dirichlet(np.ones(4), n)
+    b = rng.dirichlet(np.ones(4) + np.array([5 * shift, 0, 0, 0]), int(1.3 * n))
+    return a, b
+
+
+@pytest.mark.parametrize("n", [100, 1000])
+@pytest.mark.parametrize("shift", [0.0, 0.1, 0.3])
+def test_ks_asymptotic_p_values_are_scipys_and_near_the_exact_ones(n, shift):
+    from scipy import stats
+
+    from transferkit.labelshift.detection import ks_distances
+
+    a, b = _pair(n, shift, seed=n + int(10 * shift))
+    d = ks_distances(a, b)
+    big, small = len(b), len(a)
+    for i in range(a.shape[1]):
+        asymp = stats.ks_2samp(a[:, i], b[:, i], method="asymp")
+        exact = stats.ks_2samp(a[:, i], b[:, i], method="exact")
+        assert d[i] == pytest.approx(asymp.statistic, abs=1e-12)
+        p = stats.kstwo.sf(d[i], np.round(big * small / (big + small)))
+        assert p == pytest.approx(asymp.pvalue, abs=1e-12)
+        assert abs(p - exact.pvalue) <= 0.005  # the documented bound for m, n >= 100
+    ours = ks_shift_test(a, b)
+    per_class = [stats.ks_2samp(a[:, i], b[:, i], method="asymp").pvalue for i in range(4)]
+    assert ours.p_value == pytest.approx(min(1.0, 4 * min(per_class)), abs=1e-12)
+    exact = ks_shift_test(a, b, method="exact")
+    assert abs(ours.p_value - exact.p_value) <= 4 * 0.005
+    assert ours.statistic == pytest.approx(exact.statistic, abs=1e-12)
+
+
+def test_ks_method_is_checked():
+    a, b = _pair(50, 0.0, 0)
+    with pytest.raises(ValueError, match="method must be one of"):
+        ks_shift_test(a, b, method="approx")
