@@ -125,7 +125,13 @@ def _die_with_parent(parent: int) -> None:
 
 @register_executor("process")
 class ProcessExecutor(Executor):
-    """A pool of ``jobs`` spawned processes on this machine (seeds one per process)."""
+    """A pool of ``jobs`` spawned processes on this machine (seeds one per process).
+
+    The pool is started on first use and kept until :meth:`close`, so the claims of one
+    ``reproduce`` share their workers: each worker imports torch and loads the bundled
+    data once, not once per claim. A claim's seeds are seeded on their own, so what ran
+    before in a worker does not change them (as in one process with ``--jobs 1``).
+    """
 
     name = "process"
 
@@ -134,6 +140,15 @@ class ProcessExecutor(Executor):
             raise ValueError("the process executor runs on this machine; it takes no address "
                              "(use --executor ray --address ...)")
         self.jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _workers(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx,
+                                             initializer=_die_with_parent,
+                                             initargs=(os.getpid(),))
+        return self._pool
 
     def map(self, fn: RunSeed, claim: Any, cfg: Any, seeds: Sequence[int],
             cache: Path, threads: int, on_unit: UnitFn | None = None
@@ -141,15 +156,24 @@ class ProcessExecutor(Executor):
         if self.jobs <= 1 or len(seeds) <= 1:
             yield from SerialExecutor().map(fn, claim, cfg, seeds, cache, threads, on_unit)
             return
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.jobs, len(seeds)), mp_context=ctx,
-                                 initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-            pending = {pool.submit(fn, claim, cfg, s, threads, cache / f"seed{s}")
-                       for s in seeds}
+        pool = self._workers()
+        pending = {pool.submit(fn, claim, cfg, s, threads, cache / f"seed{s}") for s in seeds}
+        try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     yield fut.result()
+        except Exception:
+            for fut in pending:  # a failed claim leaves no seed of its own queued
+                fut.cancel()
+            if getattr(pool, "_broken", False):
+                self.close()  # a worker died: the next claim gets a fresh pool
+            raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 @register_executor("ray")

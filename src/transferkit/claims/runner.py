@@ -104,8 +104,6 @@ def budget_seeds(budget: str, n: int) -> list[int]:
     return list(range(start, start + n))
 
 
-
-
 def _run_seed(
     claim: Claim, cfg: Any, seed: int, threads: int = UNIT_THREADS,
     units: Path | None = None, on_unit: UnitFn | None = None,
@@ -160,6 +158,7 @@ def _collect(
         if seed in done:
             on_seed(seed, done[seed])
     todo = [s for s in seeds if s not in done]
+
     def keep(record: dict[str, Any]) -> None:
         atomic_write_json(cache / f"seed{record['seed']}.json", record)
         shutil.rmtree(cache / f"seed{record['seed']}", ignore_errors=True)  # its units
@@ -279,11 +278,16 @@ def run_claim(
     start = time.perf_counter()
     result = _header(claim, budget, seeds)
     try:
+        own = executor is None
         if executor is None:
             serial = jobs <= 1 or is_distributed()
             executor = create_executor("serial" if serial else "process", jobs=jobs)
-        records = _collect(claim, cfg, seeds, cache, executor, on_seed or (lambda s, r: None),
-                           on_unit)
+        try:
+            records = _collect(claim, cfg, seeds, cache, executor,
+                               on_seed or (lambda s, r: None), on_unit)
+        finally:
+            if own:
+                executor.close()
         result.update(judge(claim, records, seeds))
         result["extras"] = {str(s): records[s]["extras"] for s in seeds if records[s]["extras"]}
         # what each seed really cost, units and seeds reused from a killed run included

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import torch
 from torch import Tensor, nn
 
-from ..distributed import average_gradients, is_distributed
+from ..distributed import average_gradients, is_distributed, sum_across_ranks
 
 if TYPE_CHECKING:  # pragma: no cover
     from .loop import Phase, Trainer
@@ -104,13 +104,17 @@ def finite_or_policy(
     ``"raise"`` (default): :class:`NonFiniteLossError` naming the step and the losses;
     ``"skip"``: the step is dropped (no backward, no optimiser or scheduler step);
     ``"warn"``: a ``RuntimeWarning`` and the step goes on; ``"ignore"``: no check at all
-    (the check reads one number from the device per step).
+    (the check reads one number from the device per step). Under ``torch.distributed`` a
+    non-finite loss on any rank counts on every rank, so the ranks skip or stop together.
     """
     policy = getattr(ctx.trainer, "nonfinite", "raise")
     if policy == "ignore":
         return True
     finite = (math.isfinite(total.item()) if total.numel() == 1  # ~0.2 us; isfinite() ~6 us
               else bool(torch.isfinite(total.detach()).all()))
+    if is_distributed():  # the ranks must agree, or one would wait for the others' gradients
+        flag = sum_across_ranks(torch.tensor([0.0 if finite else 1.0]))
+        finite = float(flag[0]) == 0.0
     if finite:
         return True
     values = {k: float(v.detach().float().mean()) for k, v in losses.items()}

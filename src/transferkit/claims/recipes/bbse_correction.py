@@ -90,7 +90,7 @@ CLAIM = register_claim(
                    "weights beats unweighted training by >= 2 points of target accuracy"),
         metric="target_accuracy",
         higher_is_better=True,
-        budgets={"quick": CorrectionConfig(seeds=5, trials=3),
+        budgets={"quick": CorrectionConfig(seeds=3, trials=3),
                  "full": CorrectionConfig(seeds=10, trials=5)},
         run=run,
         comparisons=[
@@ -100,6 +100,9 @@ CLAIM = register_claim(
             Comparison("oracle-posterior", "bbse-posterior", 0.0, own=False),
         ],
         notes=(
+            "Quick budget: 3 seeds (0..2); 5 until 2026-12-02, cut for the "
+            "main job's run time only (about twice as slow on this day's machines). "
+
             "Oracle arms use the true weights q/p: the ceiling of each correction. "
             "Reference (a prototype with logistic regression on MNIST-5k): unweighted 89.0, "
             "BBSE retrain 94.8, BBSE posterior 95.4, oracle 96.0. Retraining reuses the "

@@ -150,7 +150,7 @@ CLAIM = register_claim(
                    "(MNIST-5k black box, Dirichlet(0.1) shifts)"),
         metric="log10_relative_squared_weight_error",
         higher_is_better=False,
-        budgets={"quick": EstimationConfig(seeds=5, trials=10),
+        budgets={"quick": EstimationConfig(seeds=3, trials=10),
                  "full": EstimationConfig(seeds=10, trials=30)},
         run=run,
         comparisons=[
@@ -162,6 +162,9 @@ CLAIM = register_claim(
         ],
         plot=plot,
         notes=(
+            "Quick budget: 3 seeds (0..2); 5 until 2026-12-02, cut for the "
+            "main job's run time only (about twice as slow on this day's machines). "
+
             "Arms are `<curve>/n<n>/<method>`: `grow` = holdout of n examples, `fixed1000` = "
             "holdout of 1,000. Values are log10 of the mean relative squared weight error "
             "over the seed's shifts, so a comparison's delta is a log-ratio: "

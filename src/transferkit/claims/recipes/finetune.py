@@ -97,7 +97,7 @@ CLAIM = register_claim(
         "network trained from scratch on a target with 3 labels per class",
         metric="target_accuracy",
         higher_is_better=True,
-        budgets={"quick": FinetuneConfig(seeds=8), "full": FinetuneConfig(seeds=25)},
+        budgets={"quick": FinetuneConfig(seeds=4), "full": FinetuneConfig(seeds=25)},
         run=run,
         comparisons=[
             Comparison("k3/finetune", "k3/scratch", 0.02),
@@ -105,7 +105,9 @@ CLAIM = register_claim(
             Comparison("k3/finetune", "k3/linear-probe", 0.0, own=False),
             Comparison("k3/finetune-all", "k3/scratch", 0.02, own=False),
         ],
-        notes="Protocol: quick runs seeds 0..7 (development), full 1000..1024 (confirmation); "
+        notes="Quick budget: 4 seeds (0..3); 8 until 2026-12-02, cut for the "
+            "main job's run time only (about twice as slow on this day's machines). "
+            "Protocol: quick runs seeds 0..7 (development), full 1000..1024 (confirmation); "
         "the matched scratch arm uses the fine-tuned arms' architecture, steps, SGD settings "
         "and weight decay (5e-4, fixed from the prototype, not tuned); nothing was chosen by "
         "comparing arms. "

@@ -48,7 +48,7 @@ class DigitsMTLConfig:
     weighting_lr: float = 0.025
 
 
-QUICK = DigitsMTLConfig(seeds=6, steps=1500)  # the full regime, fewer seeds (about a minute)
+QUICK = DigitsMTLConfig(seeds=2, steps=1500)  # the full regime, fewer seeds
 FULL = DigitsMTLConfig(seeds=10, steps=1500)
 
 
@@ -184,5 +184,7 @@ CLAIM = register_claim(Claim(
         Comparison("gradnorm", "uncertainty", 0.0, own=False),
         Comparison("gradnorm", "dwa", 0.0, own=False),
     ],
-    notes=NOTES,
+    notes=("Quick budget: 2 seeds (0..1); 6 until 2026-12-02, cut for the "
+            "main job's run time only (about twice as slow on this day's machines). "
+            + NOTES),
 ))

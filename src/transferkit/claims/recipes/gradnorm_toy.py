@@ -67,7 +67,7 @@ class ToyConfig:
     log_every: int = 20
 
 
-QUICK = ToyConfig()
+QUICK = ToyConfig(seeds=2)
 FULL = ToyConfig(seeds=10, steps=1500, tune_steps=400, lr_grid=(3e-4, 1e-3, 3e-3, 1e-2))
 
 
@@ -313,5 +313,7 @@ CLAIM = register_claim(Claim(
         Comparison("sum/gradnorm", "sum/dwa", 0.1, own=False),
     ],
     plot=plot,
-    notes=NOTES,
+    notes=("Quick budget: 2 seeds (0..1); 3 until 2026-12-02, cut for the "
+            "main job's run time only (about twice as slow on this day's machines). "
+            + NOTES),
 ))

@@ -290,7 +290,7 @@ CLAIM = register_claim(
         higher_is_better=True,
         budgets={
             "quick": L2SPConfig(
-                seeds=3,
+                seeds=2,
                 steps=150,
                 alphas=(0.01, 0.1, 1.0),
                 overlap_source=SourceSpec(steps=600),
@@ -302,7 +302,9 @@ CLAIM = register_claim(
         run=run,
         comparisons=[*_OWN, *_OTHER],
         plot=plot,
-        notes="Regime: MNIST-5k (optdigits-style 8x8) -> scikit-learn digits; `overlap` = all "
+        notes="Quick budget: 2 seeds (0..1); 3 until 2026-12-02, cut for the "
+            "main job's run time only (about twice as slow on this day's machines). "
+            "Regime: MNIST-5k (optdigits-style 8x8) -> scikit-learn digits; `overlap` = all "
         "ten classes, `disjoint` = source 0-4, target 5-9; k labelled target images per "
         "class. All layers trained, SGD momentum 0.9, no optimiser weight decay, the same lr "
         "for every arm, fixed number of steps (no early stopping), beta = 0.01; alpha chosen "
