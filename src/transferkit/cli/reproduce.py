@@ -103,8 +103,8 @@ def add_parser(sub: Any) -> None:
                    help="the Ray cluster to join (ray://HOST:10001, HOST:6379 or auto)")
     p.add_argument("--track", nargs="?", const="", default=None, metavar="URI",
                    help="log each claim to MLflow (the extra 'tracking'): config, per-seed arm "
-                   "values, the JSON and the report; to the local store ./mlruns unless a "
-                   "tracking URI is given")
+                   "values, the JSON and the report; to the local store sqlite:///mlflow.db "
+                   "unless a tracking URI is given")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-seed lines")
     p.add_argument(
         "--set",
@@ -163,7 +163,12 @@ def run(args: argparse.Namespace) -> int:
             print(msg, file=sys.stderr, flush=True)
 
     jobs = args.jobs if args.jobs is not None else max(1, os.cpu_count() or 1)
-    tracker = open_tracker(args.track) if args.track is not None and rank == 0 else None
+    tracker = None
+    if args.track is not None and rank == 0:
+        try:
+            tracker = open_tracker(args.track)
+        except ImportError as exc:
+            raise CLIError(str(exc)) from None
     if world > 1:
         executor = create_executor("serial")
         where = f"{world} ranks under torch.distributed"
@@ -174,11 +179,13 @@ def run(args: argparse.Namespace) -> int:
                                        address=args.address)
         except ImportError as exc:
             raise CLIError(str(exc)) from None
+        except (ConnectionError, RuntimeError, ValueError) as exc:  # Ray could not start
+            raise CLIError(f"--executor {args.executor}: {exc}") from None
         where = ("1 process" if serial else
                  f"{jobs} process{'es' if jobs > 1 else ''}" if args.executor == "process"
                  else "Ray" + (f" at {args.address}" if args.address else " (local)"))
     with executor:
-        results = _run_all(args, names, overrides, out, executor, where, say, tracker)
+        results = _run_all(args, names, overrides, out, executor, where, say)
     if rank != 0:
         return 0 if not any(r.get("error") for r in results) else 1
     print(terminal_table(results))
@@ -198,8 +205,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_all(args: argparse.Namespace, names: list[str], overrides: Mapping[str, str],
-             out: Any, executor: Any, where: str, say: Callable[[str], None],
-             tracker: Any) -> list[dict[str, Any]]:
+             out: Any, executor: Any, where: str, say: Callable[[str], None]
+             ) -> list[dict[str, Any]]:
     from ..claims import get_claim
     from ..claims.overrides import apply_overrides
     from ..claims.runner import run_claim
