@@ -38,6 +38,29 @@ def plain() -> nn.Module:
     return net
 
 
+def nonfinite() -> nn.Module:
+    """Plain training whose loss is NaN at step 1 on the last rank only (on the one process
+    alone): with ``nonfinite="skip"`` every rank must skip that step together."""
+    from transferkit.distributed import rank_and_world_size
+
+    x, y, _, _ = _data()
+    with seeded(0):
+        net = MLP((1, 4, 4), 3, hidden=(12,))
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    inner = classification_step()
+
+    def step(model: nn.Module, batches: dict, ctx: object) -> dict:
+        losses = dict(inner(model, batches, ctx))
+        rank, world = rank_and_world_size()
+        if ctx.step == 1 and rank == world - 1:  # type: ignore[attr-defined]
+            losses["ce"] = losses["ce"] * float("nan")
+        return losses
+
+    phase = Phase(step, opt, {"train": Stream(x, y, batch_size=BATCH, seed=1)})
+    Trainer(net, phase, STEPS, seed=0, nonfinite="skip").fit()
+    return net
+
+
 def gradnorm() -> nn.Module:
     x, y, reg, _ = _data()
     with seeded(0):
@@ -84,7 +107,8 @@ def bbse() -> nn.Module:
     return holder
 
 
-PROGRAMS = {"plain": plain, "gradnorm": gradnorm, "mstn": mstn, "bbse": bbse}
+PROGRAMS = {"plain": plain, "gradnorm": gradnorm, "mstn": mstn, "bbse": bbse,
+            "nonfinite": nonfinite}
 
 
 def state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -1,5 +1,6 @@
 """Two processes with gloo and per-rank batch B/2 train exactly as one process with batch B
-(plain training, GradNorm, MSTN), and BBSE fitted on the ranks' gathered shares matches."""
+(plain training, GradNorm, MSTN, a NaN step skipped on every rank when one rank has it),
+and BBSE fitted on the ranks' gathered shares matches."""
 
 from __future__ import annotations
 
