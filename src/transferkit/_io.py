@@ -43,11 +43,11 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
 def _rank() -> int:
     import sys
 
-    torch = sys.modules.get("torch")  # no torch imported: no process group either
-    if torch is None:
+    if "torch" not in sys.modules:  # no torch imported: no process group either
         return 0
-    dist = torch.distributed
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    from .distributed import rank_and_world_size
+
+    return rank_and_world_size()[0]
 
 
 def _umask() -> int:

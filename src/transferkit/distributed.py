@@ -41,7 +41,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "average_gradients", "barrier", "broadcast_module", "differentiable_sum", "from_rank_zero",
-    "gather_rows", "init_from_env", "is_distributed", "local_device", "mean_across_ranks",
+    "gather_rows", "init_from_env", "is_distributed", "local_device",
     "on_rank_zero", "rank_and_world_size", "sum_across_ranks",
 ]
 
@@ -69,6 +69,10 @@ def launched_by_torchrun() -> bool:
         return False
 
 
+def _local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
 def init_from_env(backend: str | None = None) -> bool:
     """Join the process group ``torchrun`` describes, if any and not yet joined.
 
@@ -90,7 +94,7 @@ def init_from_env(backend: str | None = None) -> bool:
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(_local_rank())
     dist.init_process_group(backend=backend)
     return dist.get_world_size() > 1
 
@@ -98,22 +102,15 @@ def init_from_env(backend: str | None = None) -> bool:
 def local_device() -> torch.device | None:
     """This process's GPU under a multi-process CUDA launch (``cuda:LOCAL_RANK``), else None."""
     if launched_by_torchrun() and torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cuda", _local_rank())
     return None
 
 
-def sum_across_ranks(value: Tensor | np.ndarray) -> Tensor | np.ndarray:
-    """The element-wise sum of ``value`` over the ranks (``value`` itself when alone).
-
-    A numpy array comes back as a numpy array of the same dtype (BBSE's confusion counts);
-    a tensor is not changed in place and carries no gradient.
-    """
+def sum_across_ranks(value: Tensor) -> Tensor:
+    """The element-wise sum of a tensor over the ranks, without gradient and without
+    changing ``value`` (``value`` itself when alone)."""
     if not is_distributed():
         return value
-    if isinstance(value, np.ndarray):
-        out = torch.from_numpy(np.ascontiguousarray(value)).clone()
-        torch.distributed.all_reduce(out)
-        return out.numpy().astype(value.dtype, copy=False)
     out = value.detach().clone()
     torch.distributed.all_reduce(out)
     return out
@@ -128,15 +125,6 @@ def gather_rows(value: np.ndarray) -> np.ndarray:
     parts: list[Any] = [None] * torch.distributed.get_world_size()
     torch.distributed.all_gather_object(parts, np.asarray(value))
     return np.concatenate(parts)
-
-
-def mean_across_ranks(value: Tensor) -> Tensor:
-    """The element-wise mean of a tensor over the ranks, without gradient (itself when alone)."""
-    if not is_distributed():
-        return value
-    out = value.detach().clone()
-    torch.distributed.all_reduce(out)
-    return out / torch.distributed.get_world_size()
 
 
 def differentiable_sum(value: Tensor) -> Tensor:

@@ -59,7 +59,6 @@ class MLflowTracker:
         except ImportError:
             raise ImportError("tracking needs MLflow: pip install 'transferkit[tracking]'"
                               ) from None
-        self._mlflow = mlflow
         self.uri = uri or DEFAULT_URI
         self.client = mlflow.tracking.MlflowClient(self.uri)
         found = self.client.get_experiment_by_name(experiment)
@@ -71,36 +70,39 @@ class MLflowTracker:
         """A new run with ``params`` (nested mappings flattened to dotted names); its id."""
         run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags or {}))
         run_id: str = run.info.run_id
-        flat = _flatten(params)
-        items = list(flat.items())
         from mlflow.entities import Param
 
+        items = list(_flatten(params).items())
         for i in range(0, len(items), 100):  # MLflow takes at most 100 params a batch
             self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in items[i:i + 100]])
         return run_id
 
-    def metrics(self, run_id: str, values: Mapping[str, Any], step: int = 0) -> None:
-        """Log the finite numbers of ``values`` at ``step`` (others are skipped)."""
+    def metrics(self, run_id: str, points: Iterable[tuple[str, Any, int]]) -> None:
+        """Log ``(name, value, step)`` points in as few batches as MLflow takes (1,000 each);
+        values that are not finite numbers are skipped."""
         import time
 
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, step)
-                 for k, v in values.items() if _finite(v)]
+        batch = [Metric(k, float(v), now, step) for k, v, step in points if _finite(v)]
         for i in range(0, len(batch), 1000):
             self.client.log_batch(run_id, metrics=batch[i:i + 1000])
 
-    def curves(self, run_id: str, curves: Mapping[str, Mapping[str, Sequence[Any]]]) -> None:
-        """Per-epoch curves ``{label: {"epoch": [...], metric: [...]}}`` as stepped metrics."""
+    @staticmethod
+    def curve_points(curves: Mapping[str, Mapping[str, Sequence[Any]]]
+                     ) -> list[tuple[str, Any, int]]:
+        """Per-epoch curves ``{label: {"epoch": [...], metric: [...]}}`` as stepped points."""
+        points = []
         for label, curve in curves.items():
             epochs = list(curve.get("epoch", []))
             for metric, values in curve.items():
                 if metric == "epoch":
                     continue
-                for i, v in enumerate(values):
-                    step = int(epochs[i]) if i < len(epochs) else i + 1
-                    self.metrics(run_id, {f"{label}.{metric}" if label else metric: v}, step)
+                name = f"{label}.{metric}" if label else metric
+                points += [(name, v, int(epochs[i]) if i < len(epochs) else i + 1)
+                           for i, v in enumerate(values)]
+        return points
 
     def artifacts(self, run_id: str, paths: Iterable[str | os.PathLike[str]]) -> None:
         for p in paths:
@@ -121,18 +123,16 @@ class MLflowTracker:
                   "overrides": result.get("overrides", {})}
         run_id = self.start(f"{result['claim']} ({result.get('budget')})", params,
                             {"verdict": verdict, "paper": str(result.get("paper", ""))[:250]})
-        arms = result.get("arms", {})
-        for arm, values in arms.items():
-            for i, v in enumerate(values):
-                self.metrics(run_id, {f"arm.{arm}": v}, step=i)
-        self.metrics(run_id, {f"mean.{a}": s.get("mean") for a, s in
-                              result.get("summary", {}).items()})
-        self.metrics(run_id, {"seconds": result.get("seconds"),
-                              "compute_seconds": result.get("compute_seconds")})
+        points = [(f"arm.{arm}", v, i) for arm, values in result.get("arms", {}).items()
+                  for i, v in enumerate(values)]
+        points += [(f"mean.{a}", s.get("mean"), 0) for a, s in result.get("summary", {}).items()]
+        points += [("seconds", result.get("seconds"), 0),
+                   ("compute_seconds", result.get("compute_seconds"), 0)]
         for c in result.get("comparisons", []):
             name = f"{c['method']}_vs_{c['baseline']}"
-            self.metrics(run_id, {f"delta.{name}": c.get("delta_mean"),
-                                  f"holds.{name}": float(bool(c.get("holds")))})
+            points += [(f"delta.{name}", c.get("delta_mean"), 0),
+                       (f"holds.{name}", float(bool(c.get("holds"))), 0)]
+        self.metrics(run_id, points)
         self.artifacts(run_id, [json_path] + ([report] if report is not None else []))
         self.end(run_id, "FAILED" if result.get("error") else "FINISHED")
         return run_id
@@ -143,14 +143,13 @@ class MLflowTracker:
                      files: Iterable[str | os.PathLike[str]]) -> str:
         """One run for ``transferkit finetune``/``adapt``; returns its id."""
         run_id = self.start(command, settings, {"command": command})
-        self.curves(run_id, curves)
-        flat: dict[str, Any] = {}
+        points = self.curve_points(curves)
         for part in ("validation", "test", "source_validation", "target"):
             m = metrics.get(part)
             if isinstance(m, Mapping):
-                flat.update({f"{part}.{k}": v for k, v in m.items() if _finite(v)})
-        flat.update({k: v for k, v in metrics.items() if _finite(v)})
-        self.metrics(run_id, flat)
+                points += [(f"{part}.{k}", v, 0) for k, v in m.items()]
+        points += [(k, v, 0) for k, v in metrics.items()]
+        self.metrics(run_id, points)
         self.artifacts(run_id, files)
         self.end(run_id)
         return run_id

@@ -369,7 +369,9 @@ class DANN(AdaptationObjective):
 def batch_centroids(features: Tensor, labels: Tensor, n_classes: int) -> tuple[Tensor, Tensor]:
     """Per-class mean of ``features`` (n, d) by int64 ``labels`` (n,); returns (centroids, counts).
 
-    Rows of absent classes are 0 (their count is 0).
+    Rows of absent classes are 0 (their count is 0). Under ``torch.distributed`` these are
+    the global batch's: the per-class sums and counts are summed over the ranks, and the
+    sums' backward gives each rank's rows the gradient of the global centroids.
 
     Examples
     --------
@@ -379,8 +381,8 @@ def batch_centroids(features: Tensor, labels: Tensor, n_classes: int) -> tuple[T
     ([2.0, 0.0, 5.0], [2.0, 0.0, 1.0])
     """
     onehot = F.one_hot(labels, n_classes).to(features.dtype)
-    counts = onehot.sum(dim=0)
-    sums = onehot.T @ features
+    counts = sum_across_ranks(onehot.sum(dim=0))
+    sums = differentiable_sum(onehot.T @ features)
     return sums / counts.clamp_min(1.0)[:, None], counts
 
 
@@ -432,14 +434,7 @@ def update_centroids(
 def _moved_centroids(
     previous: Tensor, features: Tensor, labels: Tensor, decay: float
 ) -> tuple[Tensor, Tensor]:
-    k = previous.shape[0]
-    onehot = F.one_hot(labels, k).to(features.dtype)
-    # under torch.distributed: the global batch's per-class sums and counts; the sums'
-    # backward gives each rank's rows the gradient of the global centroids
-    sums = differentiable_sum(onehot.T @ features)
-    counts = sum_across_ranks(onehot.sum(dim=0))
-    assert isinstance(counts, Tensor)
-    batch = sums / counts.clamp_min(1.0)[:, None]
+    batch, counts = batch_centroids(features, labels, previous.shape[0])
     present = counts > 0
     prev = previous.detach()
     moved = decay * batch + (1.0 - decay) * prev

@@ -321,7 +321,7 @@ def run_claim(
     result["overrides"] = dict(overrides or {})
     result["seconds"] = time.perf_counter() - start
     result["environment"] = environment()
-    on_rank_zero(lambda: atomic_write_json(out / f"{name}.json", _jsonable(result)))
+    atomic_write_json(out / f"{name}.json", _jsonable(result))  # rank 0 alone writes
     return result
 
 

@@ -142,13 +142,25 @@ class Weighting(nn.Module):
         # decides what happens to the step itself)
         if self._learns():
             # under torch.distributed every rank sees the same (averaged) losses, so they
-            # agree on whether to learn from this step
-            vec, present, _ = _across_ranks(vec, present)
-            if bool(torch.isfinite(vec[present]).all()):
-                self.update(terms, self._shared(shared, ctx))
+            # agree on whether to learn from this step; update() reuses them
+            vec, present = self._synced = _across_ranks(vec, present)
+            try:
+                if bool(torch.isfinite(vec[present]).all()):
+                    self.update(terms, self._shared(shared, ctx))
+            finally:
+                self._synced = None
         return total
 
     # -------------------------------------------------------------- helpers
+    _synced: tuple[Tensor, Tensor] | None = None
+
+    def _values(self, losses: Sequence[Tensor | None]) -> tuple[Tensor, Tensor]:
+        """(detached losses, present mask) for :meth:`update`, averaged over the ranks under
+        ``torch.distributed``; the ones :meth:`combine` has just averaged when it calls."""
+        if self._synced is not None:
+            return self._synced
+        return _across_ranks(*_stack(losses))
+
     def _learns(self) -> bool:
         return type(self).update is not Weighting.update
 
@@ -213,16 +225,15 @@ def _stack(terms: Sequence[Tensor | None]) -> tuple[Tensor, Tensor]:
     return vec, present
 
 
-def _across_ranks(vec: Tensor, present: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Losses averaged over the ranks that have each task, where any rank has it, and on how
-    many ranks (this rank's own values, and 0/1 counts, outside ``torch.distributed``).
-    A non-finite loss on any rank makes the average non-finite on every rank."""
-    counts = present.to(vec.dtype)
+def _across_ranks(vec: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
+    """Losses averaged over the ranks that have each task, and where any rank has it (this
+    rank's own, outside ``torch.distributed``). A non-finite loss on any rank makes the
+    average non-finite on every rank."""
     if not is_distributed():
-        return vec, present, counts
+        return vec, present
+    counts = present.to(vec.dtype)
     both = sum_across_ranks(torch.stack([vec * counts, counts]))
-    assert isinstance(both, Tensor)
-    return both[0] / both[1].clamp_min(1), both[1] > 0, both[1]
+    return both[0] / both[1].clamp_min(1), both[1] > 0
 
 
 def _as_tensor_list(shared: Sequence[Tensor] | Tensor | nn.Module) -> list[Tensor]:
@@ -369,7 +380,7 @@ class UncertaintyWeighting(Weighting):
 
     def update(self, losses: Sequence[Tensor | None], shared: Sequence[Tensor] | None) -> None:
         self._check_terms(losses)
-        vec, present, _ = _across_ranks(*_stack(losses))
+        vec, present = self._values(losses)
         with torch.no_grad():
             s = self.log_vars
             grad = (self._reg - self._scale * torch.exp(-s) * vec.to(s)) * present.to(s)
@@ -446,7 +457,7 @@ class DWA(Weighting):
 
     def update(self, losses: Sequence[Tensor | None], shared: Sequence[Tensor] | None) -> None:
         self._check_terms(losses)
-        vec, present, _ = _across_ranks(*_stack(losses))
+        vec, present = self._values(losses)
         with torch.no_grad():
             p = present.to(self._sum)
             self._sum += vec.to(self._sum) * p
@@ -601,7 +612,6 @@ class GradNorm(Weighting):
             flag = torch.ones(1) if loss is not None else torch.zeros(1)
             rows.append(torch.cat(flat + [flag.to(flat[0])]))
         total = sum_across_ranks(torch.stack(rows))
-        assert isinstance(total, Tensor)
         mean = total[:, :-1] / total[:, -1:].clamp_min(1)
         return torch.linalg.vector_norm(mean, dim=1)
 
@@ -609,7 +619,7 @@ class GradNorm(Weighting):
         self._check_terms(losses)
         if shared is None or not any(t.requires_grad for t in shared):
             raise ValueError("GradNorm needs the shared layer's weights, requiring grad")
-        vec, present, _ = _across_ranks(*_stack(losses))
+        vec, present = self._values(losses)
         vec = vec.to(self.initial_losses)
         present = present.to(self.initial_losses.device)
         steps = int(self._steps)
