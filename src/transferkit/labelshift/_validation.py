@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
+
+from . import _kernels
 
 # Rows of a probability matrix must sum to one within this tolerance (float32 softmax
 # outputs written to CSV with 6 digits sum to one within ~1e-5).
@@ -52,10 +54,19 @@ def check_proba(p: Any, n_classes: int | None, name: str = "probabilities") -> n
     return check_proba_stats(p, n_classes, name)[0]
 
 
+class ProbaStats(NamedTuple):
+    """What validating a probability matrix computed on the way (None: not asked for)."""
+
+    col: np.ndarray | None  # column sums (float64)
+    sq: np.ndarray | None  # X^T X
+    counts: np.ndarray | None  # how often each class is the row's argmax
+
+
 def check_proba_stats(
-    p: Any, n_classes: int | None, name: str = "probabilities", second: bool = False
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """:func:`check_proba` that also returns the column sums (and ``X^T X`` with ``second``)."""
+    p: Any, n_classes: int | None, name: str = "probabilities", second: bool = False,
+    hard: bool = False,
+) -> tuple[np.ndarray, ProbaStats]:
+    """:func:`check_proba` that also returns what :func:`scan_proba` computes."""
     arr = as_numpy(p, name)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-d array (n, n_classes); got shape {arr.shape}")
@@ -70,44 +81,60 @@ def check_proba_stats(
         raise ValueError(f"{name} needs at least 2 class columns; got {arr.shape[1]}")
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
-    col, sq = scan_proba(arr, name, second)
-    return arr, col, sq
+    return arr, scan_proba(arr, name, second, hard)
 
 
 CHUNK = 16384  # rows per block: a block stays in cache while it is checked and summed
 
 
+def _bad_row(arr: np.ndarray, bad: int, name: str) -> ValueError:
+    """The error for row ``bad``, which failed the checks."""
+    row = arr[bad]
+    if not np.all(np.isfinite(row)):
+        return ValueError(f"{name} has NaN or infinite values (first in row {bad})")
+    if abs(float(row.sum()) - 1.0) > SUM_TOL:
+        return ValueError(
+            f"{name} rows must sum to one; row {bad} sums to {float(row.sum()):.6g}"
+        )
+    return ValueError(f"{name} must be non-negative; row {bad} has a negative entry")
+
+
 def scan_proba(
-    arr: np.ndarray, name: str = "probabilities", second: bool = False
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Validate a probability matrix and sum it in one pass over memory.
+    arr: np.ndarray, name: str = "probabilities", second: bool = False, hard: bool = False
+) -> ProbaStats:
+    """Validate a probability matrix and summarise it in one pass over memory.
 
     Checks finiteness, non-negativity and rows summing to one block by block, and returns
-    the column sums (float64) and, with ``second``, the sum of outer products ``X^T X``.
+    the column sums (float64) and, with ``second``, the sum of outer products ``X^T X``;
+    with ``hard`` instead the counts of each row's argmax (no column sums), by the compiled
+    kernel of :mod:`._kernels` where it applies.
     """
+    if hard and not second:
+        fast = _kernels.hard_scan(arr, SUM_TOL)
+        if fast is not None:
+            if fast[1] >= 0:
+                raise _bad_row(arr, fast[1], name)
+            return ProbaStats(None, None, fast[0])
     n, k = arr.shape
     ones = np.ones(k, dtype=arr.dtype)
     col = np.zeros(k)
     sq = np.zeros((k, k)) if second else None
+    counts = np.zeros(k, dtype=np.int64) if hard else None
     for start in range(0, n, CHUNK):
         block = arr[start : start + CHUNK]
         sums = block @ ones
         off = ~(np.abs(sums - 1.0) <= SUM_TOL)  # NaN compares False -> flagged
         if off.any():
-            bad = start + int(np.flatnonzero(off)[0])
-            row = arr[bad]
-            if not np.all(np.isfinite(row)):
-                raise ValueError(f"{name} has NaN or infinite values (first in row {bad})")
-            raise ValueError(
-                f"{name} rows must sum to one; row {bad} sums to {float(row.sum()):.6g}"
-            )
+            raise _bad_row(arr, start + int(np.flatnonzero(off)[0]), name)
         if block.min() < 0:
-            bad = start + int(np.flatnonzero((block < 0).any(axis=1))[0])
-            raise ValueError(f"{name} must be non-negative; row {bad} has a negative entry")
-        col += np.ones(len(block), dtype=arr.dtype) @ block
+            raise _bad_row(arr, start + int(np.flatnonzero((block < 0).any(axis=1))[0]), name)
+        if counts is not None:
+            counts += np.bincount(block.argmax(axis=1), minlength=k)
+        else:
+            col += np.ones(len(block), dtype=arr.dtype) @ block
         if sq is not None:
             sq += block.T @ block
-    return col, sq
+    return ProbaStats(None if hard else col, sq, counts)
 
 
 def check_predictions(

@@ -18,7 +18,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._estimator import Params, check_fitted, clone
-from ._validation import CHUNK, as_numpy, check_labels, check_predictions, check_proba_stats
+from . import _kernels
+from ._validation import (
+    CHUNK,
+    ProbaStats,
+    as_numpy,
+    check_labels,
+    check_predictions,
+    check_proba_stats,
+)
 from .calibration import apply_bcts, fit_bcts
 from .registry import ESTIMATORS, register_estimator
 
@@ -31,8 +39,8 @@ __all__ = [
 ]
 
 _INTERVALS = ("delta", "bootstrap", "none")
-# column sums and X^T X of target probabilities, computed while validating them
-_Stats = tuple[np.ndarray | None, np.ndarray | None]
+# column sums, X^T X or argmax counts of target probabilities, computed while validating
+_Stats = ProbaStats
 
 
 class IllConditionedWarning(UserWarning):
@@ -247,13 +255,13 @@ class LabelShiftEstimator(Params):
         if arr.ndim == 1 and arr.dtype.kind in "USO":
             arr = _names_to_index(arr, self.classes_, "target predictions")
         if arr.ndim == 2:
-            arr, col, sq = check_proba_stats(arr, self.n_classes_, "target predictions",
-                                             second=want_cov and self._soft())
-            stats: _Stats = (col, sq)
+            arr, stats = check_proba_stats(arr, self.n_classes_, "target predictions",
+                                           second=want_cov and self._soft(),
+                                           hard=self._wants_counts())
             is_proba = True
         else:
             arr, is_proba = check_predictions(arr, self.n_classes_, "target predictions")
-            stats = (None, None)
+            stats = ProbaStats(None, None, None)
         X_arr = arr
         k = self.n_classes_
         with warnings.catch_warnings(record=True) as caught:
@@ -333,6 +341,11 @@ class LabelShiftEstimator(Params):
 
     def _soft(self) -> bool:
         return bool(getattr(self, "soft", False))
+
+    def _wants_counts(self) -> bool:
+        """Whether ``_estimate`` reads the target's argmax counts (``stats.counts``) from
+        the validating pass, instead of its column sums."""
+        return False
 
     def _normalise(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Clip weights at 0 and rescale so that the implied prior sums to one."""
@@ -509,15 +522,19 @@ class BBSE(LabelShiftEstimator):
             )
             return np.linalg.lstsq(self.confusion_, mu, rcond=None)[0]
 
+    def _wants_counts(self) -> bool:
+        return not self.soft
+
     def _marginal(self, X: np.ndarray, is_proba: bool, stats: _Stats) -> np.ndarray:
         if self.soft and not is_proba:
             raise ValueError(
                 "this estimator was fitted with soft=True: target predictions must be "
                 f"probabilities (n, {self.n_classes_}); got hard labels"
             )
-        col = stats[0]
-        if self.soft and col is not None:
-            return col / X.shape[0]
+        if self.soft and stats.col is not None:
+            return stats.col / X.shape[0]
+        if not self.soft and stats.counts is not None:
+            return stats.counts.astype(np.float64) / X.shape[0]
         return _target_marginal(X, is_proba, self.soft, self.n_classes_)
 
     def _estimate(
@@ -562,7 +579,7 @@ class BBSE(LabelShiftEstimator):
         """First-order covariance of the prior q = w * p (C_cond q = mu)."""
         n = X.shape[0]
         if self.soft:
-            sq = stats[1]
+            sq = stats.sq
             second = (sq if sq is not None else np.asarray(X.T @ X, dtype=np.float64)) / n
             sigma_v = (second - np.outer(mu, mu)) / n
         else:
@@ -674,6 +691,9 @@ class RLLS(BBSE):
 def _em_pass(P: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, float]:
     """``mean_i P[i] / (P[i] . r)`` and ``mean_i log(P[i] . r)`` in one pass (by blocks)."""
     n, k = P.shape
+    fast = _kernels.em_pass(P, r)
+    if fast is not None:
+        return fast[0] / n, fast[1] / n
     rr = r.astype(P.dtype)
     t = np.zeros(k)
     loglik = 0.0
