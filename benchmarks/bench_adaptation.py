@@ -12,12 +12,14 @@ lr, lambda schedule) and reports ms/epoch and target accuracy; if skada is insta
 and epochs, side by side. Preprocessing: both domains are 8x8 optdigits-style ink
 fractions in [0, 1] (``digit_pair(8)``), flattened to 64 features for skada.
 
-Run: ``python benchmarks/bench_adaptation.py [--width 256] [--rounds 7] [--epochs 30]``.
+Run: ``python benchmarks/bench_adaptation.py [--width 256] [--rounds 7] [--epochs 30
+--seeds 3]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 
@@ -58,16 +60,17 @@ def step_times(cfg: MSTNConfig, rounds: int, steps: int) -> dict[str, float]:
     return {arm: statistics.median(v) for arm, v in times.items()}
 
 
-def our_dann(cfg: MSTNConfig, epochs: int) -> tuple[float, float]:
+def our_dann(cfg: MSTNConfig, epochs: int, seed: int = 0) -> tuple[float, float, int]:
+    """(ms per epoch, target accuracy, samples seen per epoch) of our DANN."""
     source, target = digit_pair(cfg.resolution)
     per_epoch = len(source.images) // cfg.batch_size
     steps = epochs * per_epoch
-    with seeded(0):
+    with seeded(seed):
         model = AdaptationModel(build_network(cfg, 10), _objective("dann", cfg, 10)[0])
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=5e-4)
-    streams = {
-        "source": Stream(source.images, source.labels, batch_size=cfg.batch_size),
-        "target": Stream(target.images, batch_size=cfg.batch_size, seed=1),
+    streams = {  # seeded, so that what ran before in the process changes nothing
+        "source": Stream(source.images, source.labels, batch_size=cfg.batch_size, seed=seed),
+        "target": Stream(target.images, batch_size=cfg.batch_size, seed=1000 + seed),
     }
     t0 = time.perf_counter()
     fit(
@@ -77,17 +80,19 @@ def our_dann(cfg: MSTNConfig, epochs: int) -> tuple[float, float]:
         opt,
         steps,
         scheduler=annealed_lr_scheduler(opt, steps),
-        seed=0,
+        seed=seed,
         log_losses_every=0,
         progress=False,
     )
     ms = (time.perf_counter() - t0) / epochs * 1000
-    return ms, accuracy(model, target.images, target.labels)
+    # each step draws a source batch and a target batch
+    return ms, accuracy(model, target.images, target.labels), 2 * per_epoch * cfg.batch_size
 
 
 def skada_dann(
-    cfg: MSTNConfig, epochs: int, fixed: bool = True, reg: float = 0.1
-) -> tuple[float, float] | None:
+    cfg: MSTNConfig, epochs: int, fixed: bool = True, reg: float = 0.1, seed: int = 0
+) -> tuple[float, float, int] | None:
+    """(ms per epoch, target accuracy, samples seen per epoch) of skada's DANN."""
     try:
         from skada.deep import DANN as SkadaDANN  # type: ignore[import-not-found]
         from skada.deep.modules import DomainClassifier  # type: ignore[import-not-found]
@@ -141,7 +146,7 @@ def skada_dann(
         def forward(self, x: torch.Tensor, sample_weight: object = None) -> torch.Tensor:
             return self.net(GradientReversalLayer.apply(x, 1.0)).squeeze(-1)
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     disc = Discriminator() if fixed else DomainClassifier(num_features=cfg.bottleneck)
     clf = SkadaDANN(
         Net(),
@@ -161,7 +166,10 @@ def skada_dann(
     clf.fit(x, y, sample_domain=sd)
     ms = (time.perf_counter() - t0) / epochs * 1000
     pred = clf.predict(xt, sample_domain=-np.ones(len(xt), dtype=np.int64))
-    return ms, float((pred == target.labels.numpy()).mean())
+    # skada's DomainBalancedSampler: max(source, target) rows of each domain, rounded down
+    # to whole batches, per epoch
+    seen = 2 * max(len(xs) - len(xs) % cfg.batch_size, len(xt) - len(xt) % cfg.batch_size)
+    return ms, float((pred == target.labels.numpy()).mean()), seen
 
 
 def main() -> None:
@@ -170,6 +178,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=40, help="steps per arm per round")
     parser.add_argument("--epochs", type=int, default=0, help="also train DANN this many epochs")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds of the DANN comparison")
     args = parser.parse_args()
     torch.set_num_threads(1)
     w = args.width
@@ -183,21 +192,52 @@ def main() -> None:
     verdict = "met" if ratio <= 1.25 else "NOT met"
     print(f"MSTN / DANN step time: {ratio:.3f} (target <= 1.25: {verdict})")
     if args.epochs:
-        ms, acc = our_dann(cfg, args.epochs)
-        print(f"transferkit DANN: {ms:7.1f} ms/epoch, target accuracy {acc:.3f}", end="")
-        print(f" ({args.epochs} epochs)")
-        sk = skada_dann(cfg, args.epochs)
-        if sk is None:
-            print("skada not installed: peer comparison skipped (pip install skada)")
-        else:
-            print(f"skada DANN:       {sk[0]:7.1f} ms/epoch, target accuracy {sk[1]:.3f}", end="")
-            print(" (our discriminator's sizes, reg 0.1, constant lambda)")
-            print(f"ours / skada time per epoch: {ms / sk[0]:.2f} (target <= 0.5)")
-            dflt = skada_dann(cfg, args.epochs, fixed=False, reg=1.0)
-            if dflt is not None:
-                print(f"skada DANN, default DomainClassifier: {dflt[0]:7.1f} ms/epoch,", end="")
-                print(f" target accuracy {dflt[1]:.3f}")
+        dann_versus_skada(cfg, args.epochs, args.seeds)
 
+
+def _mean_sd(values: list[float]) -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return f"{statistics.mean(values):.4f} +- {sd:.4f}"
+
+
+def dann_versus_skada(cfg: MSTNConfig, epochs: int, seeds: int) -> None:
+    """Our DANN and skada's, same arrays, network sizes and epochs, on ``seeds`` seeds."""
+    ours = [our_dann(cfg, epochs, seed) for seed in range(seeds)]
+    ms = statistics.median(r[0] for r in ours)
+    print(f"transferkit DANN: {ms:7.1f} ms/epoch ({ours[0][2]} samples), target accuracy "
+          f"{_mean_sd([r[1] for r in ours])} over {seeds} seed(s) ({epochs} epochs)")
+    first = skada_dann(cfg, epochs, seed=0)
+    if first is None:
+        print("skada not installed: peer comparison skipped (pip install skada)")
+        return
+    theirs = [first] + [r for seed in range(1, seeds)
+                        if (r := skada_dann(cfg, epochs, seed=seed)) is not None]
+    sk_ms = statistics.median(r[0] for r in theirs)
+    print(f"skada DANN:       {sk_ms:7.1f} ms/epoch ({theirs[0][2]} samples), target accuracy "
+          f"{_mean_sd([r[1] for r in theirs])} (our discriminator's sizes, reg 0.1, "
+          "constant lambda)")
+    per_sample = (ms / ours[0][2]) / (sk_ms / theirs[0][2])
+    print(f"ours / skada time per epoch: {ms / sk_ms:.2f}x; per sample seen: "
+          f"{per_sample:.2f}x (target <= 0.5x)")
+    diffs = [a[1] - b[1] for a, b in zip(ours, theirs, strict=True)]
+    se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+    print(f"target accuracy, ours - skada (paired by seed): {statistics.mean(diffs):+.4f} "
+          f"(standard error {se:.4f}; target: >= 0)")
+    # skada's balanced sampler fills each batch of `batch_size` with half source, half
+    # target: twice our steps per epoch. Ours with the same batches, for a matched count:
+    half = dataclasses.replace(cfg, batch_size=cfg.batch_size // 2)
+    matched = [our_dann(half, epochs, seed) for seed in range(seeds)]
+    ms_m = statistics.median(r[0] for r in matched)
+    diffs = [a[1] - b[1] for a, b in zip(matched, theirs, strict=True)]
+    se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+    print(f"transferkit DANN, {half.batch_size}+{half.batch_size} per step (skada's batches): "
+          f"{ms_m:7.1f} ms/epoch, target accuracy {_mean_sd([r[1] for r in matched])}; "
+          f"per sample seen {(ms_m / matched[0][2]) / (sk_ms / theirs[0][2]):.2f}x skada's; "
+          f"accuracy - skada's {statistics.mean(diffs):+.4f} (standard error {se:.4f})")
+    dflt = skada_dann(cfg, epochs, fixed=False, reg=1.0)
+    if dflt is not None:
+        print(f"skada DANN, default DomainClassifier: {dflt[0]:7.1f} ms/epoch, target "
+              f"accuracy {dflt[1]:.4f} (seed 0)")
 
 if __name__ == "__main__":
     main()

@@ -1,8 +1,11 @@
 """Time per training step of each loss-weighting strategy on the GradNorm toy (T = 10).
 
+``--tasks 2 10 40`` times the same toy with T = 2, 10 and 40 tasks, one block each.
+
 Relative to a raw PyTorch equal-weight step on the same model (forward, sum of the ten
 MSE losses, backward, SGD step), all measured side by side in one run, interleaved in
-rounds, medians reported. Target: GradNorm <= 1.5x the raw step.
+rounds, medians reported. Targets: GradNorm <= 1.3x the raw step at T = 10, <= 1.5x at
+T = 40.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_gradnorm.py [--rounds 15] [--steps 40]
 
@@ -28,14 +31,21 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--tasks", type=int, nargs="+", default=[10], help="T values to time")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    cfg = ToyConfig()
+    for n_tasks in args.tasks:
+        measure(n_tasks, args.rounds, args.steps)
+
+
+def measure(n_tasks: int, rounds: int, steps: int) -> None:
+    """All strategies and the raw step on the toy with ``n_tasks`` tasks, interleaved."""
+    cfg = ToyConfig(n_tasks=n_tasks)
     x_all, ys_all = toy_problem(cfg, 0)["train"]
     x, ys = x_all[:100], [y[:100] for y in ys_all]
 
     def raw_step_fn() -> Callable[[], None]:
-        model = toy_model(10)
+        model = toy_model(n_tasks)
         opt = torch.optim.SGD(model.parameters(), lr=1e-4)
 
         def step() -> None:
@@ -49,7 +59,7 @@ def main() -> None:
         return step
 
     def strategy_step_fn(name: str) -> Callable[[], None]:
-        model = toy_model(10)
+        model = toy_model(n_tasks)
         opt = torch.optim.SGD(model.parameters(), lr=1e-4)
         kw = {"alpha": 0.12} if name == "gradnorm" else {}
         strategy = create_weighting(name, tasks=list(model.tasks),
@@ -68,7 +78,7 @@ def main() -> None:
     arms: dict[str, Callable[[], None]] = {"raw torch (equal)": raw_step_fn()}
     for name in list_weightings():
         arms[f"transferkit {name}"] = strategy_step_fn(name)
-    peer = _peer_gradnorm(x, ys)
+    peer = _peer_gradnorm(x, ys, n_tasks)
     if peer is not None:
         arms["gradnorm-pytorch"] = peer
 
@@ -76,27 +86,31 @@ def main() -> None:
         for _ in range(10):
             fn()
     times: dict[str, list[float]] = {k: [] for k in arms}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for k, fn in arms.items():
             t0 = time.perf_counter()
-            for _ in range(args.steps):
+            for _ in range(steps):
                 fn()
-            times[k].append((time.perf_counter() - t0) / args.steps)
+            times[k].append((time.perf_counter() - t0) / steps)
     base = statistics.median(times["raw torch (equal)"])
-    print(f"GradNorm toy, T=10, batch 100, 1 thread; raw step {1e3 * base:.2f} ms (median)")
+    print(f"GradNorm toy, T={n_tasks}, batch 100, 1 thread; raw step {1e3 * base:.2f} ms "
+          "(median)")
     for k, v in times.items():
-        print(f"{k:28s} {1e3 * statistics.median(v):7.2f} ms  {statistics.median(v) / base:5.2f}x")
+        print(f"T={n_tasks:<3d} {k:28s} {1e3 * statistics.median(v):7.2f} ms  "
+              f"{statistics.median(v) / base:5.2f}x")
 
 
-def _peer_gradnorm(x: torch.Tensor, ys: list[torch.Tensor]) -> Callable[[], None] | None:
+def _peer_gradnorm(x: torch.Tensor, ys: list[torch.Tensor], n_tasks: int
+                   ) -> Callable[[], None] | None:
     try:
         from gradnorm_pytorch import GradNormLossWeighter  # type: ignore[import-not-found]
     except ImportError:
         print("gradnorm-pytorch not installed: peer timing skipped")
         return None
-    model = toy_model(10)
+    model = toy_model(n_tasks)
     opt = torch.optim.SGD(model.parameters(), lr=1e-4)
-    weighter = GradNormLossWeighter(num_losses=10, learning_rate=1e-4, restoring_force_alpha=0.12,
+    weighter = GradNormLossWeighter(num_losses=n_tasks, learning_rate=1e-4,
+                                    restoring_force_alpha=0.12,
                                     grad_norm_parameters=model.shared_parameters()[0])
 
     def step() -> None:

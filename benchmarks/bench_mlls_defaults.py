@@ -23,9 +23,9 @@ from transferkit.data import dirichlet_prior, sample_with_prior
 from transferkit.labelshift import BBSE, MLLS
 
 VARIANTS = {
-    "mlls (no calibration, label prior)": lambda: MLLS(interval="none"),
-    "mlls (no calibration, predicted prior)": lambda: MLLS(source_prior="predictions",
-                                                          interval="none"),
+    "mlls (no calibration, label prior)": lambda: MLLS(calibration=None, interval="none"),
+    "mlls (no calibration, predicted prior)": lambda: MLLS(
+        calibration=None, source_prior="predictions", interval="none"),
     "mlls + ts": lambda: MLLS(calibration="ts", interval="none"),
     "mlls + bcts": lambda: MLLS(calibration="bcts", interval="none"),
     "bbse (hard)": lambda: BBSE(interval="none"),

@@ -9,7 +9,7 @@ the plain step (targets: L2-SP <= 1.15x; L2-SP without an autograd node, through
 (``sum((w - w0) ** 2)`` per tensor) and an empty autograd node (the floor of any penalty
 in the loss) are shown for reference.
 
-Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_regularizers.py [--steps 25 --rounds 30]``
+Run: ``python benchmarks/bench_regularizers.py [--steps 25 --rounds 30]``
 """
 
 from __future__ import annotations
@@ -142,6 +142,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=25, help="steps per timed block")
     ap.add_argument("--rounds", type=int, default=30, help="interleaved blocks per variant")
     args = ap.parse_args()
+    torch.set_num_threads(1)  # as the other benchmarks: ratios on one core
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     gen = torch.Generator().manual_seed(0)
     x8 = torch.rand(32, 1, 8, 8, generator=gen)

@@ -24,12 +24,13 @@ HERE = Path(__file__).resolve().parent
 # name -> (arguments at full size, arguments for --smoke)
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "loop": ([], ["--smoke"]),
-    "labelshift": ([], ["--rows", "20000", "--repeats", "1"]),
+    "labelshift": (["--scaling"], ["--rows", "20000", "--repeats", "1", "--classes", "10"]),
     "detection": ([], ["--repeats", "2", "--sizes", "200"]),
     "mlls_defaults": ([], ["--seeds", "1", "--trials", "2"]),
-    "gradnorm": ([], ["--rounds", "1", "--steps", "2"]),
+    "gradnorm": (["--tasks", "2", "10", "40"], ["--rounds", "1", "--steps", "2"]),
     "regularizers": ([], ["--steps", "2", "--rounds", "1"]),
-    "adaptation": ([], ["--width", "16", "--rounds", "1", "--steps", "2"]),
+    "adaptation": (["--epochs", "30", "--seeds", "3"],
+                   ["--width", "16", "--rounds", "1", "--steps", "2", "--epochs", "1"]),
     "reform": ([], ["--smoke"]),
     "maml": ([], ["--smoke"]),
     "finetune": ([], ["--images", "60", "--epochs", "1", "--size", "32", "--rounds", "1",

@@ -18,7 +18,6 @@ pytest.importorskip("numba")
 def kernels_on(monkeypatch: pytest.MonkeyPatch) -> None:
     """Kernels for every size (normally only from ``MIN_ELEMENTS`` entries)."""
     monkeypatch.setattr(_kernels, "MIN_ELEMENTS", 0)
-    monkeypatch.setattr(_kernels, "EM_MIN_CLASSES", 2)
     if _kernels._compiled() is None:
         pytest.skip("kernels disabled by TRANSFERKIT_NUMBA=0")
 
@@ -42,6 +41,19 @@ def test_hard_scan_counts_match_argmax_with_ties(kernels_on: None) -> None:
         out = _kernels.hard_scan(arr, SUM_TOL)
         assert out is not None and out[1] == -1
         np.testing.assert_array_equal(out[0], np.bincount(arr.argmax(axis=1), minlength=7))
+
+
+def test_column_scan_matches_numpy(kernels_on: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    P = np.random.default_rng(5).dirichlet(np.ones(9), size=700)
+    for arr in (P, P.astype(np.float32)):
+        out = _kernels.column_scan(arr, SUM_TOL)
+        assert out is not None and out[1] == -1
+        np.testing.assert_allclose(out[0], arr.astype(np.float64).sum(axis=0), rtol=1e-6)
+    hp, hy, tp, _ = _data(5)
+    fast = BBSE(soft=True, interval="none").fit(hp, hy).estimate(tp)
+    numpy_only(monkeypatch)
+    slow = BBSE(soft=True, interval="none").fit(hp, hy).estimate(tp)
+    np.testing.assert_allclose(fast.prior, slow.prior, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -110,11 +122,13 @@ def test_kernel_errors_name_the_row_as_numpy_does(
 ) -> None:
     P = np.random.default_rng(3).dirichlet(np.ones(4), size=100)
     bad(P)  # type: ignore[operator]
-    with pytest.raises(ValueError, match=message):
-        check_proba_stats(P, 4, hard=True)
+    for hard in (True, False):  # the argmax-counting and the column-summing kernels
+        with pytest.raises(ValueError, match=message):
+            check_proba_stats(P, 4, hard=hard)
     numpy_only(monkeypatch)
-    with pytest.raises(ValueError, match=message):
-        check_proba_stats(P, 4, hard=True)
+    for hard in (True, False):
+        with pytest.raises(ValueError, match=message):
+            check_proba_stats(P, 4, hard=hard)
 
 
 def test_non_contiguous_input_uses_numpy(kernels_on: None) -> None:
@@ -128,4 +142,5 @@ def test_non_contiguous_input_uses_numpy(kernels_on: None) -> None:
 def test_small_inputs_skip_the_kernels() -> None:
     P = np.full((10, 2), 0.5)
     assert _kernels.hard_scan(P, SUM_TOL) is None
+    assert _kernels.column_scan(P, SUM_TOL) is None
     assert _kernels.em_pass(P, np.ones(2)) is None

@@ -106,15 +106,15 @@ def scan_proba(
 
     Checks finiteness, non-negativity and rows summing to one block by block, and returns
     the column sums (float64) and, with ``second``, the sum of outer products ``X^T X``;
-    with ``hard`` instead the counts of each row's argmax (no column sums), by the compiled
-    kernel of :mod:`._kernels` where it applies.
+    with ``hard`` instead the counts of each row's argmax (no column sums). Without
+    ``second``, the compiled kernels of :mod:`._kernels` do it where they apply.
     """
-    if hard and not second:
-        fast = _kernels.hard_scan(arr, SUM_TOL)
+    if not second:
+        fast = (_kernels.hard_scan if hard else _kernels.column_scan)(arr, SUM_TOL)
         if fast is not None:
             if fast[1] >= 0:
                 raise _bad_row(arr, fast[1], name)
-            return ProbaStats(None, None, fast[0])
+            return ProbaStats(None, None, fast[0]) if hard else ProbaStats(fast[0], None, None)
     n, k = arr.shape
     ones = np.ones(k, dtype=arr.dtype)
     col = np.zeros(k)
