@@ -144,3 +144,19 @@ def test_small_inputs_skip_the_kernels() -> None:
     assert _kernels.hard_scan(P, SUM_TOL) is None
     assert _kernels.column_scan(P, SUM_TOL) is None
     assert _kernels.em_pass(P, np.ones(2)) is None
+
+
+@pytest.mark.parametrize("k", [3, 100])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocked_bcts_is_the_whole_array_formula(k: int, dtype: type) -> None:
+    """apply_bcts works block by block; every entry is what the formula gives at once."""
+    from transferkit.labelshift.calibration import apply_bcts
+
+    rng = np.random.default_rng(6)
+    P = rng.dirichlet(np.full(k, 0.3), size=70_000 // k).astype(dtype)
+    P[0, 0], P[0, 1:] = 1.0, 0.0  # zeros: floored at 1e-12 before the log
+    bias = rng.normal(size=k)
+    z = np.log(np.maximum(P.astype(np.float64), 1e-12)) * (1 / 1.7) + bias
+    z -= z.max(axis=1, keepdims=True)
+    want = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    np.testing.assert_array_equal(apply_bcts(P, 1.7, bias), want)

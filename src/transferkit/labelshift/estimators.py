@@ -954,10 +954,15 @@ class MLLS(LabelShiftEstimator):
         return w, (self._fisher_cov(P, q) if want_cov else None)
 
     def _fisher_cov(self, P: np.ndarray, q: np.ndarray) -> np.ndarray:
-        r = q / self.em_prior_
-        s = np.maximum(np.asarray(P @ r.astype(P.dtype), dtype=np.float64), 1e-300)
-        B = P / s[:, None].astype(P.dtype)
-        info = np.asarray(B.T @ B, dtype=np.float64) / np.outer(self.em_prior_, self.em_prior_)
+        r = (q / self.em_prior_).astype(P.dtype)
+        k = len(q)
+        info = np.zeros((k, k))
+        for start in range(0, P.shape[0], CHUNK):  # no (n, k) temporary
+            block = P[start : start + CHUNK]
+            s = np.maximum(np.asarray(block @ r, dtype=np.float64), 1e-300)
+            B = block / s[:, None].astype(P.dtype)
+            info += B.T @ B
+        info /= np.outer(self.em_prior_, self.em_prior_)
         from scipy.linalg import null_space
 
         Z = null_space(np.ones((1, len(q))))
