@@ -175,7 +175,7 @@ def ks_shift_test(holdout_proba: Any, target_proba: Any, alpha: float = 0.05,
         How each class's p-value is computed from its distance ``D``. ``"asymp"``
         (default, as alibi-detect's KSDrift): Smirnov's asymptotic distribution, scipy's
         ``kstwo.sf(D, round(m n / (m + n)))``, the p-value of ``ks_2samp(method="asymp")``
-        to float precision; one vectorised call for all classes. ``"exact"``: scipy's
+        to float precision; evaluated once, at the largest distance. ``"exact"``: scipy's
         exact two-sample distribution (``ks_2samp(method="exact")``, much slower). The
         asymptotic p-values are within 0.02 of the exact ones for m, n >= 100 and within
         0.005 for m, n >= 1,000 (tested on both null and shifted samples); the combined

@@ -39,8 +39,6 @@ __all__ = [
 ]
 
 _INTERVALS = ("delta", "bootstrap", "none")
-# column sums, X^T X or argmax counts of target probabilities, computed while validating
-_Stats = ProbaStats
 
 
 class IllConditionedWarning(UserWarning):
@@ -329,7 +327,7 @@ class LabelShiftEstimator(Params):
         return None
 
     def _estimate(
-        self, X: np.ndarray, is_proba: bool, want_cov: bool, stats: _Stats
+        self, X: np.ndarray, is_proba: bool, want_cov: bool, stats: ProbaStats
     ) -> tuple[np.ndarray, np.ndarray | None]:
         raise NotImplementedError
 
@@ -525,7 +523,7 @@ class BBSE(LabelShiftEstimator):
     def _wants_counts(self) -> bool:
         return not self.soft
 
-    def _marginal(self, X: np.ndarray, is_proba: bool, stats: _Stats) -> np.ndarray:
+    def _marginal(self, X: np.ndarray, is_proba: bool, stats: ProbaStats) -> np.ndarray:
         if self.soft and not is_proba:
             raise ValueError(
                 "this estimator was fitted with soft=True: target predictions must be "
@@ -538,7 +536,7 @@ class BBSE(LabelShiftEstimator):
         return _target_marginal(X, is_proba, self.soft, self.n_classes_)
 
     def _estimate(
-        self, X: np.ndarray, is_proba: bool, want_cov: bool, stats: _Stats
+        self, X: np.ndarray, is_proba: bool, want_cov: bool, stats: ProbaStats
     ) -> tuple[np.ndarray, np.ndarray | None]:
         mu = self._marginal(X, is_proba, stats)
         w = self._solve(mu)
@@ -575,7 +573,7 @@ class BBSE(LabelShiftEstimator):
         q_int = np.clip(np.stack([q_lo, q_hi], axis=1), 0.0, 1.0)
         return q_int / self.source_prior_[:, None], q_int
 
-    def _delta_cov(self, X: np.ndarray, mu: np.ndarray, w: np.ndarray, stats: _Stats) -> Any:
+    def _delta_cov(self, X: np.ndarray, mu: np.ndarray, w: np.ndarray, stats: ProbaStats) -> Any:
         """First-order covariance of the prior q = w * p (C_cond q = mu)."""
         n = X.shape[0]
         if self.soft:
@@ -941,7 +939,7 @@ class MLLS(LabelShiftEstimator):
         return apply_bcts(X, self.temperature_, self.bias_)
 
     def _estimate(
-        self, X: np.ndarray, is_proba: bool, want_cov: bool, stats: _Stats
+        self, X: np.ndarray, is_proba: bool, want_cov: bool, stats: ProbaStats
     ) -> tuple[np.ndarray, np.ndarray | None]:
         P = self._calibrated(X)
         p = self.em_prior_

@@ -138,13 +138,12 @@ CLAIM = register_claim(
         notes=(
             "Quick budget: 3 seeds (0..2); 5 until 2026-12-02, cut for the "
             "main job's run time only (about twice as slow on this day's machines). "
-
             "`null/*` arms are false-positive rates, `n<N>/*` arms are powers at "
             "tweak-one delta = 0.2. The first design compared powers at delta = 0.5, "
             "n = 1,000, where every test reached power 1 (zero difference, p = 1): the "
             "comparison point was then moved, once, to the point where the weaker test's "
             "power was 0.26 in the earlier 10-seed development run (seeds 0..9), and fixed "
-            "before the confirmation seeds were run. Quick runs seeds 0..4, full runs "
+            "before the confirmation seeds were run. Quick runs seeds 0..2, full runs "
             "1000..1009."
         ),
     )

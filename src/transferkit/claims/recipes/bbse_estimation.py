@@ -164,7 +164,6 @@ CLAIM = register_claim(
         notes=(
             "Quick budget: 3 seeds (0..2); 5 until 2026-12-02, cut for the "
             "main job's run time only (about twice as slow on this day's machines). "
-
             "Arms are `<curve>/n<n>/<method>`: `grow` = holdout of n examples, `fixed1000` = "
             "holdout of 1,000. Values are log10 of the mean relative squared weight error "
             "over the seed's shifts, so a comparison's delta is a log-ratio: "
@@ -173,7 +172,7 @@ CLAIM = register_claim(
             "confusion matrix's own error sets a floor (a prototype saw a ratio of ~0.6). "
             "Holdout and target are drawn with replacement from a 3,000-image MNIST-5k pool "
             "disjoint from the black box's training images (see the recipe's docstring). "
-            "Protocol: quick runs seeds 0..4, full 1000..1009. RLLS's penalty is the authors' "
+            "Protocol: quick runs seeds 0..2, full 1000..1009. RLLS's penalty is the authors' "
             "code's 0.01 * 3 Delta_C and MLLS uses BCTS (the library default, chosen on "
             "benchmarks/bench_mlls_defaults.py, development seeds 0..1); no estimator "
             "setting was chosen by this claim's verdict."

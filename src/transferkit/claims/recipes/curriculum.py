@@ -226,8 +226,7 @@ register_claim(
         notes=(
             "Quick budget: 2 seeds (0..1); 4 until 2026-12-02, cut for the "
             "main job's run time only (about twice as slow on this day's machines). "
-
-            "Protocol: quick runs seeds 0..3 (development), full 1000..1009 (confirmation). "
+            "Protocol: quick runs seeds 0..1 (development), full 1000..1009 (confirmation). "
             "Fixed before the first run: the data sizes, the teacher (trained on scikit-"
             "learn digits), 5-fold cross-fitted SVC scores, the authors' pacing (4%, x1.9 "
             "per 100 batches) and class balancing, the 64-32-10 student, 1,500 SGD steps "

@@ -107,7 +107,7 @@ CLAIM = register_claim(
         ],
         notes="Quick budget: 4 seeds (0..3); 8 until 2026-12-02, cut for the "
             "main job's run time only (about twice as slow on this day's machines). "
-            "Protocol: quick runs seeds 0..7 (development), full 1000..1024 (confirmation); "
+            "Protocol: quick runs seeds 0..3 (development), full 1000..1024 (confirmation); "
         "the matched scratch arm uses the fine-tuned arms' architecture, steps, SGD settings "
         "and weight decay (5e-4, fixed from the prototype, not tuned); nothing was chosen by "
         "comparing arms. "

@@ -267,7 +267,7 @@ PAPER = (
 )
 
 NOTES = """\
-Protocol. Quick runs seeds 0..2 (development), full 1000..1009 (confirmation). Chosen by
+Protocol. Quick runs seeds 0..1 (development), full 1000..1009 (confirmation). Chosen by
 looking at development prototypes (nothing learned otherwise): Kaiming initialisation
 with heads scaled by 0.1, pre-activations normalised to unit variance, and Adam. Learning
 rates are chosen inside the recipe, per arm and seed, on a validation split (never the

@@ -315,7 +315,7 @@ CLAIM = register_claim(
         "`l2sp_alpha` figure is the alpha sweep (models trained on all k labels); "
         "`@alpha=0.1` arms are its alpha = 0.1 column. Paper: L2-SP > L2 by several points "
         "on Stanford Dogs (ImageNet source); Fisher adds little. Protocol: quick runs seeds "
-        "0..2 (development), full 1000..1009 (confirmation); alpha is selected inside the "
+        "0..1 (development), full 1000..1009 (confirmation); alpha is selected inside the "
         "recipe on validation labels, beta fixed at the paper's 0.01; nothing else was "
         "chosen by looking at results.",
     )

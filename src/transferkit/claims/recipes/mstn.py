@@ -294,7 +294,8 @@ which made our 0.1 their 0.05). Disclosure: before that fix, 0.1 had been kept a
 comparison of 1.0 and 0.1 by target accuracy on quick seeds 0..2; the value is now
 justified by the authors' code alone, and the full verdict runs on confirmation seeds
 1000..1009 that no development run used. Checkpoints are selected by DEV (no target
-labels). The quick budget (seeds 0..2) was sized for time, not by its verdict.
+labels). The quick budget (seeds 0..2, 0..1 since 2026-12-02) was sized for time, not by its
+verdict.
 
 Paper (Office-31 / digits, [verify]): MSTN 79.1 vs DANN 74.3 Office-31 average.
 """
