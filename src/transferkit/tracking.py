@@ -116,8 +116,8 @@ class MLflowTracker:
     def log_claim(self, result: Mapping[str, Any], json_path: str | os.PathLike[str],
                   report: str | os.PathLike[str] | None = None) -> str:
         """One run for a claim's result (see the module docstring); returns its id."""
-        verdict = ("error" if result.get("error") else
-                   "holds" if result.get("holds") else "does not hold")
+        verdict = ("error" if result.get("error") else result.get("verdict") or
+                   ("holds" if result.get("holds") else "does not hold"))
         params = {"claim": result["claim"], "budget": result.get("budget"),
                   "seeds": result.get("seeds"), "config": result.get("config", {}),
                   "overrides": result.get("overrides", {})}
@@ -131,7 +131,8 @@ class MLflowTracker:
         for c in result.get("comparisons", []):
             name = f"{c['method']}_vs_{c['baseline']}"
             points += [(f"delta.{name}", c.get("delta_mean"), 0),
-                       (f"holds.{name}", float(bool(c.get("holds"))), 0)]
+                       (f"holds.{name}", float(bool(c.get("holds"))), 0),
+                       (f"shown_short.{name}", float(c.get("verdict") == "does not hold"), 0)]
         self.metrics(run_id, points)
         self.artifacts(run_id, [json_path] + ([report] if report is not None else []))
         self.end(run_id, "FAILED" if result.get("error") else "FINISHED")

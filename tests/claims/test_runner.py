@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -27,20 +28,33 @@ def test_result_json_follows_the_schema(tmp_path):
         "environment",
     ):
         assert key in saved, key
-    assert saved["seeds"] == [0, 1, 2, 3]
-    assert set(saved["arms"]) == {"base", "better"} and len(saved["arms"]["base"]) == 4
+    assert saved["seeds"] == [0, 1, 2, 3, 4, 5] and saved["series"] == "development"
+    assert set(saved["arms"]) == {"base", "better"} and len(saved["arms"]["base"]) == 6
     (c,) = saved["comparisons"]
     assert (c["method"], c["baseline"], c["required_delta"]) == ("better", "base", 0.05)
     assert c["holds"] is True and saved["holds"] is True
+    assert c["verdict"] == saved["verdict"] == "holds" and c["seeds_for_power"] is None
     assert saved["extras"]["2"] == {"curve": [2, 3]}
     assert set(saved["environment"]) >= {"transferkit", "torch", "python", "threads"}
     assert result["holds"] is True
 
 
 def test_claim_that_does_not_hold_is_reported(tmp_path):
+    # differences of 0..0.024 against a margin of 0.05: shown to fall short of it
     result = runner.run_claim(toy_claim.make(gain=0.0), "quick", 5, tmp_path)
     assert result["holds"] is False and result["error"] is None
+    assert result["verdict"] == "does not hold"
+    assert result["comparisons"][0]["p_short"] < 0.05
     assert "does not hold" in terminal_table([result])
+
+
+def test_fewer_than_five_seeds_can_only_be_inconclusive(tmp_path):
+    result = runner.run_claim(toy_claim.make(), "quick", 3, tmp_path)
+    (c,) = result["comparisons"]
+    assert c["verdict"] == "holds"  # the comparison's own test is reported as it is
+    assert result["verdict"] == "inconclusive" and result["holds"] is False
+    assert "fewer than 5" in result["verdict_note"]
+    assert "fewer than 5" in terminal_table([result])
 
 
 def test_crash_is_an_error_result_and_finished_seeds_resume(tmp_path):
@@ -87,7 +101,7 @@ def test_report_has_table_and_per_seed_plot(tmp_path, monkeypatch):
     result = runner.run_claim(claim, "quick", None, tmp_path)
     report = write_report([result], tmp_path)
     text = report.read_text()
-    assert "| `toy` | holds | quick | 4 |" in text
+    assert "| `toy` | holds | quick | 6 |" in text
     assert "better vs base" in text and "![toy](toy.png)" in text
     assert (tmp_path / "toy.png").stat().st_size > 1000
 
@@ -99,8 +113,14 @@ def test_bad_seed_count_is_rejected(tmp_path):
 
 def test_full_budget_runs_confirmation_seeds(tmp_path):
     result = runner.run_claim(toy_claim.make(), "full", 3, tmp_path)
-    assert result["seeds"] == [1000, 1001, 1002]
+    assert result["seeds"] == [1000, 1001, 1002] and result["series"] == "confirmation-1"
     assert runner.run_claim(toy_claim.make(), "quick", 3, tmp_path)["seeds"] == [0, 1, 2]
+    # after a change made by looking at a full verdict, the claim moves to a new series
+    moved = dataclasses.replace(toy_claim.make(), series=2)
+    result = runner.run_claim(moved, "full", 2, tmp_path / "moved")
+    assert result["seeds"] == [2000, 2001] and result["series"] == "confirmation-2"
+    with pytest.raises(ValueError, match="series"):
+        dataclasses.replace(toy_claim.make(), series=0)
 
 
 def test_a_diverged_arm_is_a_result_counted_as_a_loss(tmp_path):

@@ -75,3 +75,43 @@ def test_an_optional_comparison_cannot_decide_the_verdict():
     Comparison("a", "b", 0.0, own=False, optional=True)
     with pytest.raises(ValueError, match="optional"):
         Comparison("a", "b", 0.0, optional=True)
+
+
+@pytest.mark.parametrize(
+    "d, need, verdict",
+    [
+        ([0.12, 0.10, 0.11, 0.13, 0.09, 0.12], 0.05, "holds"),  # shown above the margin
+        ([0.01, 0.02, 0.00, 0.03, 0.01, 0.02], 0.05, "does not hold"),  # shown below it
+        ([0.09, -0.02, 0.15, 0.01, 0.08, 0.02], 0.05, "inconclusive"),  # neither
+        ([-0.2, -0.1, -0.15, -0.12, -0.18], -0.05, "does not hold"),  # non-inferiority fails
+    ],
+)
+def test_three_outcomes_on_constructed_differences(d, need, verdict):
+    r = paired_comparison(d, [0.0] * len(d), True, need)
+    assert r["verdict"] == verdict and r["holds"] is (verdict == "holds")
+    # the outcomes are the two one-sided tests, and they never both reject
+    assert not (r["p_value"] < 0.05 and r["p_short"] < 0.05)
+    assert (r["seeds_for_power"] is not None) is (verdict == "inconclusive")
+
+
+def test_seeds_for_power_matches_the_noncentral_t_and_grows_as_the_effect_shrinks():
+    from scipy import stats
+
+    from transferkit.claims.stats import seeds_for_power
+
+    n = seeds_for_power(0.5, 1.0)
+    power = lambda k: stats.nct.sf(stats.t.ppf(0.95, k - 1), k - 1, 0.5 * k ** 0.5)  # noqa: E731
+    assert power(n) >= 0.8 > power(n - 1)
+    assert n == 27  # textbook: about (1.645 + 0.842)^2 / 0.25 + 2 = 26.7
+    assert seeds_for_power(0.25, 1.0) > n > seeds_for_power(1.0, 1.0)
+    assert seeds_for_power(-0.5, 1.0) == n  # towards "does not hold" alike
+    assert seeds_for_power(1e-6, 1.0) is None  # beyond any budget
+
+
+def test_a_bound_follows_the_same_three_outcomes():
+    from transferkit.claims.stats import one_sample_comparison
+
+    assert one_sample_comparison([0.2, 0.21, 0.19, 0.2, 0.22], 0.3, above=True)["verdict"] == \
+        "does not hold"
+    assert one_sample_comparison([0.2, 0.4, 0.1, 0.5, 0.3], 0.3, above=True)["verdict"] == \
+        "inconclusive"

@@ -7,7 +7,7 @@ from transferkit.claims.base import Claim, Comparison, SeedResult
 
 @dataclass(frozen=True)
 class ToyConfig:
-    seeds: int = 4
+    seeds: int = 6
     gain: float = 0.1
     fail_on_seed: int = -1
     diverge_on_seed: int = -1

@@ -124,10 +124,10 @@ def test_nested_and_typed_overrides():
 def test_progress_names_claim_seed_and_time_left(tmp_path, toy_claims, capsys):
     assert main(["reproduce", "toy", "--out", str(tmp_path), "--jobs", "1"]) == 0
     err = capsys.readouterr().err
-    assert "[claim 1/1 toy] running (quick, 4 seeds, 1 process)" in err
-    assert "seed 1/4 (seed 0) done" in err and "left" in err
+    assert "[claim 1/1 toy] running (quick, 6 seeds, 1 process)" in err
+    assert "seed 1/6 (seed 0) done" in err and "left" in err
     assert "s of compute in all" in err
     # a rerun takes every seed from the cache and says so
     assert main(["reproduce", "toy", "--out", str(tmp_path), "--jobs", "1"]) == 0
     err = capsys.readouterr().err
-    assert "seed 4/4 (seed 3) done, from the cache" in err and "resumed" in err
+    assert "seed 6/6 (seed 5) done, from the cache" in err and "resumed" in err

@@ -33,7 +33,7 @@ def test_a_claim_result_is_logged_with_params_per_seed_metrics_and_artifacts(tmp
     assert [r.info.run_id for r in runs] == [run_id]
     run = client.get_run(run_id)
     assert run.data.params["claim"] == "toy" and run.data.params["config.gain"] == "0.1"
-    assert run.data.tags["verdict"] == ("holds" if result["holds"] else "does not hold")
+    assert run.data.tags["verdict"] == result["verdict"]
     history = client.get_metric_history(run_id, "arm.better")
     assert [m.value for m in sorted(history, key=lambda m: m.step)] == \
         pytest.approx(result["arms"]["better"])

@@ -24,10 +24,12 @@ class Comparison:
     """Superiority: ``method`` beats ``baseline`` (arm names) by more than ``required_delta``.
 
     It holds when the one-sided paired t-test of H0: mean(d) <= required_delta gives
-    p < 0.05, ``d`` being the per-seed improvement in the claim's better direction (see
-    :mod:`transferkit.claims.stats`). ``own`` comparisons decide the claim's verdict; the
-    others are reported beside it. An ``optional`` one (never ``own``) is made only when
-    the budget ran its arms (e.g. label counts only the full budget runs).
+    p < 0.05, ``d`` being the per-seed improvement in the claim's better direction; it does
+    not hold when the test of H0: mean(d) >= required_delta does, and is inconclusive
+    otherwise (see :mod:`transferkit.claims.stats`). ``own`` comparisons decide the
+    claim's verdict; the others are reported beside it. An ``optional`` one (never ``own``)
+    is made only when the budget ran its arms (e.g. label counts only the full budget
+    runs).
     """
 
     method: str
@@ -152,6 +154,10 @@ class Claim:
         Extra figures beyond the per-seed plot every claim gets.
     notes : str
         Markdown printed under the claim in the report (reference numbers, caveats).
+    series : int
+        The confirmation series the full budget runs (seeds ``1000*series ..``). Start at
+        1; move to the next unused series whenever a setting was changed after looking at
+        a full verdict, and say so in ``notes``.
     """
 
     name: str
@@ -164,8 +170,12 @@ class Claim:
     comparisons: Sequence[Comparison | Bound]
     plot: PlotFn | None = None
     notes: str = ""
+    series: int = 1
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.series, int) and self.series >= 1):
+            raise ValueError(f"claim {self.name!r}: series must be a whole number >= 1; "
+                             f"got {self.series!r}")
         for needed in ("quick", "full"):
             if needed not in self.budgets:
                 raise ValueError(f"claim {self.name!r} has no {needed!r} budget")

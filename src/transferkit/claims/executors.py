@@ -94,8 +94,16 @@ class SerialExecutor(Executor):
             yield fn(claim, cfg, seed, threads, cache / f"seed{seed}", on_unit)
 
 
+def _worker_init(parent: int) -> None:
+    """Worker initializer: draw no progress bars (the parent shows one display for the run:
+    claim i/N, seed j/M, elapsed and time left; bars from several workers would overwrite
+    each other on one terminal line), and end with the parent (:func:`_die_with_parent`)."""
+    os.environ["TRANSFERKIT_QUIET"] = "1"
+    _die_with_parent(parent)
+
+
 def _die_with_parent(parent: int) -> None:
-    """Worker initializer: end this worker when the ``reproduce`` process that spawned it dies.
+    """End this worker when the ``reproduce`` process that spawned it dies.
 
     On Linux the kernel sends SIGTERM at the parent's death (``PR_SET_PDEATHSIG``); a
     daemon thread that polls the parent's pid covers other systems and the race where the
@@ -146,7 +154,7 @@ class ProcessExecutor(Executor):
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx,
-                                             initializer=_die_with_parent,
+                                             initializer=_worker_init,
                                              initargs=(os.getpid(),))
         return self._pool
 

@@ -12,7 +12,34 @@ from typing import Any
 from .._io import atomic_write_text
 from .plotting import figure
 
-_VERDICT = {True: "holds", False: "does not hold", None: "ERROR"}
+_LEGACY = {True: "holds", False: "does not hold", None: "ERROR"}
+
+
+def verdict_word(result: Mapping[str, Any]) -> str:
+    """A result's verdict: ``holds``, ``does not hold``, ``inconclusive`` or ``ERROR``."""
+    if result.get("error"):
+        return "ERROR"
+    return str(result.get("verdict") or _LEGACY[result.get("holds")])
+
+
+def record_line(summary: Mapping[str, Any] | None) -> str:
+    """One phrase for a claim's full-run record (see :mod:`transferkit.claims.records`).
+
+    Examples
+    --------
+    >>> record_line(None)
+    'no full record'
+    >>> print(record_line({"verdict": "holds", "seeds": 10, "series": "confirmation-1",
+    ...                    "date": "2026-12-06", "commit": "abc1234", "stale": True}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    full record: holds (10 seeds, confirmation-1, 2026-12-06, abc1234;
+        STALE: code or config changed since)
+    """
+    if summary is None:
+        return "no full record"
+    stale = "; STALE: code or config changed since" if summary["stale"] else ""
+    return (f"full record: {summary['verdict']} ({summary['seeds']} seeds, {summary['series']}, "
+            f"{summary['date']}, {summary['commit'] or 'no commit'}{stale})")
 
 
 def _num(x: Any, fmt: str = "+.4f") -> str:
@@ -27,6 +54,13 @@ def _p(x: Any) -> str:
     return f"{x:.2g}" if x >= 1e-4 else "<1e-4"
 
 
+def _seeds_needed(c: Mapping[str, Any]) -> str:
+    if c.get("verdict", "holds" if c.get("holds") else "") != "inconclusive":
+        return ""
+    n = c.get("seeds_for_power")
+    return "> 100000" if n is None else str(n)
+
+
 def comparison_rows(result: Mapping[str, Any]) -> list[list[str]]:
     rows = []
     for c in result.get("comparisons", []):
@@ -37,10 +71,12 @@ def comparison_rows(result: Mapping[str, Any]) -> list[list[str]]:
                 + ("" if c.get("own", True) else " (extra)"),
                 _num(c["delta_mean"]),
                 f"[{_num(lo)}, {_num(hi)}]",
-                _p(c["p_value"]),
-                _p(c.get("p_zero")),
                 _num(c["required_delta"], ".3g"),
-                "yes" if c["holds"] else "no",
+                _p(c["p_value"]),
+                _p(c.get("p_short")),
+                _p(c.get("p_zero")),
+                c.get("verdict") or ("holds" if c["holds"] else "does not hold"),
+                _seeds_needed(c),
             ]
         )
     return rows
@@ -52,29 +88,26 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-def terminal_table(results: Sequence[Mapping[str, Any]]) -> str:
-    """The plain-text table printed after ``transferkit reproduce``."""
-    header = ["claim", "comparison", "delta", "95% CI", "p", "p(>0)", "need", "holds"]
+def terminal_table(results: Sequence[Mapping[str, Any]],
+                   records: Mapping[str, Mapping[str, Any] | None] | None = None) -> str:
+    """The plain-text table printed after ``transferkit reproduce``; with ``records``
+    (claim -> :func:`~transferkit.claims.records.record_summary`), each claim's full-run
+    record is printed under its verdict."""
+    header = ["claim", "comparison", "delta", "95% CI", "need", "p", "p(short)", "p(>0)",
+              "verdict", "seeds@80%"]
+    blank = [""] * (len(header) - 2)
     rows: list[list[str]] = []
     for r in results:
         if r.get("error"):
-            rows.append([r["claim"], f"ERROR: {r['error']}"[:90], "", "", "", "", "", ""])
+            rows.append([r["claim"], f"ERROR: {r['error']}"[:90], *blank])
             continue
         for i, row in enumerate(comparison_rows(r)):
             rows.append([r["claim"] if i == 0 else "", *row])
-        rows.append(
-            [
-                "",
-                f"-> {_VERDICT[r['holds']]} ({r['budget']}, {len(r['seeds'])} seeds, "
-                f"{r['seconds']:.0f} s)",
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-            ]
-        )
+        why = f"; {r['verdict_note']}" if r.get("verdict_note") else ""
+        rows.append(["", f"-> {verdict_word(r)} ({r['budget']}, {len(r['seeds'])} seeds, "
+                         f"{r['seconds']:.0f} s{why})", *blank])
+        if records is not None:
+            rows.append(["", f"   {record_line(records.get(r['claim']))}", *blank])
     return _table(header, rows)
 
 
@@ -120,10 +153,11 @@ def _draw_seeds(ax: Any, result: Mapping[str, Any], arms: Mapping[str, Sequence[
     ax.set_title(f"{result['claim']}: per-seed results ({result['budget']})", fontsize=9)
 
 
-def claim_section(result: Mapping[str, Any], images: Sequence[Path], notes: str) -> str:
+def claim_section(result: Mapping[str, Any], images: Sequence[Path], notes: str,
+                  record: Mapping[str, Any] | None = None) -> str:
     name = result["claim"]
     parts = [
-        f"## `{name}` — {_VERDICT[result.get('holds')]}",
+        f"## `{name}` — {verdict_word(result)}",
         "",
         f"*{result['paper']}*",
         "",
@@ -140,12 +174,16 @@ def claim_section(result: Mapping[str, Any], images: Sequence[Path], notes: str)
             "",
         ]
         return "\n".join(parts)
+    series = f" ({result['series']})" if result.get("series") else ""
     parts.append(
-        f"Budget `{result['budget']}`, {len(result['seeds'])} seeds, "
+        f"Budget `{result['budget']}`, {len(result['seeds'])} seeds{series}, "
         f"{result['seconds']:.0f} s. Metric: `{result['metric']}` "
         f"({'higher' if result['higher_is_better'] else 'lower'} is better)."
     )
     parts.append("")
+    if result.get("verdict_note"):
+        parts += [f"Verdict capped at inconclusive: {result['verdict_note']}.", ""]
+    parts += [f"Beside it, the {record_line(record)}.", ""]
     summary = result.get("summary", {})
     rows = [
         [
@@ -159,8 +197,9 @@ def claim_section(result: Mapping[str, Any], images: Sequence[Path], notes: str)
     parts += [_md_table(["arm", "mean", "std", "95% CI"], rows), ""]
     parts += [
         _md_table(
-            ["comparison", "delta (better > 0)", "95% CI", "p (H0: delta <= need)",
-             "p (H0: delta <= 0)", "need", "holds"],
+            ["comparison", "delta (better > 0)", "95% CI", "need", "p (H0: delta <= need)",
+             "p (H0: delta >= need)", "p (H0: delta <= 0)", "verdict",
+             "seeds for 80% power"],
             comparison_rows(result),
         ),
         "",
@@ -188,11 +227,17 @@ def load_results(out_dir: str | os.PathLike[str], names: Sequence[str]) -> list[
     return found
 
 
-def write_report(results: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike[str]) -> Path:
-    """Write ``report.md`` with every result's tables and plots; return its path."""
+def write_report(results: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike[str],
+                 records: Mapping[str, Mapping[str, Any] | None] | None = None) -> Path:
+    """Write ``report.md`` with every result's tables and plots, each beside its claim's
+    full-run record (``records``: claim -> record summary; looked up when not given);
+    return its path."""
     from .base import get_claim
+    from .records import record_summary
 
     out = Path(out_dir)
+    if records is None:
+        records = {r["claim"]: record_summary(r["claim"]) for r in results}
     sections = []
     summary_rows = []
     for r in results:
@@ -209,27 +254,41 @@ def write_report(results: Sequence[Mapping[str, Any]], out_dir: str | os.PathLik
                     images += list(claim.plot(r, out))
         except Exception as exc:  # a broken plot must not lose the report
             notes += f"\n\n(plotting failed: {type(exc).__name__}: {exc})"
-        sections.append(claim_section(r, images, notes))
+        record = records.get(r["claim"])
+        sections.append(claim_section(r, images, notes, record))
         summary_rows.append(
             [
                 f"`{r['claim']}`",
-                _VERDICT[r.get("holds")],
+                verdict_word(r),
                 r.get("budget", ""),
                 str(len(r.get("seeds", []))),
                 f"{r.get('seconds', 0):.0f}",
+                "none" if record is None else
+                f"{record['verdict']} ({record['seeds']} seeds, {record['date']})"
+                + (" STALE" if record["stale"] else ""),
             ]
         )
     head = [
         "# transferkit reproduce — report",
         "",
-        "Each claim's verdict is computed from paired per-seed results: a comparison holds "
-        "when the one-sided paired t-test of H0 \"mean improvement <= required delta\" gives "
-        "p < 0.05, so the improvement is shown to exceed its margin, not merely zero "
-        "(non-inferiority and bound comparisons are the same test with a negative margin or "
-        "a constant). Quick budgets run seeds 0..n-1, the ones development looked at; full "
-        "budgets run confirmation seeds 1000.. that no development run used.",
+        "Each verdict is computed from paired per-seed results and has three outcomes. A "
+        "comparison **holds** when the one-sided paired t-test of H0 \"mean improvement <= "
+        "required delta\" rejects at 0.05 (the improvement is shown to exceed its margin, "
+        "not merely zero); it **does not hold** when the test of H0 \"mean improvement >= "
+        "required delta\" rejects at 0.05 (shown to fall short of the margin); otherwise it "
+        "is **inconclusive**, and the table says how many seeds a paired test would need for "
+        "80% power at the observed mean and spread. Non-inferiority and bound comparisons "
+        "are the same tests with a negative margin or a constant. A claim holds when all its "
+        "own comparisons hold, does not hold when any does not, and is inconclusive "
+        "otherwise, and always when it ran fewer than 5 seeds. Quick budgets run seeds "
+        "0..n-1, the ones development looked at; full budgets run a confirmation series "
+        "(1000.., then 2000.. after a change made by looking at a full verdict) that no "
+        "development run used. Beside each result stands its claim's record: the verdict "
+        "of the last full run the project ships, marked STALE when the code or the full "
+        "config changed since. A record is never an input to a verdict.",
         "",
-        _md_table(["claim", "verdict", "budget", "seeds", "seconds"], summary_rows),
+        _md_table(["claim", "verdict", "budget", "seeds", "seconds", "full record"],
+                  summary_rows),
         "",
     ]
     return atomic_write_text(out / "report.md", "\n".join(head + sections))

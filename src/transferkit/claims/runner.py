@@ -1,8 +1,14 @@
 """The shared runner: seeds (optionally in parallel), statistics, JSON, resume.
 
 Seeds: ``--quick`` runs seeds ``0 .. n-1``, the ones development looks at; ``--full`` runs
-confirmation seeds ``1000 .. 1000+m-1`` that no development run used, so a full verdict
-is not made on the seeds its settings were tuned on.
+a confirmation series that no development run used, so a full verdict is not made on the
+seeds its settings were tuned on: series 1 is ``1000 .. 1000+m-1``, and a claim whose
+settings were changed after looking at a full verdict moves to the next unused series
+(``Claim.series``: 2 is ``2000..``, 3 is ``3000..``). The JSON names the series.
+
+Verdicts have three outcomes (:mod:`transferkit.claims.stats`): a claim **holds** when all
+its own comparisons hold, **does not hold** when any of them does not, and is
+**inconclusive** otherwise, and always when it ran fewer than :data:`MIN_SEEDS` seeds.
 
 An arm that diverged on a seed (a NaN or infinite metric) is a result, not a crash: it is
 recorded as null in the JSON, listed under ``"nonfinite"``, and counted as a loss: for the
@@ -39,7 +45,7 @@ from ..distributed import from_rank_zero, is_distributed, on_rank_zero
 from .base import Claim, SeedResult, get_claim
 from .executors import Executor, UnitFn, create_executor
 from .overrides import apply_overrides
-from .stats import summarize
+from .stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, summarize
 from .units import unit_scope
 
 UNIT_THREADS = 1
@@ -96,12 +102,57 @@ def _as_seed_result(out: SeedResult | Mapping[str, float]) -> SeedResult:
 
 
 CONFIRMATION_SEED = 1000
+MIN_SEEDS = 5
+"""Fewer seeds than this cannot give a verdict other than ``inconclusive``: a paired test on
+2 seeds has one degree of freedom (one-sided critical t = 6.31)."""
 
 
-def budget_seeds(budget: str, n: int) -> list[int]:
-    """The seeds of a budget: ``0..n-1`` for development budgets, ``1000..`` for ``full``."""
-    start = CONFIRMATION_SEED if budget == "full" else 0
+def budget_seeds(budget: str, n: int, series: int = 1) -> list[int]:
+    """The seeds of a budget: ``0..n-1`` for development budgets, and for ``full`` the
+    confirmation series ``series`` (``1000*series ..``).
+
+    Examples
+    --------
+    >>> budget_seeds("quick", 3), budget_seeds("full", 2), budget_seeds("full", 2, series=2)
+    ([0, 1, 2], [1000, 1001], [2000, 2001])
+    """
+    if budget != "full":
+        return list(range(n))
+    if series < 1:
+        raise ValueError(f"a confirmation series is numbered from 1; got {series}")
+    start = CONFIRMATION_SEED * series
     return list(range(start, start + n))
+
+
+def series_name(budget: str, series: int = 1) -> str:
+    """``"development"`` for development budgets, ``"confirmation-<k>"`` for ``full``."""
+    return f"confirmation-{series}" if budget == "full" else "development"
+
+
+def claim_verdict(own: Sequence[str], n_seeds: int) -> tuple[str, str | None]:
+    """The claim's verdict from its own comparisons' verdicts, and why it was capped.
+
+    Examples
+    --------
+    >>> claim_verdict(["holds", "holds"], 10)
+    ('holds', None)
+    >>> claim_verdict(["holds", "does not hold"], 10)
+    ('does not hold', None)
+    >>> claim_verdict(["holds", "inconclusive"], 10)
+    ('inconclusive', None)
+    >>> claim_verdict(["holds"], 3)[0]
+    'inconclusive'
+    """
+    if n_seeds < MIN_SEEDS:
+        return INCONCLUSIVE, (f"{n_seeds} seed{'s' if n_seeds != 1 else ''} (fewer than "
+                              f"{MIN_SEEDS}): too few for any verdict but inconclusive")
+    if not own:
+        return INCONCLUSIVE, "the claim has no comparison of its own"
+    if all(v == HOLDS for v in own):
+        return HOLDS, None
+    if any(v == DOES_NOT_HOLD for v in own):
+        return DOES_NOT_HOLD, None
+    return INCONCLUSIVE, None
 
 
 def _run_seed(
@@ -185,6 +236,7 @@ def _cached_seeds(cache: Path, seeds: Sequence[int]) -> dict[int, dict[str, Any]
 
 def _header(claim: Claim, budget: str, seeds: Sequence[int]) -> dict[str, Any]:
     return {
+        "series": series_name(budget, claim.series),
         "claim": claim.name,
         "paper": claim.paper,
         "statement": claim.statement,
@@ -206,10 +258,24 @@ def judge(
                 f"claim {claim.name!r}: seed {s} returned arms {list(records[s]['arms'])}, "
                 f"seed {seeds[0]} returned {arm_names}"
             )
+    return judge_arms(claim, {a: [records[s]["arms"][a] for s in seeds] for a in arm_names},
+                      seeds)
+
+
+def judge_arms(
+    claim: Claim, values: Mapping[str, Sequence[float | None]], seeds: Sequence[int]
+) -> dict[str, Any]:
+    """Comparisons and the verdict from each arm's per-seed values (None: non-finite), in
+    the order of ``seeds``; what :func:`judge` does after gathering the seeds' records,
+    and what a stored result's verdict can be recomputed with."""
     def value(v: Any) -> float:
         return math.nan if v is None else float(v)
 
-    arms = {a: [value(records[s]["arms"][a]) for s in seeds] for a in arm_names}
+    arms = {a: [value(v) for v in vals] for a, vals in values.items()}
+    for a, vals in arms.items():
+        if len(vals) != len(seeds):
+            raise ValueError(f"claim {claim.name!r}: arm {a!r} has {len(vals)} values for "
+                             f"{len(seeds)} seeds")
     nonfinite = {
         a: [s for s, v in zip(seeds, vals, strict=True) if not math.isfinite(v)]
         for a, vals in arms.items()
@@ -230,13 +296,15 @@ def judge(
         stat = c.evaluate(scored, claim.higher_is_better)
         comparisons.append({"method": c.method, "baseline": c.baseline, "label": c.label,
                             "kind": type(c).__name__, "own": c.own, **stat})
-    own = [c["holds"] for c in comparisons if c["own"]]
+    verdict, why = claim_verdict([c["verdict"] for c in comparisons if c["own"]], len(seeds))
     return {
         "arms": arms,
         "nonfinite": nonfinite,
         "summary": {a: summarize(scored[a]) for a in arms},
         "comparisons": comparisons,
-        "holds": bool(own) and all(own),
+        "verdict": verdict,
+        "verdict_note": why,
+        "holds": verdict == HOLDS,
     }
 
 
@@ -264,7 +332,8 @@ def run_claim(
     and, through the config, in the seed cache's key.
 
     A crash inside the recipe does not propagate: the result then has ``"error"`` set
-    (with the traceback's last lines) and ``"holds": None``, so other claims still run.
+    (with the traceback's last lines), ``"verdict": "error"`` and ``"holds": None``, so
+    other claims still run.
     """
     claim = name if isinstance(name, Claim) else get_claim(name)
     name = claim.name
@@ -272,7 +341,8 @@ def run_claim(
     if n_seeds is not None:
         if n_seeds < 1:
             raise ValueError(f"the number of seeds must be >= 1; got {n_seeds}")
-    seeds = budget_seeds(budget, n_seeds if n_seeds is not None else int(cfg.seeds))
+    seeds = budget_seeds(budget, n_seeds if n_seeds is not None else int(cfg.seeds),
+                         claim.series)
     out = Path(out_dir)
     cache = out / ".partial" / name / f"{budget}-{config_key(claim, cfg)}"
     start = time.perf_counter()
@@ -312,6 +382,7 @@ def run_claim(
             {
                 "arms": {},
                 "comparisons": [],
+                "verdict": "error",
                 "holds": None,
                 "error": f"{type(exc).__name__}: {exc}",
                 "traceback": tail,

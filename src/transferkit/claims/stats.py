@@ -12,10 +12,22 @@ that ``d > 0`` always means "better":
 - **bound** (``one_sample_comparison``): one arm against a constant, in a stated
   direction (``d_s = value_s - bound`` for "above", ``bound - value_s`` for "below").
 
-The test is the one-sided t-test on ``d - required_delta``; ``p_zero`` reports the same test
-against zero beside it. The 95% interval is the t interval of ``mean(d)``. The Wilcoxon
-signed-rank test of ``d - required_delta`` is reported beside it when there are at least 5
-non-zero shifted differences (fewer cannot reach p < 0.05 one-sided).
+Each comparison has one of three **verdicts**, from two one-sided t-tests on
+``d - required_delta``:
+
+- ``holds``: the test of H0 "mean(d) <= required_delta" rejects at 0.05 (``p_value``): the
+  improvement is shown to exceed its margin;
+- ``does not hold``: the test of H0 "mean(d) >= required_delta" rejects at 0.05
+  (``p_short``): the one-sided 95% upper confidence bound of mean(d) lies below the
+  margin, so the improvement is shown to fall short of it;
+- ``inconclusive``: neither. ``seeds_for_power`` then says how many seeds a paired test
+  would need for 80% power at the observed mean and spread (towards whichever side the
+  observed mean lies on).
+
+``p_zero`` reports the first test against zero beside it. The 95% interval is the
+two-sided t interval of ``mean(d)``. The Wilcoxon signed-rank test of ``d - required_delta``
+is reported beside it when there are at least 5 non-zero shifted differences (fewer cannot
+reach p < 0.05 one-sided).
 """
 
 from __future__ import annotations
@@ -27,44 +39,112 @@ from typing import Any
 import numpy as np
 
 ALPHA = 0.05
+POWER = 0.8
+HOLDS, DOES_NOT_HOLD, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+VERDICTS = (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE)
+MAX_SEEDS_FOR_POWER = 100_000
+"""Above this, ``seeds_for_power`` is None: the observed effect is too small to chase."""
 
 
-def _one_sided(d: np.ndarray, shift: float) -> tuple[float, float, list[float]]:
-    """(mean, p-value of H1: mean(d) > shift, 95% t interval of mean(d))."""
+def _one_sided(d: np.ndarray, shift: float) -> tuple[float, float, float, list[float]]:
+    """(mean, p of H1: mean(d) > shift, p of H1: mean(d) < shift, 95% t interval)."""
     from scipy import stats
 
     n = len(d)
     mean = float(d.mean()) if n else math.nan
     if n < 2:
-        return mean, math.nan, [math.nan, math.nan]
+        return mean, math.nan, math.nan, [math.nan, math.nan]
     std = float(d.std(ddof=1))
     if std == 0.0:
-        return mean, (0.0 if mean > shift else 1.0), [mean, mean]
+        return mean, (0.0 if mean > shift else 1.0), (0.0 if mean < shift else 1.0), [mean, mean]
     se = std / math.sqrt(n)
     half = float(stats.t.ppf(0.975, n - 1)) * se
-    return mean, float(stats.t.sf((mean - shift) / se, n - 1)), [mean - half, mean + half]
+    t = (mean - shift) / se
+    return mean, float(stats.t.sf(t, n - 1)), float(stats.t.cdf(t, n - 1)), [mean - half,
+                                                                             mean + half]
+
+
+def verdict_of(p_value: float, p_short: float, alpha: float = ALPHA) -> str:
+    """The three-outcome verdict of one comparison from its two one-sided p-values.
+
+    Examples
+    --------
+    >>> verdict_of(0.01, 0.99), verdict_of(0.97, 0.03), verdict_of(0.3, 0.7)
+    ('holds', 'does not hold', 'inconclusive')
+    """
+    if p_value < alpha:  # NaN compares False: too few seeds is inconclusive
+        return HOLDS
+    if p_short < alpha:
+        return DOES_NOT_HOLD
+    return INCONCLUSIVE
+
+
+def seeds_for_power(effect: float, std: float, alpha: float = ALPHA,
+                    power: float = POWER) -> int | None:
+    """Seeds a one-sided paired t-test at level ``alpha`` needs to reach ``power`` when the
+    true mean difference from the margin is ``effect`` and the per-seed spread ``std``.
+
+    Exact, from the noncentral t distribution (the smallest ``n >= 2`` whose power reaches
+    ``power``). None when the effect is zero or not finite, or when more than
+    :data:`MAX_SEEDS_FOR_POWER` seeds would be needed.
+
+    Examples
+    --------
+    >>> seeds_for_power(1.0, 1.0)  # an effect of one standard deviation
+    8
+    >>> seeds_for_power(0.0, 1.0) is None
+    True
+    """
+    from scipy import stats
+
+    if not (math.isfinite(effect) and math.isfinite(std)) or effect == 0.0:
+        return None
+    if std == 0.0:
+        return 2
+    size = abs(effect) / std
+
+    def reaches(n: int) -> bool:
+        crit = stats.t.ppf(1 - alpha, n - 1)
+        return bool(stats.nct.sf(crit, n - 1, size * math.sqrt(n)) >= power)
+
+    # power grows with n: double to bracket, then bisect
+    lo, hi = 1, 2
+    while not reaches(hi):
+        lo, hi = hi, hi * 2
+        if hi > 2 * MAX_SEEDS_FOR_POWER:
+            return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if not reaches(mid) else (lo, mid)
+    return hi if hi <= MAX_SEEDS_FOR_POWER else None
 
 
 def _test(d: np.ndarray, required_delta: float) -> dict[str, Any]:
     from scipy import stats
 
     n = len(d)
-    mean, p, ci = _one_sided(d, required_delta)
+    mean, p, p_short, ci = _one_sided(d, required_delta)
     p_zero = _one_sided(d, 0.0)[1]
     shifted = d - required_delta
     p_w = None
     if int(np.count_nonzero(shifted)) >= 5:
         p_w = float(stats.wilcoxon(shifted, alternative="greater").pvalue)
+    std = float(d.std(ddof=1)) if n > 1 else math.nan
+    verdict = verdict_of(p, p_short)
     return {
         "n": n,
         "delta_mean": mean,
-        "delta_std": float(d.std(ddof=1)) if n > 1 else math.nan,
+        "delta_std": std,
         "ci95": ci,
         "p_value": p,
+        "p_short": p_short,
         "p_zero": p_zero,
         "p_wilcoxon": p_w,
         "required_delta": required_delta,
-        "holds": bool(n >= 2 and p < ALPHA),
+        "verdict": verdict,
+        "holds": verdict == HOLDS,
+        "seeds_for_power": (seeds_for_power(mean - required_delta, std)
+                            if verdict == INCONCLUSIVE else None),
     }
 
 
@@ -92,22 +172,26 @@ def paired_comparison(
     -------
     dict
         ``n``, ``delta_mean``, ``delta_std``, ``ci95`` (list of two floats), ``p_value``
-        (one-sided paired t-test of H0: mean(d) <= required_delta), ``p_zero`` (the same
-        against 0), ``p_wilcoxon`` (shifted likewise, or None), ``required_delta``,
-        ``holds``.
+        (one-sided paired t-test of H0: mean(d) <= required_delta), ``p_short`` (of H0:
+        mean(d) >= required_delta), ``p_zero`` (the first against 0), ``p_wilcoxon``
+        (shifted likewise, or None), ``required_delta``, ``verdict`` (``"holds"``, ``"does
+        not hold"`` or ``"inconclusive"``), ``holds`` (the verdict is ``"holds"``) and
+        ``seeds_for_power`` (for an inconclusive verdict, else None).
 
     Examples
     --------
     >>> r = paired_comparison([0.9, 0.8, 0.85], [0.8, 0.75, 0.8], required_delta=0.01)
-    >>> round(r["delta_mean"], 4), r["holds"]
-    (0.0667, True)
+    >>> round(r["delta_mean"], 4), r["verdict"]
+    (0.0667, 'holds')
 
-    Barely over the margin is not shown to exceed it:
+    Barely over the margin is not shown to exceed it, nor to fall short of it:
 
     >>> m = [0.5073, 0.5033, 0.5063, 0.5043, 0.5078, 0.5028, 0.5053, 0.5053]
     >>> r = paired_comparison(m, [0.5] * 8, required_delta=0.005)
-    >>> round(r["delta_mean"], 4), r["p_zero"] < 1e-4, round(r["p_value"], 2), r["holds"]
-    (0.0053, True, 0.33, False)
+    >>> round(r["delta_mean"], 4), r["p_zero"] < 1e-4, round(r["p_value"], 2), r["verdict"]
+    (0.0053, True, 0.33, 'inconclusive')
+    >>> r["seeds_for_power"]
+    223
     """
     a, b = _values(method, "method values"), _values(baseline, "baseline values")
     if a.shape != b.shape:
@@ -125,8 +209,8 @@ def one_sample_comparison(
     Examples
     --------
     >>> r = one_sample_comparison([0.04, 0.05, 0.045, 0.055], bound=0.08, above=False)
-    >>> r["holds"], round(r["delta_mean"], 4)
-    (True, 0.0325)
+    >>> r["verdict"], round(r["delta_mean"], 4)
+    ('holds', 0.0325)
     """
     x = _values(values, "values")
     return _test(x - bound if above else bound - x, float(required_delta))

@@ -105,6 +105,10 @@ def add_parser(sub: Any) -> None:
                    help="log each claim to MLflow (the extra 'tracking'): config, per-seed arm "
                    "values, the JSON and the report; to the local store sqlite:///mlflow.db "
                    "unless a tracking URI is given")
+    p.add_argument("--record", action="store_true",
+                   help="with --full: write each claim's result as its shipped record "
+                   "(transferkit/claims/records/<claim>.json), the evidence later quick runs "
+                   "are shown beside")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-seed lines")
     p.add_argument(
         "--set",
@@ -122,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     from ..claims.base import BROKEN
     from ..claims.executors import create_executor
     from ..claims.overrides import apply_overrides, parse_assignments
+    from ..claims.records import record_summary
     from ..claims.report import load_results, terminal_table, write_report
     from ..claims.runner import check_out_dir
     from ..distributed import rank_and_world_size
@@ -151,6 +156,9 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     if args.address is not None and args.executor != "ray":
         raise CLIError("--address is for --executor ray")
+    if args.record and (args.budget != "full" or args.seeds is not None or overrides):
+        raise CLIError("--record writes the record of a full run as the recipe defines it: "
+                       "use it with --full, without --seeds or --set")
     rank, world = rank_and_world_size()
     if world > 1 and args.executor != "process":
         raise CLIError("under torchrun the ranks train each seed together, one seed after "
@@ -188,9 +196,10 @@ def run(args: argparse.Namespace) -> int:
         results = _run_all(args, names, overrides, out, executor, where, say)
     if rank != 0:
         return 0 if not any(r.get("error") for r in results) else 1
-    print(terminal_table(results))
+    records = {r["claim"]: record_summary(r["claim"]) for r in load_results(out, known)}
+    print(terminal_table(results, records))
     # the report covers every claim whose JSON is in OUT, so claims run one at a time add up
-    report = write_report(load_results(out, known), out)
+    report = write_report(load_results(out, known), out, records)
     print(f"\nwrote {len(results)} result file(s) and {report}")
     if tracker is not None:
         for result in results:
@@ -209,6 +218,8 @@ def _run_all(args: argparse.Namespace, names: list[str], overrides: Mapping[str,
              ) -> list[dict[str, Any]]:
     from ..claims import get_claim
     from ..claims.overrides import apply_overrides
+    from ..claims.records import record_summary, write_record
+    from ..claims.report import record_line, verdict_word
     from ..claims.runner import run_claim
 
     results = []
@@ -219,16 +230,16 @@ def _run_all(args: argparse.Namespace, names: list[str], overrides: Mapping[str,
         say(f"[{progress.label}] running ({args.budget}, {progress.n_seeds} seeds, {where})")
         result = run_claim(name, args.budget, args.seeds, out, on_seed=progress.seed,
                            overrides=overrides, on_unit=progress.unit, executor=executor)
-        verdict = (
-            "ERROR: " + result["error"]
-            if result.get("error")
-            else ("holds" if result["holds"] else "does not hold")
-        )
+        verdict = verdict_word(result)
+        if result.get("error"):
+            verdict += ": " + result["error"]
         cost = result.get("compute_seconds")
         reused = " (resumed: some work came from the cache)" if (
             result.get("cached_seeds") or result.get("cached_units")) else ""
         say(f"[{progress.label}] {verdict} ({result['seconds']:.0f} s"
             + (f"; {cost:.0f} s of compute in all{reused}" if cost is not None else "")
-            + ")")
+            + f"); {record_line(record_summary(name))}")
+        if args.record and not result.get("error"):
+            say(f"[{progress.label}] recorded in {write_record(result, get_claim(name))}")
         results.append(result)
     return results

@@ -1,0 +1,263 @@
+"""Records of the full runs: the evidence a quick result is read beside.
+
+The project ships, for every claim, the JSON of its last full run in this package's
+``records/<claim>.json`` (``transferkit reproduce --full --record`` writes them): the
+per-seed arms, the comparisons and the verdict, the series of seeds, the commit, date,
+machine and seconds, and a **fingerprint** of what decides the numbers: the full budget's
+config and the source of the recipe and of every transferkit module it imports, directly
+or not (:func:`source_modules`). Docstrings, comments, the recipe's ``notes`` and its
+``budgets`` (the full config is hashed on its own) are left out of the source hash, so
+prose and quick budgets can change without making a record stale.
+
+``transferkit reproduce`` prints, and ``report.md`` shows, each result beside its claim's
+record, and marks the record **stale** when today's fingerprint differs from the stored
+one: the code or the full config changed since, and the record may no longer be what a
+full run gives. A record is evidence to read, never an input: nothing reads a record to
+decide a verdict, and :func:`recheck` recomputes a record's verdict from its stored arms
+(a test does this for every shipped record).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import datetime
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .._io import atomic_write_json
+from .base import Claim
+
+RECORDS = Path(__file__).with_name("records")
+"""Where the shipped records live (one ``<claim>.json`` each)."""
+_PACKAGE = "transferkit"
+_PROSE_KEYWORDS = frozenset({"notes", "budgets"})
+
+
+def _module_file(name: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin)
+
+
+def _imports(name: str, tree: ast.Module, is_package: bool) -> set[str]:
+    """The transferkit modules ``tree`` (module ``name``) imports, anywhere in its body."""
+    package = name if is_package else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found.add(target)
+            found.update(f"{target}.{a.name}" for a in node.names)  # submodules named
+    return {m for m in found if m == _PACKAGE or m.startswith(_PACKAGE + ".")}
+
+
+def source_modules(module: str) -> list[str]:
+    """``module`` and every transferkit module it imports, directly or through others (in
+    function bodies too), sorted; found by reading the source, not by importing it.
+
+    Examples
+    --------
+    >>> mods = source_modules("transferkit.claims.stats")
+    >>> "transferkit.claims.stats" in mods, "transferkit.claims.records" in mods
+    (True, False)
+    """
+    seen: dict[str, ast.Module] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = _module_file(name)
+        if path is None:
+            continue  # a name imported from a module, not a module
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        seen[name] = tree
+        todo.extend(_imports(name, tree, path.name == "__init__.py") - seen.keys())
+        parent = name.rpartition(".")[0]
+        if parent and parent not in seen:
+            todo.append(parent)  # importing a.b runs a/__init__.py
+    return sorted(seen)
+
+
+class _StripProse(ast.NodeTransformer):
+    """Remove docstrings and the prose and budget keywords of calls (``notes=``,
+    ``budgets=``) so that the hash follows the code that computes."""
+
+    def _drop_docstring(self, node: Any) -> Any:
+        body = node.body
+        if (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+        return self.generic_visit(node)
+
+    visit_Module = _drop_docstring
+    visit_ClassDef = _drop_docstring
+    visit_FunctionDef = _drop_docstring
+    visit_AsyncFunctionDef = _drop_docstring
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        node.keywords = [k for k in node.keywords if k.arg not in _PROSE_KEYWORDS]
+        return self.generic_visit(node)
+
+
+def _code_text(module: str) -> str:
+    path = _module_file(module)
+    assert path is not None
+    tree = _StripProse().visit(ast.parse(path.read_text(encoding="utf-8")))
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprint(claim: Claim) -> dict[str, Any]:
+    """What decides a claim's full-budget numbers, hashed: ``config`` (the full budget's
+    config), ``code`` (the recipe and every module it imports, without prose), ``modules``
+    (their names) and ``digest`` (both hashes together, 16 hex digits).
+
+    Examples
+    --------
+    >>> from transferkit.claims import get_claim
+    >>> fp = fingerprint(get_claim("bbse-correction"))
+    >>> len(fp["digest"]), "transferkit.labelshift" in fp["modules"]
+    (16, True)
+    """
+    from .runner import _jsonable
+
+    cfg = json.dumps(_jsonable(dataclasses.asdict(claim.config("full"))), sort_keys=True,
+                     default=str)
+    modules = source_modules(claim.run.__module__)
+    code = _sha("\n".join(f"{m}\n{_code_text(m)}" for m in modules))
+    config = _sha(cfg)
+    return {"digest": _sha(config + code)[:16], "config": config[:16], "code": code[:16],
+            "modules": modules}
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def provenance(modules: Iterable[str] = ()) -> dict[str, Any]:
+    """Commit, date and machine of a run, for its record; ``dirty`` says whether any of
+    ``modules`` (the fingerprint's) differs from that commit, so the commit alone does not
+    give the code that ran."""
+    commit = _git("rev-parse", "HEAD")
+    files = [str(f) for f in map(_module_file, modules) if f is not None]
+    status = _git("status", "--porcelain", "--", *files) if commit and files else None
+    return {
+        "commit": commit,
+        "dirty": bool(status) if status is not None else None,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpu": _cpu_model(), "cpus": os.cpu_count(), "system": platform.system(),
+                    "arch": platform.machine()},
+    }
+
+
+def make_record(result: Mapping[str, Any], claim: Claim) -> dict[str, Any]:
+    """The record of a full run's result (its JSON without the plot extras), with
+    :func:`provenance` and :func:`fingerprint`."""
+    if result.get("budget") != "full":
+        raise ValueError(f"a record is made from a full run; got budget {result.get('budget')!r}")
+    if result.get("error"):
+        raise ValueError(f"claim {claim.name!r} ended in an error; there is nothing to record")
+    if result.get("overrides"):
+        raise ValueError(f"claim {claim.name!r} ran with --set {result['overrides']}; a record "
+                         "is of the full budget as it stands")
+    body = {k: v for k, v in result.items() if k not in ("extras", "traceback")}
+    fp = fingerprint(claim)
+    return {**body, "record": {**provenance(fp["modules"]), "fingerprint": fp}}
+
+
+def _folder(folder: str | os.PathLike[str] | None) -> Path:
+    return Path(folder) if folder is not None else RECORDS
+
+
+def write_record(result: Mapping[str, Any], claim: Claim,
+                 folder: str | os.PathLike[str] | None = None) -> Path:
+    """Write the record of a full run to ``folder/<claim>.json`` (atomically; by default
+    the shipped records, :data:`RECORDS`)."""
+    from .runner import _jsonable
+
+    path = _folder(folder) / f"{claim.name}.json"
+    atomic_write_json(path, _jsonable(make_record(result, claim)))
+    return path
+
+
+def load_record(name: str, folder: str | os.PathLike[str] | None = None
+                ) -> dict[str, Any] | None:
+    """The stored record of claim ``name``, or None (none shipped, or unreadable)."""
+    path = _folder(folder) / f"{name}.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and "record" in record else None
+
+
+def record_summary(name: str, folder: str | os.PathLike[str] | None = None
+                   ) -> dict[str, Any] | None:
+    """What a report shows of claim ``name``'s record: ``verdict``, ``seeds`` (their
+    number), ``series``, ``date``, ``commit`` and ``stale`` (the fingerprint changed, or
+    the claim is gone); None when there is no record."""
+    from .base import get_claim
+
+    record = load_record(name, folder)
+    if record is None:
+        return None
+    meta = record["record"]
+    try:
+        stale = fingerprint(get_claim(name))["digest"] != meta["fingerprint"]["digest"]
+    except Exception:  # the claim or its code can no longer be read: the record is stale
+        stale = True
+    return {"verdict": record.get("verdict"), "seeds": len(record.get("seeds", [])),
+            "series": record.get("series"), "date": str(meta.get("date", ""))[:10],
+            "commit": (meta.get("commit") or "")[:7], "stale": stale,
+            "seconds": record.get("seconds")}
+
+
+def recheck(record: Mapping[str, Any], claim: Claim) -> dict[str, Any]:
+    """Recompute a record's comparisons and verdict from its stored arms (with today's
+    statistics and comparisons); what a test compares with the stored verdict."""
+    from .runner import judge_arms
+
+    return judge_arms(claim, record["arms"], record["seeds"])
+
+
+def shipped(folder: str | os.PathLike[str] | None = None) -> Iterable[str]:
+    """Names of the claims that have a record (by default among the shipped ones)."""
+    return sorted(p.stem for p in _folder(folder).glob("*.json"))

@@ -1,0 +1,94 @@
+"""Records of the full runs: written, read beside a result, stale when the code changes, and
+every shipped record's verdict recomputed from its stored arms."""
+
+import dataclasses
+import json
+
+import pytest
+
+from transferkit.claims import records, runner
+from transferkit.claims.base import CLAIMS, _load_recipes, get_claim
+from transferkit.claims.report import terminal_table, write_report
+from transferkit.cli import main
+
+from . import toy_claim
+
+
+@pytest.fixture
+def toy(monkeypatch, tmp_path):
+    """The toy claim registered, and the records folder moved to a temporary one."""
+    _load_recipes()
+    items = dict(CLAIMS._items)
+    monkeypatch.setattr(CLAIMS, "_items", items)
+    items["toy"] = toy_claim.make()
+    folder = tmp_path / "records"
+    folder.mkdir()
+    monkeypatch.setattr(records, "RECORDS", folder)
+    return items
+
+
+def test_a_full_run_is_recorded_and_shown_beside_a_quick_one(tmp_path, toy):
+    full = runner.run_claim(toy["toy"], "full", None, tmp_path / "full")
+    path = records.write_record(full, toy["toy"])
+    stored = json.loads(path.read_text())
+    meta = stored["record"]
+    assert stored["arms"] == full["arms"] and stored["verdict"] == "holds"
+    assert stored["series"] == "confirmation-1" and "extras" not in stored
+    assert set(meta) >= {"commit", "date", "machine", "fingerprint"}
+    assert meta["fingerprint"]["digest"] == records.fingerprint(toy["toy"])["digest"]
+    summary = records.record_summary("toy")
+    assert summary is not None and summary["verdict"] == "holds" and not summary["stale"]
+    assert summary["seeds"] == 6
+
+    quick = runner.run_claim(toy["toy"], "quick", 5, tmp_path / "quick")
+    table = terminal_table([quick], {"toy": summary})
+    assert "full record: holds (6 seeds, confirmation-1" in table
+    text = write_report([quick], tmp_path / "quick").read_text()
+    assert "full record: holds" in text and "STALE:" not in text
+
+
+def test_a_record_is_stale_when_the_full_config_changes(tmp_path, toy):
+    full = runner.run_claim(toy["toy"], "full", None, tmp_path)
+    records.write_record(full, toy["toy"])
+    cfg = dataclasses.replace(toy["toy"].budgets["full"], gain=0.2)
+    toy["toy"] = dataclasses.replace(toy["toy"], budgets={"quick": cfg, "full": cfg})
+    summary = records.record_summary("toy")
+    assert summary is not None and summary["stale"]
+    assert "STALE" in terminal_table([full], {"toy": summary})
+
+
+def test_the_code_hash_ignores_prose_but_not_code():
+    text = "def f(x):\n    '''Doc.'''\n    return x + 1  # note\nC(notes='a', budgets=1, n=2)\n"
+    prose = "def f(x):\n    '''Other doc.'''\n    return x + 1\nC(notes='b', budgets=3, n=2)\n"
+    code = "def f(x):\n    return x + 2\nC(notes='a', budgets=1, n=2)\n"
+    dump = lambda t: records.ast.dump(records._StripProse().visit(records.ast.parse(t)))  # noqa: E731
+    assert dump(text) == dump(prose) and dump(text) != dump(code)
+
+
+def test_only_full_runs_as_the_recipe_defines_them_are_recorded(tmp_path, toy, capsys):
+    quick = runner.run_claim(toy["toy"], "quick", None, tmp_path)
+    with pytest.raises(ValueError, match="full run"):
+        records.make_record(quick, toy["toy"])
+    for extra in (["--quick"], ["--full", "--seeds", "3"], ["--full", "--set", "gain=0"]):
+        assert main(["reproduce", "toy", "--record", "--quiet", "--out", str(tmp_path),
+                     *extra]) == 2
+        assert "--record" in capsys.readouterr().err
+    assert main(["reproduce", "toy", "--full", "--record", "--quiet", "--out",
+                 str(tmp_path)]) == 0
+    assert records.load_record("toy") is not None
+    assert "full record: holds" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", list(records.shipped()) or ["(none shipped)"])
+def test_every_shipped_record_recomputes_to_its_stored_verdict(name):
+    if name == "(none shipped)":
+        pytest.skip("no record is shipped")
+    record = records.load_record(name)
+    assert record is not None, f"records/{name}.json is not a readable record"
+    again = records.recheck(record, get_claim(name))
+    assert again["verdict"] == record["verdict"]
+    assert [c["verdict"] for c in again["comparisons"]] == \
+        [c["verdict"] for c in record["comparisons"]]
+    assert [c["p_value"] for c in again["comparisons"]] == \
+        pytest.approx([c["p_value"] for c in record["comparisons"]], nan_ok=True)
+    assert record["budget"] == "full" and record["series"].startswith("confirmation-")
