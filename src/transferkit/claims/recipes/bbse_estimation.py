@@ -150,7 +150,7 @@ CLAIM = register_claim(
                    "(MNIST-5k black box, Dirichlet(0.1) shifts)"),
         metric="log10_relative_squared_weight_error",
         higher_is_better=False,
-        budgets={"quick": EstimationConfig(seeds=3, trials=10),
+        budgets={"quick": EstimationConfig(seeds=6, trials=10),
                  "full": EstimationConfig(seeds=10, trials=30)},
         run=run,
         comparisons=[

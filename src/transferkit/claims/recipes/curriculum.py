@@ -212,7 +212,7 @@ register_claim(
                    "hardest-first, by more than 0.5 points each"),
         metric="early_test_accuracy_area",
         higher_is_better=True,
-        budgets={"quick": CurriculumConfig(seeds=2), "full": CurriculumConfig(seeds=10)},
+        budgets={"quick": CurriculumConfig(seeds=6), "full": CurriculumConfig(seeds=10)},
         run=run,
         comparisons=[
             Comparison("curriculum", "vanilla", 0.005),

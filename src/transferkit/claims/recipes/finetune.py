@@ -97,7 +97,7 @@ CLAIM = register_claim(
         "network trained from scratch on a target with 3 labels per class",
         metric="target_accuracy",
         higher_is_better=True,
-        budgets={"quick": FinetuneConfig(seeds=4), "full": FinetuneConfig(seeds=25)},
+        budgets={"quick": FinetuneConfig(seeds=6), "full": FinetuneConfig(seeds=25)},
         run=run,
         comparisons=[
             Comparison("k3/finetune", "k3/scratch", 0.02),

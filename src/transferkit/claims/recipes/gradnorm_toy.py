@@ -67,10 +67,6 @@ class ToyConfig:
     log_every: int = 20
 
 
-QUICK = ToyConfig(seeds=2)
-FULL = ToyConfig(seeds=10, steps=1500, tune_steps=400, lr_grid=(3e-4, 1e-3, 3e-3, 1e-2))
-
-
 def toy_problem(cfg: ToyConfig, seed: int) -> dict[str, Any]:
     """The seed's sigmas, B, eps and train/val/test splits (inputs and one target per task)."""
     gen = torch.Generator().manual_seed(10_007 * seed + 1)
@@ -303,7 +299,9 @@ CLAIM = register_claim(Claim(
               "tasks than equal weights and uncertainty weighting",
     metric="test loss ratio statistic (sum / spread max-min / worst task)",
     higher_is_better=False,
-    budgets={"quick": QUICK, "full": FULL},
+    budgets={"quick": ToyConfig(seeds=6),
+             "full": ToyConfig(seeds=10, steps=1500, tune_steps=400,
+                               lr_grid=(3e-4, 1e-3, 3e-3, 1e-2))},
     run=run,
     comparisons=[
         Comparison("sum/gradnorm", "sum/equal", 0.1),

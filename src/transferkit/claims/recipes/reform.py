@@ -223,7 +223,7 @@ register_claim(
                    "new labels per class alone by more than 5 accuracy points"),
         metric="new_space_accuracy",
         higher_is_better=True,
-        budgets={"quick": ReFormConfig(seeds=4), "full": ReFormConfig(seeds=30)},
+        budgets={"quick": ReFormConfig(seeds=6), "full": ReFormConfig(seeds=30)},
         run=run,
         comparisons=[
             Comparison("k5/reform", "k5/target-only", 0.05),
@@ -238,6 +238,7 @@ register_claim(
             Comparison("k5/reform-learned-m", "k5/reform", 0.0, own=False),
         ],
         plot=plot,
+        series=2,
         notes=(
             "Protocol: quick runs seeds 0..3 (development; 0..9 until 2026-12-02, cut for the "
             "main job's run time only), full 1000..1029 (confirmation). "
