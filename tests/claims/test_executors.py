@@ -53,6 +53,22 @@ def test_serial_and_process_executors_give_the_same_json(tmp_path):
     assert numbers(serial) == numbers(pool)
 
 
+def _quiet_flag(claim, cfg, seed, threads, units, on_unit=None):
+    import os
+
+    return {"seed": seed, "quiet": os.environ.get("TRANSFERKIT_QUIET")}
+
+
+def test_pool_workers_draw_no_progress_bars_of_their_own(tmp_path, monkeypatch):
+    # bars from several workers would overwrite each other on one terminal line: the
+    # parent's per-seed lines are the one display, whatever the parent's own setting
+    monkeypatch.delenv("TRANSFERKIT_QUIET", raising=False)
+    with create_executor("process", jobs=2) as pool:
+        got = list(pool.map(_quiet_flag, None, None, [0, 1], tmp_path, 1))
+    assert sorted(r["seed"] for r in got) == [0, 1]
+    assert {r["quiet"] for r in got} == {"1"}
+
+
 @pytest.mark.slow
 @pytest.mark.ci_slow
 def test_a_claim_through_a_local_ray_instance_matches_jobs_1(tmp_path):

@@ -24,7 +24,8 @@ def test_validation_comes_from_the_labelled_pool_and_never_overlaps_the_test_spl
 @pytest.mark.slow
 @pytest.mark.ci_slow
 def test_every_arm_trains_to_a_sensible_accuracy(tmp_path):
-    result, mean = run_small("pta", tmp_path, 1, steps=120, meta_iteration=40)
+    result, mean = run_small("pta", tmp_path, 1, steps=120, meta_iteration=40,
+                             settings=("single-task", "mtl"))
     for arm in ("single", "pta-i", "pta-f", "pta-p", "pta-hgd"):
         assert 0.5 < mean[arm] < 1.0 and 0.5 < mean[f"mtl/{arm}"] < 1.0
     assert result["extras"]["0"]["val_test_overlap"] == 0

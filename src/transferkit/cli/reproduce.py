@@ -236,10 +236,10 @@ def _run_all(args: argparse.Namespace, names: list[str], overrides: Mapping[str,
         cost = result.get("compute_seconds")
         reused = " (resumed: some work came from the cache)" if (
             result.get("cached_seeds") or result.get("cached_units")) else ""
+        if args.record and not result.get("error"):
+            say(f"[{progress.label}] recorded in {write_record(result, get_claim(name))}")
         say(f"[{progress.label}] {verdict} ({result['seconds']:.0f} s"
             + (f"; {cost:.0f} s of compute in all{reused}" if cost is not None else "")
             + f"); {record_line(record_summary(name))}")
-        if args.record and not result.get("error"):
-            say(f"[{progress.label}] recorded in {write_record(result, get_claim(name))}")
         results.append(result)
     return results

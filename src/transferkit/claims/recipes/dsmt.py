@@ -221,7 +221,7 @@ register_claim(
                    "trained on the labels alone by at least 0.03 AUROC"),
         metric="test_auroc",
         higher_is_better=True,
-        budgets={"quick": DSMTConfig(),
+        budgets={"quick": DSMTConfig(seeds=6, n_unlabelled=400, n_test=300),
                  "full": DSMTConfig(seeds=10, n_labelled=(25, 12, 50), k_curve=(5, 10, 40),
                                     data_seed=1, epochs=60, patience=12)},
         run=run,

@@ -78,6 +78,7 @@ class L2SPImageNetConfig:
     beta: float = 0.01
     probe_steps: int = 300
     probe_lr: float = 0.1
+    arms: tuple[str, ...] = ARMS  # the verdict needs l2 and l2sp
 
 
 def _idx(path: Path) -> np.ndarray:
@@ -231,7 +232,7 @@ def run(cfg: L2SPImageNetConfig, seed: int) -> SeedResult:
     for setting in _settings(cfg):
         split = _split(setting, cfg, seed)
         extras[setting] = {}
-        for arm in ARMS:
+        for arm in cfg.arms:
             res = unit(f"{setting}/{arm}", partial(_arm, arm, setting, cfg, seed, split))
             extras[setting][arm] = res
             arms[f"{setting}/{arm}"] = res["test_acc"]
@@ -284,9 +285,9 @@ CLAIM = register_claim(
         metric="target_accuracy",
         higher_is_better=True,
         budgets={
-            "quick": L2SPImageNetConfig(seeds=2, targets=("digits",), ks=(5,),
+            "quick": L2SPImageNetConfig(seeds=6, targets=("digits",), ks=(5,),
                                         fashion=False, steps=50, alphas=(0.1,),
-                                        probe_steps=200),
+                                        probe_steps=200, arms=("l2", "l2sp")),
             "full": L2SPImageNetConfig(seeds=10, ks=(5,), steps=40, alphas=(0.01, 0.1)),
         },
         run=run,

@@ -236,7 +236,7 @@ register_claim(
                    "base algorithm alone"),
         metric="improvement_ratio",
         higher_is_better=True,
-        budgets={"quick": L2TConfig(seeds=2, train_pairs=50, test_pairs=12),
+        budgets={"quick": L2TConfig(seeds=6, train_pairs=15, test_pairs=6),
                  "full": L2TConfig(seeds=10, train_pairs=300, test_pairs=50)},
         run=run,
         comparisons=[

@@ -315,7 +315,7 @@ register_claim(
         metric="target_accuracy",
         higher_is_better=True,
         budgets={
-            "quick": MSTNConfig(seeds=2, steps=1000, hidden=(128, 128), bottleneck=128,
+            "quick": MSTNConfig(seeds=6, steps=600, hidden=(128, 128), bottleneck=128,
                                 disc_hidden=(128, 128)),
             "full": MSTNConfig(seeds=10, steps=2000, hidden=(256, 256), bottleneck=256,
                                disc_hidden=(256, 256)),

@@ -148,16 +148,17 @@ register_claim(
                    "beats a single decoder by more than 0.5 accuracy points"),
         metric="test_accuracy",
         higher_is_better=True,
-        budgets={"quick": PTAConfig(seeds=2), "full": PTAConfig(seeds=12)},
+        budgets={"quick": PTAConfig(seeds=6, settings=("single-task",)),
+                 "full": PTAConfig(seeds=12)},
         run=run,
         comparisons=[
             Comparison("pta-hgd", "single", 0.005),
             Comparison("pta-f", "single", 0.005),
             Comparison("pta-i", "single", 0.0, own=False),
             Comparison("pta-p", "single", 0.0, own=False),
-            *[Comparison(f"mtl/{arm}", "mtl/single", 0.0, own=False)
+            *[Comparison(f"mtl/{arm}", "mtl/single", 0.0, own=False, optional=True)
               for arm in ("pta-i", "pta-f", "pta-p", "pta-hgd")],
-            Comparison("mtl/pta-hgd", "pta-hgd", 0.0, own=False),
+            Comparison("mtl/pta-hgd", "pta-hgd", 0.0, own=False, optional=True),
         ],
         plot=plot,
         notes=(
