@@ -236,6 +236,13 @@ register_claim(
         ],
         plot=plot,
         notes=(
+            "Quick budget (2026-12-06): 6 seeds, 400 unlabelled and 300 test windows (seeds "
+            "0..5), so that a quick verdict can say something (at least 5 seeds; a sixth costs no "
+            "wall time on 2 cores). Changed after the earlier quick verdict was seen, for run "
+            "time and seeds only: the old budget (2 seeds, 2,000 unlabelled and 500 test windows; "
+            "about 63 s a seed), re-judged with three outcomes, gave inconclusive at 2 seeds "
+            "(dsmt vs supervised -0.000 [-0.734, +0.733]); the new one gives inconclusive at 6 "
+            "seeds (dsmt vs supervised +0.012 [-0.148, +0.172]). The full budget is unchanged. "
             "Settings fixed before any result: RMSprop lr 1e-3 (the paper's 1e-4 is for "
             "far longer runs than a CPU budget allows), batch 64, ResNet width 16, block "
             "width 32 (the paper's 256 is for its larger data), 5 burn-in epochs, patience "

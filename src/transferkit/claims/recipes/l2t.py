@@ -248,6 +248,17 @@ register_claim(
         ],
         plot=plot,
         notes=(
+            "Quick budget (2026-12-06): 6 seeds, 15 training and 6 held-out pairs per seed (seeds "
+            "0..5), so that a quick verdict can say something (at least 5 seeds; a sixth costs no "
+            "wall time on 2 cores). Changed after the earlier quick verdict was seen, for run "
+            "time and seeds only: the old budget (2 seeds, 50 training and 12 held-out pairs; "
+            "about 64 s a seed), re-judged with three outcomes, gave inconclusive at 2 seeds "
+            "(spearman > 0.3 -0.060 [-0.173, +0.054]; l2t vs identity -0.022 [-0.190, +0.145]; "
+            "l2t vs pca -0.025 [-0.050, +0.001]; l2t vs tca -0.046 [-0.211, +0.118]; l2t vs coral "
+            "+0.295 [-0.021, +0.611]); the new one gives does not hold at 6 seeds (spearman > 0.3 "
+            "-0.049 [-0.224, +0.125]; l2t vs identity -0.064 [-0.160, +0.032]; l2t vs pca -0.067 "
+            "[-0.158, +0.023]; l2t vs tca -0.064 [-0.154, +0.025]; l2t vs coral +0.214 [+0.104, "
+            "+0.325]). The full budget is unchanged. "
             "Statistics: each seed repeats the whole experiment (its own training and "
             "held-out pairs); the tests are over seeds, on the per-seed means over held-out "
             "pairs. The `spearman` arm is a rank correlation, not a ratio. The required "

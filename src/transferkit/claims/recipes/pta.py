@@ -162,8 +162,16 @@ register_claim(
         ],
         plot=plot,
         notes=(
-            "Protocol: quick runs seeds 0..1 (development; 0..3 until 2026-12-02, cut for the "
-            "main job's run time only), full 1000..1011 (confirmation). "
+            "Quick budget (2026-12-06): 6 seeds, the single-task setting only (the verdict's) "
+            "(seeds 0..5), so that a quick verdict can say something (at least 5 seeds; a sixth "
+            "costs no wall time on 2 cores). Changed after the earlier quick verdict was seen, "
+            "for run time and seeds only: the old budget (2 seeds, both settings; about 41 s a "
+            "seed), re-judged with three outcomes, gave inconclusive at 2 seeds (pta-hgd vs "
+            "single +0.003 [-0.102, +0.108]; pta-f vs single +0.004 [-0.073, +0.080]); the new "
+            "one gives inconclusive at 6 seeds (pta-hgd vs single -0.003 [-0.015, +0.008]; pta-f "
+            "vs single -0.000 [-0.010, +0.009]). The full budget is unchanged. "
+            "Protocol: quick runs seeds 0..5 (development; 0..1 from 2026-12-02, 0..3 "
+            "before, cut for the main job's run time only), full 1000..1011 (confirmation). "
             "Every setting was fixed before the first run: D = 4, M = 50, p_freeze 0.5, "
             "PTA-P noise 0.1 x the initial weight scale, HGD rates from U(0, 0.5) "
             "perturbed by N(0, 0.1), Adam 1e-3; the paper's own values could not be "
