@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import datetime
+import functools
 import hashlib
 import importlib.util
 import json
@@ -41,6 +42,7 @@ _PACKAGE = "transferkit"
 _PROSE_KEYWORDS = frozenset({"notes", "budgets"})
 
 
+@functools.lru_cache(maxsize=None)
 def _module_file(name: str) -> Path | None:
     try:
         spec = importlib.util.find_spec(name)
@@ -80,22 +82,31 @@ def source_modules(module: str) -> list[str]:
     >>> "transferkit.claims.stats" in mods, "transferkit.claims.records" in mods
     (True, False)
     """
-    seen: dict[str, ast.Module] = {}
+    seen: set[str] = set()
     todo = [module]
     while todo:
         name = todo.pop()
         if name in seen:
             continue
-        path = _module_file(name)
-        if path is None:
+        imported = _module_imports(name)
+        if imported is None:
             continue  # a name imported from a module, not a module
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        seen[name] = tree
-        todo.extend(_imports(name, tree, path.name == "__init__.py") - seen.keys())
+        seen.add(name)
+        todo.extend(imported - seen)
         parent = name.rpartition(".")[0]
         if parent and parent not in seen:
             todo.append(parent)  # importing a.b runs a/__init__.py
     return sorted(seen)
+
+
+@functools.lru_cache(maxsize=None)
+def _module_imports(name: str) -> frozenset[str] | None:
+    """The transferkit modules module ``name`` imports (None: ``name`` is no module)."""
+    path = _module_file(name)
+    if path is None:
+        return None
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return frozenset(_imports(name, tree, path.name == "__init__.py"))
 
 
 class _StripProse(ast.NodeTransformer):
@@ -119,6 +130,7 @@ class _StripProse(ast.NodeTransformer):
         return self.generic_visit(node)
 
 
+@functools.lru_cache(maxsize=None)
 def _code_text(module: str) -> str:
     path = _module_file(module)
     assert path is not None
