@@ -92,3 +92,28 @@ def test_every_shipped_record_recomputes_to_its_stored_verdict(name):
     assert [c["p_value"] for c in again["comparisons"]] == \
         pytest.approx([c["p_value"] for c in record["comparisons"]], nan_ok=True)
     assert record["budget"] == "full" and record["series"].startswith("confirmation-")
+
+
+def test_strings_used_only_by_the_notes_are_prose():
+    base = "NOTES = 'a'\nLABEL = 'x'\ndef f():\n    return LABEL\nC(notes='b' + NOTES, n=1)\n"
+    prose = base.replace("NOTES = 'a'", "NOTES = 'changed'")
+    code = base.replace("LABEL = 'x'", "LABEL = 'y'")
+    dump = lambda t: records.ast.dump(records._StripProse().visit(records.ast.parse(t)))  # noqa: E731
+    assert dump(base) == dump(prose) and dump(base) != dump(code)
+
+
+def test_a_record_is_carried_to_a_new_rule_only_when_its_code_is_unchanged(tmp_path, toy):
+    full = runner.run_claim(toy["toy"], "full", None, tmp_path)
+    path = records.write_record(full, toy["toy"])
+    meta = json.loads(path.read_text())["record"]
+    if not meta["commit"] or meta["dirty"]:
+        pytest.skip("not a git checkout, or the toy claim's code differs from its commit")
+    assert not records.refingerprint("toy")  # nothing to carry over
+    stored = json.loads(path.read_text())
+    stored["record"]["fingerprint"]["digest"] = "0" * 16  # as if hashed by an older rule
+    path.write_text(json.dumps(stored))
+    assert records.record_summary("toy")["stale"]
+    assert records.refingerprint("toy") and not records.record_summary("toy")["stale"]
+    stored["record"]["commit"] = "0" * 40  # code that cannot be read at its commit stays stale
+    path.write_text(json.dumps(stored))
+    assert not records.refingerprint("toy") and records.record_summary("toy")["stale"]

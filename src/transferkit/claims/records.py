@@ -14,12 +14,15 @@ record, and marks the record **stale** when today's fingerprint differs from the
 one: the code or the full config changed since, and the record may no longer be what a
 full run gives. A record is evidence to read, never an input: nothing reads a record to
 decide a verdict, and :func:`recheck` recomputes a record's verdict from its stored arms
-(a test does this for every shipped record).
+(a test does this for every shipped record). When what counts as prose changes here,
+:func:`refingerprint` carries a record over only if the code at its commit and today's
+code are equal under the new rule.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
 import datetime
 import functools
@@ -42,7 +45,7 @@ _PACKAGE = "transferkit"
 _PROSE_KEYWORDS = frozenset({"notes", "budgets"})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module_file(name: str) -> Path | None:
     try:
         spec = importlib.util.find_spec(name)
@@ -51,6 +54,39 @@ def _module_file(name: str) -> Path | None:
     if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
         return None
     return Path(spec.origin)
+
+
+class _Sources:
+    """The source of transferkit's modules: as installed now, or (``commit``) as a git
+    commit of this checkout had them; parsed once per module."""
+
+    def __init__(self, commit: str | None = None) -> None:
+        self.commit = commit
+        self._trees: dict[str, tuple[ast.Module, bool] | None] = {}
+        self._root = _git("rev-parse", "--show-toplevel") if commit else None
+
+    def tree(self, name: str) -> tuple[ast.Module, bool] | None:
+        """(parsed module, whether it is a package), or None: no such module."""
+        if name not in self._trees:
+            self._trees[name] = self._parse(name)
+        return self._trees[name]
+
+    def _parse(self, name: str) -> tuple[ast.Module, bool] | None:
+        path = _module_file(name)
+        if path is None:
+            return None  # a name imported from a module, not a module
+        if self.commit is None:
+            return ast.parse(path.read_text(encoding="utf-8")), path.name == "__init__.py"
+        if self._root is None:
+            raise RuntimeError("the sources of a commit need a git checkout")
+        rel = path.resolve().relative_to(Path(self._root).resolve()).as_posix()
+        text = _git("show", f"{self.commit}:{rel}", strip=False)
+        if text is None:
+            return None  # the module did not exist at that commit
+        return ast.parse(text), path.name == "__init__.py"
+
+
+_NOW = _Sources()
 
 
 def _imports(name: str, tree: ast.Module, is_package: bool) -> set[str]:
@@ -72,7 +108,7 @@ def _imports(name: str, tree: ast.Module, is_package: bool) -> set[str]:
     return {m for m in found if m == _PACKAGE or m.startswith(_PACKAGE + ".")}
 
 
-def source_modules(module: str) -> list[str]:
+def source_modules(module: str, sources: _Sources | None = None) -> list[str]:
     """``module`` and every transferkit module it imports, directly or through others (in
     function bodies too), sorted; found by reading the source, not by importing it.
 
@@ -82,59 +118,80 @@ def source_modules(module: str) -> list[str]:
     >>> "transferkit.claims.stats" in mods, "transferkit.claims.records" in mods
     (True, False)
     """
+    sources = sources or _NOW
     seen: set[str] = set()
     todo = [module]
     while todo:
         name = todo.pop()
         if name in seen:
             continue
-        imported = _module_imports(name)
-        if imported is None:
-            continue  # a name imported from a module, not a module
+        parsed = sources.tree(name)
+        if parsed is None:
+            continue
         seen.add(name)
-        todo.extend(imported - seen)
+        todo.extend(_imports(name, *parsed) - seen)
         parent = name.rpartition(".")[0]
         if parent and parent not in seen:
             todo.append(parent)  # importing a.b runs a/__init__.py
     return sorted(seen)
 
 
-@functools.lru_cache(maxsize=None)
-def _module_imports(name: str) -> frozenset[str] | None:
-    """The transferkit modules module ``name`` imports (None: ``name`` is no module)."""
-    path = _module_file(name)
-    if path is None:
-        return None
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    return frozenset(_imports(name, tree, path.name == "__init__.py"))
+def _is_text(node: ast.AST) -> bool:
+    """A string built from literals alone (constants, their concatenation, f-strings)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _is_text(node.left) and _is_text(node.right)
+    return isinstance(node, ast.JoinedStr)
 
 
 class _StripProse(ast.NodeTransformer):
-    """Remove docstrings and the prose and budget keywords of calls (``notes=``,
-    ``budgets=``) so that the hash follows the code that computes."""
+    """Remove what does not compute: docstrings, the prose and budget keywords of calls
+    (``notes=``, ``budgets=``), and module-level strings used only inside them (a
+    ``NOTES = "..."`` the notes are built from), so that the hash follows the code."""
+
+    def visit_Module(self, node: ast.Module) -> Any:
+        inside: set[str] = set()
+        for call in ast.walk(node):
+            if isinstance(call, ast.Call):
+                for k in call.keywords:
+                    if k.arg in _PROSE_KEYWORDS:
+                        inside.update(n.id for n in ast.walk(k.value) if isinstance(n, ast.Name))
+        self._drop_docstring(node)
+        self.generic_visit(node)  # the prose keywords go
+        used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+                and isinstance(n.ctx, ast.Load)}
+        node.body = [s for s in node.body if not (
+            isinstance(s, ast.Assign) and len(s.targets) == 1
+            and isinstance(s.targets[0], ast.Name) and s.targets[0].id in inside
+            and s.targets[0].id not in used and _is_text(s.value))] or [ast.Pass()]
+        return node
 
     def _drop_docstring(self, node: Any) -> Any:
         body = node.body
         if (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
                 and isinstance(body[0].value.value, str)):
             node.body = body[1:] or [ast.Pass()]
-        return self.generic_visit(node)
+        return node
 
-    visit_Module = _drop_docstring
-    visit_ClassDef = _drop_docstring
-    visit_FunctionDef = _drop_docstring
-    visit_AsyncFunctionDef = _drop_docstring
+    def visit_ClassDef(self, node: ast.ClassDef) -> Any:
+        return self.generic_visit(self._drop_docstring(node))
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> Any:
+        return self.generic_visit(self._drop_docstring(node))
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> Any:
+        return self.generic_visit(self._drop_docstring(node))
 
     def visit_Call(self, node: ast.Call) -> Any:
         node.keywords = [k for k in node.keywords if k.arg not in _PROSE_KEYWORDS]
         return self.generic_visit(node)
 
 
-@functools.lru_cache(maxsize=None)
-def _code_text(module: str) -> str:
-    path = _module_file(module)
-    assert path is not None
-    tree = _StripProse().visit(ast.parse(path.read_text(encoding="utf-8")))
+def _code_text(module: str, sources: _Sources) -> str:
+    parsed = sources.tree(module)
+    assert parsed is not None
+    tree = _StripProse().visit(copy.deepcopy(parsed[0]))
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
 
 
@@ -142,10 +199,11 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def fingerprint(claim: Claim) -> dict[str, Any]:
+def fingerprint(claim: Claim, commit: str | None = None) -> dict[str, Any]:
     """What decides a claim's full-budget numbers, hashed: ``config`` (the full budget's
     config), ``code`` (the recipe and every module it imports, without prose), ``modules``
-    (their names) and ``digest`` (both hashes together, 16 hex digits).
+    (their names) and ``digest`` (both hashes together, 16 hex digits). With ``commit``,
+    the code is read as that git commit of this checkout had it (the config is today's).
 
     Examples
     --------
@@ -156,22 +214,23 @@ def fingerprint(claim: Claim) -> dict[str, Any]:
     """
     from .runner import _jsonable
 
+    sources = _NOW if commit is None else _Sources(commit)
     cfg = json.dumps(_jsonable(dataclasses.asdict(claim.config("full"))), sort_keys=True,
                      default=str)
-    modules = source_modules(claim.run.__module__)
-    code = _sha("\n".join(f"{m}\n{_code_text(m)}" for m in modules))
+    modules = source_modules(claim.run.__module__, sources)
+    code = _sha("\n".join(f"{m}\n{_code_text(m, sources)}" for m in modules))
     config = _sha(cfg)
     return {"digest": _sha(config + code)[:16], "config": config[:16], "code": code[:16],
             "modules": modules}
 
 
-def _git(*args: str) -> str | None:
+def _git(*args: str, strip: bool = True) -> str | None:
     try:
         out = subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=10, check=True)
+                             text=True, timeout=30, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip()
+    return out.stdout.strip() if strip else out.stdout
 
 
 def _cpu_model() -> str:
@@ -260,6 +319,31 @@ def record_summary(name: str, folder: str | os.PathLike[str] | None = None
             "series": record.get("series"), "date": str(meta.get("date", ""))[:10],
             "commit": (meta.get("commit") or "")[:7], "stale": stale,
             "seconds": record.get("seconds")}
+
+
+def refingerprint(name: str, folder: str | os.PathLike[str] | None = None) -> bool:
+    """Carry claim ``name``'s record over to today's fingerprint rule, when the code that
+    ran it and today's code are the same under that rule: the code is read at the
+    record's commit, and its fingerprint there and today's must be equal (and the full
+    config's hash equal to the stored one). Returns whether the record was updated; a
+    record whose code changed is left as it is (stale). For changes of this module's
+    hashing (what counts as prose), never for changes of the code.
+    """
+    from .base import get_claim
+
+    record = load_record(name, folder)
+    if record is None or not record["record"].get("commit") or record["record"].get("dirty"):
+        return False
+    claim = get_claim(name)
+    now = fingerprint(claim)
+    if now["config"] != record["record"]["fingerprint"]["config"]:
+        return False
+    then = fingerprint(claim, commit=record["record"]["commit"])
+    if then["digest"] != now["digest"] or record["record"]["fingerprint"] == now:
+        return False
+    record["record"]["fingerprint"] = now
+    atomic_write_json(_folder(folder) / f"{name}.json", record)
+    return True
 
 
 def recheck(record: Mapping[str, Any], claim: Claim) -> dict[str, Any]:

@@ -153,6 +153,52 @@ def _draw_seeds(ax: Any, result: Mapping[str, Any], arms: Mapping[str, Sequence[
     ax.set_title(f"{result['claim']}: per-seed results ({result['budget']})", fontsize=9)
 
 
+_COLOURS = {"holds": "tab:green", "does not hold": "tab:red", "inconclusive": "0.55"}
+
+
+def plot_verdicts(results: Sequence[Mapping[str, Any]], out_dir: Path) -> Path | None:
+    """Every claim's own comparisons on one axis: the distance of the mean improvement
+    from its margin in units of the seeds' spread, ``(delta - need) / sd``, with its
+    one-sided 95% bounds (``+- t_0.95(n-1) / sqrt(n)``). A bar wholly right of 0 holds,
+    wholly left of 0 does not hold, across 0 is inconclusive; few seeds make long bars."""
+    from scipy import stats
+
+    rows = []
+    for r in results:
+        for c in r.get("comparisons", []) if not r.get("error") else []:
+            sd, n = c.get("delta_std"), c.get("n", 0)
+            if not c.get("own", True) or not n or n < 2 or not sd:
+                continue
+            t = float(stats.t.ppf(0.95, n - 1)) / math.sqrt(n)
+            z = (c["delta_mean"] - c["required_delta"]) / sd
+            verdict = c.get("verdict") or ("holds" if c["holds"] else "does not hold")
+            rows.append((f"{r['claim']}: {c.get('label', c['method'])} ({n} seeds)", z, t,
+                         verdict))
+    if not rows:
+        return None
+    with figure(out_dir, "verdicts", figsize=(7.5, 0.28 * len(rows) + 1.4)) as (fig, path):
+        ax = fig.add_subplot(1, 1, 1)
+        edge = 12.0  # a huge effect is drawn at the edge, so it does not squeeze the rest
+        for i, (_, z, t, verdict) in enumerate(rows):
+            y = len(rows) - 1 - i
+            lo, hi = max(z - t, -edge), min(z + t, edge)
+            ax.plot([lo, hi], [y, y], color=_COLOURS[verdict], lw=2.5, solid_capstyle="butt")
+            marker = ">" if z > edge else "<" if z < -edge else "o"
+            ax.plot([min(max(z, -edge), edge)], [y], marker, color=_COLOURS[verdict], ms=4)
+        ax.axvline(0.0, color="k", lw=0.8)
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels([label for label, *_ in reversed(rows)], fontsize=6.5)
+        ax.set_xlabel("(mean improvement - margin) / seed-to-seed sd, with one-sided 95% "
+                      "bounds", fontsize=8)
+        lo, hi = ax.get_xlim()
+        ax.set_xlim(max(lo, -edge - 0.5), min(hi, edge + 0.5))
+        handles = [ax.plot([], [], color=c, lw=2.5)[0] for c in _COLOURS.values()]
+        ax.legend(handles, list(_COLOURS), fontsize=7, loc="lower right")
+        ax.set_title("Own comparisons: right of 0 holds, left of 0 does not hold, "
+                     "across 0 inconclusive", fontsize=8)
+    return path
+
+
 def claim_section(result: Mapping[str, Any], images: Sequence[Path], notes: str,
                   record: Mapping[str, Any] | None = None) -> str:
     name = result["claim"]
@@ -268,6 +314,10 @@ def write_report(results: Sequence[Mapping[str, Any]], out_dir: str | os.PathLik
                 + (" STALE" if record["stale"] else ""),
             ]
         )
+    try:
+        overview = plot_verdicts(results, out)
+    except Exception:  # a broken overview must not lose the report
+        overview = None
     head = [
         "# transferkit reproduce — report",
         "",
@@ -290,5 +340,6 @@ def write_report(results: Sequence[Mapping[str, Any]], out_dir: str | os.PathLik
         _md_table(["claim", "verdict", "budget", "seeds", "seconds", "full record"],
                   summary_rows),
         "",
+        *([f"![verdicts]({overview.name})", ""] if overview is not None else []),
     ]
     return atomic_write_text(out / "report.md", "\n".join(head + sections))
