@@ -117,3 +117,14 @@ def test_a_record_is_carried_to_a_new_rule_only_when_its_code_is_unchanged(tmp_p
     stored["record"]["commit"] = "0" * 40  # code that cannot be read at its commit stays stale
     path.write_text(json.dumps(stored))
     assert not records.refingerprint("toy") and records.record_summary("toy")["stale"]
+
+
+def test_a_run_whose_code_changed_while_it_ran_is_not_recorded(tmp_path, toy):
+    start = records.before_run(toy["toy"])
+    full = runner.run_claim(toy["toy"], "full", None, tmp_path)
+    cfg = dataclasses.replace(toy["toy"].budgets["full"], gain=0.3)  # changed mid-run
+    changed = dataclasses.replace(toy["toy"], budgets={"quick": cfg, "full": cfg})
+    with pytest.raises(ValueError, match="changed while it ran"):
+        records.make_record(full, changed, start)
+    assert records.make_record(full, toy["toy"], start)["record"]["fingerprint"] == \
+        start["fingerprint"]

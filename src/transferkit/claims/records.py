@@ -259,9 +259,20 @@ def provenance(modules: Iterable[str] = ()) -> dict[str, Any]:
     }
 
 
-def make_record(result: Mapping[str, Any], claim: Claim) -> dict[str, Any]:
+def before_run(claim: Claim) -> dict[str, Any]:
+    """The fingerprint and provenance of the code about to run a claim: take it before the
+    run and hand it to :func:`make_record`, so that the record describes the code that
+    ran, and a change made while the claim ran is caught."""
+    fp = fingerprint(claim)
+    return {**provenance(fp["modules"]), "fingerprint": fp}
+
+
+def make_record(result: Mapping[str, Any], claim: Claim,
+                start: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The record of a full run's result (its JSON without the plot extras), with
-    :func:`provenance` and :func:`fingerprint`."""
+    :func:`provenance` and :func:`fingerprint` as taken by :func:`before_run` (``start``;
+    taken now when not given). A run whose code or full config changed between ``start``
+    and now is refused: the numbers would not be the fingerprinted code's."""
     if result.get("budget") != "full":
         raise ValueError(f"a record is made from a full run; got budget {result.get('budget')!r}")
     if result.get("error"):
@@ -270,8 +281,13 @@ def make_record(result: Mapping[str, Any], claim: Claim) -> dict[str, Any]:
         raise ValueError(f"claim {claim.name!r} ran with --set {result['overrides']}; a record "
                          "is of the full budget as it stands")
     body = {k: v for k, v in result.items() if k not in ("extras", "traceback")}
-    fp = fingerprint(claim)
-    return {**body, "record": {**provenance(fp["modules"]), "fingerprint": fp}}
+    now = before_run(claim)
+    start = start or now
+    if start["fingerprint"]["digest"] != now["fingerprint"]["digest"]:
+        raise ValueError(f"claim {claim.name!r}: its code or full config changed while it ran "
+                         "(the fingerprint differs from the one taken at its start); not "
+                         "recorded")
+    return {**body, "record": {**start, "date": now["date"]}}
 
 
 def _folder(folder: str | os.PathLike[str] | None) -> Path:
@@ -279,13 +295,14 @@ def _folder(folder: str | os.PathLike[str] | None) -> Path:
 
 
 def write_record(result: Mapping[str, Any], claim: Claim,
-                 folder: str | os.PathLike[str] | None = None) -> Path:
+                 folder: str | os.PathLike[str] | None = None,
+                 start: Mapping[str, Any] | None = None) -> Path:
     """Write the record of a full run to ``folder/<claim>.json`` (atomically; by default
-    the shipped records, :data:`RECORDS`)."""
+    the shipped records, :data:`RECORDS`); ``start`` as for :func:`make_record`."""
     from .runner import _jsonable
 
     path = _folder(folder) / f"{claim.name}.json"
-    atomic_write_json(path, _jsonable(make_record(result, claim)))
+    atomic_write_json(path, _jsonable(make_record(result, claim, start)))
     return path
 
 

@@ -218,7 +218,7 @@ def _run_all(args: argparse.Namespace, names: list[str], overrides: Mapping[str,
              ) -> list[dict[str, Any]]:
     from ..claims import get_claim
     from ..claims.overrides import apply_overrides
-    from ..claims.records import record_summary, write_record
+    from ..claims.records import before_run, record_summary, write_record
     from ..claims.report import record_line, verdict_word
     from ..claims.runner import run_claim
 
@@ -228,6 +228,7 @@ def _run_all(args: argparse.Namespace, names: list[str], overrides: Mapping[str,
         progress = _Progress(f"claim {i}/{len(names)} {name}", args.seeds or int(cfg.seeds),
                              say)
         say(f"[{progress.label}] running ({args.budget}, {progress.n_seeds} seeds, {where})")
+        start = before_run(get_claim(name)) if args.record else None
         result = run_claim(name, args.budget, args.seeds, out, on_seed=progress.seed,
                            overrides=overrides, on_unit=progress.unit, executor=executor)
         verdict = verdict_word(result)
@@ -237,7 +238,11 @@ def _run_all(args: argparse.Namespace, names: list[str], overrides: Mapping[str,
         reused = " (resumed: some work came from the cache)" if (
             result.get("cached_seeds") or result.get("cached_units")) else ""
         if args.record and not result.get("error"):
-            say(f"[{progress.label}] recorded in {write_record(result, get_claim(name))}")
+            try:
+                path = write_record(result, get_claim(name), start=start)
+                say(f"[{progress.label}] recorded in {path}")
+            except ValueError as exc:
+                say(f"[{progress.label}] not recorded: {exc}")
         say(f"[{progress.label}] {verdict} ({result['seconds']:.0f} s"
             + (f"; {cost:.0f} s of compute in all{reused}" if cost is not None else "")
             + f"); {record_line(record_summary(name))}")
