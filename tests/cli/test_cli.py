@@ -131,3 +131,20 @@ def test_progress_names_claim_seed_and_time_left(tmp_path, toy_claims, capsys):
     assert main(["reproduce", "toy", "--out", str(tmp_path), "--jobs", "1"]) == 0
     err = capsys.readouterr().err
     assert "seed 6/6 (seed 5) done, from the cache" in err and "resumed" in err
+
+
+def test_top_level_help_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom transferkit.cli import main\ntry:\n    main(['--help'])\n"
+            "except SystemExit:\n    pass\nprint('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert "reproduce" in out and "finetune" in out and out.strip().endswith("False")
+
+
+def test_each_command_builds_its_own_options_only_when_run(capsys):
+    with pytest.raises(SystemExit):
+        main(["finetune", "--help"])
+    assert "--method" in capsys.readouterr().out

@@ -1,8 +1,13 @@
 """The ``transferkit`` command: parses and dispatches only.
 
-Each subcommand lives in its own module exposing ``add_parser(subparsers)`` (which sets
-``func`` on its parser) and returns an exit status from ``func(args)``. Bad input is one
-line on stderr (``transferkit: error: ...``) and exit status 2, never a traceback.
+Each subcommand lives in its own module exposing ``HELP`` (its commands' one-line help)
+and ``add_parser(subparsers)`` (which sets ``func`` on its parser) and returns an exit
+status from ``func(args)``. Bad input is one line on stderr (``transferkit: error: ...``)
+and exit status 2, never a traceback.
+
+Only the command being run builds its full parser: the others are listed from ``HELP``,
+so ``transferkit --help`` imports neither torch nor a registry (their options, such as the
+registered methods offered as choices, need them).
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"transferkit: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``transferkit`` parser; with ``command``, only that command's options are built
+    (the others are listed by name and help), without, every command's."""
     parser = _Parser(
         prog="transferkit",
         description="Transfer and multi-task learning when labelled data is scarce or shifted.",
@@ -42,13 +49,23 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name == f"{__name__}.{name}":
                 continue  # a command not built yet
             raise
-        module.add_parser(sub)
+        if command is None or command in module.HELP:
+            module.add_parser(sub)
+        else:
+            for name, text in module.HELP.items():
+                sub.add_parser(name, help=text, add_help=False)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str:
+    """The command ``argv`` names (its first word that is not an option), or ``""``."""
+    return next((a for a in argv if not a.startswith("-")), "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``transferkit`` console script; returns the exit status."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     try:
         from ..distributed import init_from_env

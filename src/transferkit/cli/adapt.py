@@ -9,12 +9,14 @@ from typing import Any
 from . import CLIError
 from .finetune import add_common, common_options, finish
 
+HELP = {"adapt": "adapt a pretrained backbone from labelled source to unlabelled target"}
+
 
 def add_parser(sub: Any) -> None:
     from ..workflows.adapt import ADAPT_METHODS
 
     p = sub.add_parser(
-        "adapt", help="adapt a pretrained backbone from labelled source to unlabelled target",
+        "adapt", help=HELP["adapt"],
         description="Unsupervised domain adaptation (DANN, MSTN, MMD, CORAL) from a labelled "
         "source folder to an unlabelled target folder; the checkpoint is chosen by deep "
         "embedded validation (no target labels). Writes the same files as finetune.",

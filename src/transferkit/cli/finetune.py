@@ -13,6 +13,9 @@ from typing import Any
 
 from . import CLIError
 
+HELP = {"finetune": "fine-tune a pretrained backbone on your labelled images",
+        "predict": "per-image class probabilities of a fine-tuned model, as CSV"}
+
 
 def _alpha(text: str) -> float | str:
     if text == "auto":
@@ -85,7 +88,7 @@ def add_parser(sub: Any) -> None:
     from ..finetune import FINETUNE_METHODS
 
     p = sub.add_parser(
-        "finetune", help="fine-tune a pretrained backbone on your labelled images",
+        "finetune", help=HELP["finetune"],
         description="Fine-tune an ImageNet backbone (or your checkpoint) on a folder of class "
         "folders, a CSV of path,label or an .npz; L2-SP and its family (Li et al., ICML "
         "2018). Writes the model, metrics.json, confusion.png and learning_curve.png.",
@@ -102,7 +105,7 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
     q = sub.add_parser(
-        "predict", help="per-image class probabilities of a fine-tuned model, as CSV",
+        "predict", help=HELP["predict"],
         description="Write path,[label,]p_<class>... for every image; the CSV is what "
         "`transferkit labelshift` reads (--holdout with labels, --target without).",
     )

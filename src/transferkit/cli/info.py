@@ -6,9 +6,11 @@ import argparse
 import platform
 from typing import Any
 
+HELP = {"info": "versions, threads, devices and data found"}
+
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("info", help="versions, threads, devices and data found")
+    p = sub.add_parser("info", help=HELP["info"])
     p.set_defaults(func=run)
 
 

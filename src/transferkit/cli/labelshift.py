@@ -15,13 +15,15 @@ from typing import Any
 
 from . import CLIError
 
+HELP = {"labelshift": "detect, estimate and correct label shift from a model's predictions"}
+
 
 def add_parser(sub: Any) -> None:
     from ..labelshift import list_estimators
 
     p = sub.add_parser(
         "labelshift",
-        help="detect, estimate and correct label shift from a model's predictions",
+        help=HELP["labelshift"],
         description=(
             "Detect label shift (chi-squared test on predicted labels), estimate the target "
             "class prior and weights, and write corrected target probabilities. Lipton, "

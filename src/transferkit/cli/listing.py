@@ -6,10 +6,12 @@ import argparse
 import sys
 from typing import Any
 
+HELP = {"list": "list the claims that `reproduce` can run, each with the verdict of its "
+                "recorded full run"}
+
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("list", help="list the claims that `reproduce` can run, each with the "
-                       "verdict of its recorded full run")
+    p = sub.add_parser("list", help=HELP["list"])
     p.set_defaults(func=run)
 
 

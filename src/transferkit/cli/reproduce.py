@@ -58,10 +58,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
+HELP = {"reproduce": "re-check papers' claims over several seeds"}
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "reproduce",
-        help="re-check papers' claims over several seeds",
+        help=HELP["reproduce"],
         description="Run claims (all when none is named), print each verdict, and write "
         "OUT/<claim>.json and OUT/report.md with plots. Finished seeds are cached under "
         "OUT/.partial, so a killed run resumes.",
