@@ -64,3 +64,13 @@ def test_pieces_use_only_the_loops_published_interface(piece):
             if mod.startswith(("transferkit.claims", "transferkit.cli")):
                 bad.append(f"{path.relative_to(SRC)} imports {mod}")
     assert bad == []
+
+
+def test_the_shipped_checks_are_public_and_run_in_one_line():
+    import transferkit.testing as testing
+
+    assert set(testing.__all__) == {"check_adaptation_objective", "check_label_shift_estimator",
+                                    "check_weighting", "synthetic_label_shift"}
+    from transferkit.testing import check_weighting
+
+    check_weighting("equal", n_steps=3)  # a registered method, checked in one line

@@ -24,6 +24,8 @@ from torch import Tensor
 
 from ..adaptation.objectives import AdaptationObjective, adaptation_loss, create_adaptation
 
+__all__ = ["AdaptationCheck", "check_adaptation_objective"]
+
 
 class AdaptationCheck(NamedTuple):
     """Values found by :func:`check_adaptation_objective`."""

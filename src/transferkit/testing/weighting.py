@@ -12,6 +12,8 @@ from torch import Tensor, nn
 
 from ..multitask.weighting import Weighting, create_weighting
 
+__all__ = ["check_weighting"]
+
 
 def check_weighting(strategy: Weighting | str, n_tasks: int = 3, n_steps: int = 25,
                     seed: int = 0) -> None:
