@@ -55,7 +55,7 @@ def _p(x: Any) -> str:
 
 
 def _seeds_needed(c: Mapping[str, Any]) -> str:
-    if c.get("verdict", "holds" if c.get("holds") else "") != "inconclusive":
+    if c.get("verdict") != "inconclusive":
         return ""
     n = c.get("seeds_for_power")
     return "> 100000" if n is None else str(n)

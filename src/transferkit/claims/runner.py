@@ -236,13 +236,13 @@ def _cached_seeds(cache: Path, seeds: Sequence[int]) -> dict[int, dict[str, Any]
 
 def _header(claim: Claim, budget: str, seeds: Sequence[int]) -> dict[str, Any]:
     return {
-        "series": series_name(budget, claim.series),
         "claim": claim.name,
         "paper": claim.paper,
         "statement": claim.statement,
         "metric": claim.metric,
         "higher_is_better": claim.higher_is_better,
         "budget": budget,
+        "series": series_name(budget, claim.series),
         "seeds": list(seeds),
     }
 
