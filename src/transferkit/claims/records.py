@@ -6,8 +6,10 @@ per-seed arms, the comparisons and the verdict, the series of seeds, the commit,
 machine and seconds, and a **fingerprint** of what decides the numbers: the full budget's
 config and the source of the recipe and of every transferkit module it imports, directly
 or not (:func:`source_modules`). Docstrings, comments, the recipe's ``notes`` and its
-``budgets`` (the full config is hashed on its own) are left out of the source hash, so
-prose and quick budgets can change without making a record stale.
+``budgets`` (the full config is hashed on its own), and module-level strings used only
+by them, are left out of the source hash, so prose and quick budgets can change without
+making a record stale. The fingerprint is taken when a claim starts and checked when it
+ends (:func:`before_run`): a run whose code changed meanwhile is not recorded.
 
 ``transferkit reproduce`` prints, and ``report.md`` shows, each result beside its claim's
 record, and marks the record **stale** when today's fingerprint differs from the stored
