@@ -128,3 +128,16 @@ def test_a_run_whose_code_changed_while_it_ran_is_not_recorded(tmp_path, toy):
         records.make_record(full, changed, start)
     assert records.make_record(full, toy["toy"], start)["record"]["fingerprint"] == \
         start["fingerprint"]
+
+
+def test_the_current_sources_are_read_again_when_a_file_changes(tmp_path, monkeypatch):
+    import os
+
+    module = tmp_path / "tk_fingerprint_probe.py"
+    module.write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sources = records._Sources()
+    first = records.ast.dump(sources.tree("tk_fingerprint_probe")[0])
+    module.write_text("X = 22\n")
+    os.utime(module, ns=(1, 1))  # a different modification time, whatever the clock
+    assert records.ast.dump(sources.tree("tk_fingerprint_probe")[0]) != first

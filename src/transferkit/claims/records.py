@@ -59,19 +59,25 @@ def _module_file(name: str) -> Path | None:
 
 
 class _Sources:
-    """The source of transferkit's modules: as installed now, or (``commit``) as a git
-    commit of this checkout had them; parsed once per module."""
+    """The source of transferkit's modules: as the files are now, or (``commit``) as a git
+    commit of this checkout had them; each parsed once (a file again when it changed, so
+    a fingerprint taken at a claim's end sees an edit made while it ran)."""
 
     def __init__(self, commit: str | None = None) -> None:
         self.commit = commit
-        self._trees: dict[str, tuple[ast.Module, bool] | None] = {}
+        self._trees: dict[str, tuple[object, tuple[ast.Module, bool] | None]] = {}
         self._root = _git("rev-parse", "--show-toplevel") if commit else None
 
     def tree(self, name: str) -> tuple[ast.Module, bool] | None:
         """(parsed module, whether it is a package), or None: no such module."""
-        if name not in self._trees:
-            self._trees[name] = self._parse(name)
-        return self._trees[name]
+        path = _module_file(name)
+        version: object = None
+        if self.commit is None and path is not None:
+            stat = path.stat()
+            version = (stat.st_mtime_ns, stat.st_size)
+        if name not in self._trees or self._trees[name][0] != version:
+            self._trees[name] = (version, self._parse(name))
+        return self._trees[name][1]
 
     def _parse(self, name: str) -> tuple[ast.Module, bool] | None:
         path = _module_file(name)
