@@ -199,10 +199,11 @@ def run(args: argparse.Namespace) -> int:
         results = _run_all(args, names, overrides, out, executor, where, say)
     if rank != 0:
         return 0 if not any(r.get("error") for r in results) else 1
-    records = {r["claim"]: record_summary(r["claim"]) for r in load_results(out, known)}
-    print(terminal_table(results, records))
     # the report covers every claim whose JSON is in OUT, so claims run one at a time add up
-    report = write_report(load_results(out, known), out, records)
+    found = load_results(out, known)
+    records = {r["claim"]: record_summary(r["claim"]) for r in found}
+    print(terminal_table(results, records))
+    report = write_report(found, out, records)
     print(f"\nwrote {len(results)} result file(s) and {report}")
     if tracker is not None:
         for result in results:
