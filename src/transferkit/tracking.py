@@ -116,8 +116,9 @@ class MLflowTracker:
     def log_claim(self, result: Mapping[str, Any], json_path: str | os.PathLike[str],
                   report: str | os.PathLike[str] | None = None) -> str:
         """One run for a claim's result (see the module docstring); returns its id."""
-        verdict = ("error" if result.get("error") else result.get("verdict") or
-                   ("holds" if result.get("holds") else "does not hold"))
+        from .claims.report import verdict_word
+
+        verdict = verdict_word(result).lower()  # "error" for a crashed claim
         params = {"claim": result["claim"], "budget": result.get("budget"),
                   "seeds": result.get("seeds"), "config": result.get("config", {}),
                   "overrides": result.get("overrides", {})}
