@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -34,6 +35,30 @@ class Registry(Generic[T]):
             raise ValueError(f"a {self.kind} named {name!r} is already registered")
         self._items[name] = obj
         return obj
+
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (a method registered for a moment, e.g. by a test)."""
+        self.get(name)
+        del self._items[name]
+
+    @contextmanager
+    def temporary(self, name: str, obj: T) -> Iterator[T]:
+        """Register ``obj`` as ``name`` inside a ``with`` block only (for tests and demos).
+
+        Examples
+        --------
+        >>> reg: Registry[int] = Registry("number")
+        >>> with reg.temporary("one", 1):
+        ...     reg.names()
+        ['one']
+        >>> reg.names()
+        []
+        """
+        self.register(name, obj)
+        try:
+            yield obj
+        finally:
+            self._items.pop(name, None)
 
     def decorator(self, name: str) -> Callable[[T], T]:
         def wrap(obj: T) -> T:

@@ -65,7 +65,7 @@ def test_register_new_objective_and_duplicate_name():
         with pytest.raises(ValueError, match="already registered"):
             register_adaptation("test-mean-gap")(lambda **kw: None)
     finally:
-        ADAPTATIONS._items.pop("test-mean-gap")
+        ADAPTATIONS.unregister("test-mean-gap")
 
 
 def test_create_unknown_and_bad_sizes():

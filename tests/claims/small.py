@@ -5,13 +5,13 @@ from typing import Any
 
 import numpy as np
 
-from transferkit.claims import get_claim
+from transferkit.claims import create_claim
 from transferkit.claims.runner import run_claim
 
 
 def small_claim(name: str, **changes: Any):
     """The claim ``name`` whose quick and full budgets are its quick config with ``changes``."""
-    claim = get_claim(name)
+    claim = create_claim(name)
     cfg = replace(claim.config("quick"), **changes)
     return replace(claim, budgets={"quick": cfg, "full": cfg})
 

@@ -5,13 +5,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from transferkit.claims import get_claim
+from transferkit.claims import create_claim
 from transferkit.claims.runner import run_claim
 
 
 @pytest.mark.slow
 def test_bbse_retraining_beats_unweighted(tmp_path):
-    claim = get_claim("bbse-correction")
+    claim = create_claim("bbse-correction")
     cfg = replace(claim.config("quick"), trials=2)
     small = replace(claim, budgets={"quick": cfg, "full": cfg})
     result = run_claim(small, "quick", 2, tmp_path)

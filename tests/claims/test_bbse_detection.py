@@ -5,13 +5,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from transferkit.claims import get_claim
+from transferkit.claims import create_claim
 from transferkit.claims.runner import run_claim
 
 
 @pytest.mark.slow
 def test_chi2_is_calibrated_and_powerful(tmp_path):
-    claim = get_claim("bbse-detection")
+    claim = create_claim("bbse-detection")
     cfg = replace(claim.config("quick"), null_trials=200, power_trials=8, permutations=50)
     small = replace(claim, budgets={"quick": cfg, "full": cfg})
     result = run_claim(small, "quick", 2, tmp_path)

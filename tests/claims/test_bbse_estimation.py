@@ -5,14 +5,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from transferkit.claims import get_claim
+from transferkit.claims import create_claim
 from transferkit.claims.runner import run_claim
 
 
 @pytest.mark.slow
 @pytest.mark.ci_slow
 def test_bbse_error_falls_with_n(tmp_path):
-    claim = get_claim("bbse-estimation")
+    claim = create_claim("bbse-estimation")
     cfg = replace(claim.config("quick"), ns=(500, 8000), trials=4)
     small = replace(claim, budgets={"quick": cfg, "full": cfg},
                     comparisons=[c for c in claim.comparisons if c.own])

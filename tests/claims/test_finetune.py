@@ -4,14 +4,14 @@ from dataclasses import replace
 
 import pytest
 
-from transferkit.claims import get_claim
+from transferkit.claims import create_claim
 from transferkit.claims.runner import run_claim
 
 
 @pytest.mark.slow
 @pytest.mark.ci_slow
 def test_finetune_beats_scratch_at_k3_direction(tmp_path):
-    claim = get_claim("finetune")
+    claim = create_claim("finetune")
     cfg = replace(claim.config("quick"), ks=(3,))
     comparisons = [c for c in claim.comparisons if c.method.startswith("k3/")]
     small = replace(claim, budgets={"quick": cfg, "full": cfg}, comparisons=comparisons)

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from transferkit.claims import get_claim
+from transferkit.claims import create_claim
 from transferkit.claims.recipes.gradnorm import DigitsMTLConfig, delta_m, digit_tasks
 from transferkit.claims.runner import run_claim
 
@@ -24,7 +24,7 @@ def test_digit_tasks_have_very_different_scales() -> None:
 
 @pytest.mark.slow
 def test_gradnorm_digits_runs_and_balances_the_classification_tasks(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    claim = get_claim("gradnorm")
+    claim = create_claim("gradnorm")
     cfg = replace(claim.config("quick"), seeds=2)
     assert isinstance(cfg, DigitsMTLConfig)
     small = replace(claim, budgets={"quick": cfg, "full": cfg})

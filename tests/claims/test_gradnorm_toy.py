@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from transferkit.claims import get_claim
+from transferkit.claims import create_claim
 from transferkit.claims.recipes.gradnorm_toy import ToyConfig, toy_problem, train_arm
 from transferkit.claims.runner import run_claim
 
@@ -26,7 +26,7 @@ def test_gradnorm_weights_go_down_with_the_task_scale() -> None:
 
 @pytest.mark.slow
 def test_gradnorm_toy_direction(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    claim = get_claim("gradnorm-toy")
+    claim = create_claim("gradnorm-toy")
     cfg = claim.config("quick")
     small = replace(claim, budgets={"quick": replace(cfg, seeds=2), "full": cfg})
     result = run_claim(small, "quick", 2, tmp_path)

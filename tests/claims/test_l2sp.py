@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from transferkit.claims.base import get_claim
+from transferkit.claims.base import create_claim
 from transferkit.claims.recipes._digits import SourceSpec
 from transferkit.claims.recipes.l2sp import ARMS, L2SPConfig, plot, run
 
@@ -66,7 +66,7 @@ def test_l2sp_recipe_is_reproducible_and_seed_dependent() -> None:
 
 @pytest.mark.slow
 def test_l2sp_claim_is_registered_with_both_budgets() -> None:
-    claim = get_claim("l2sp")
+    claim = create_claim("l2sp")
     assert claim.config("full").seeds >= 10
     assert claim.config("quick").seeds >= 3
     own = [c for c in claim.comparisons if c.own]

@@ -6,12 +6,12 @@ import dataclasses
 
 import pytest
 
-from transferkit.claims.base import get_claim
+from transferkit.claims.base import create_claim
 from transferkit.claims.recipes.mstn import ARMS
 
 
 def test_mstn_is_registered_with_its_comparisons():
-    claim = get_claim("mstn")
+    claim = create_claim("mstn")
     own = {(c.method, c.baseline, c.required_delta) for c in claim.comparisons if c.own}
     assert own == {("mstn", "dann", 0.01), ("dann", "source-only", 0.01)}
     assert claim.config("full").seeds >= 10
@@ -21,7 +21,7 @@ def test_mstn_is_registered_with_its_comparisons():
 
 @pytest.mark.slow
 def test_mstn_recipe_direction_and_plot(tmp_path):
-    claim = get_claim("mstn")
+    claim = create_claim("mstn")
     cfg = claim.config("quick")
     per_seed = {s: claim.run(cfg, s) for s in range(2)}
     for res in per_seed.values():
@@ -43,7 +43,7 @@ def test_mstn_recipe_direction_and_plot(tmp_path):
 @pytest.mark.slow
 @pytest.mark.ci_slow
 def test_mstn_recipe_is_reproducible_on_a_tiny_budget():
-    claim = get_claim("mstn")
+    claim = create_claim("mstn")
     cfg = dataclasses.replace(
         claim.config("quick"),
         steps=60,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from transferkit.claims import records, runner
-from transferkit.claims.base import CLAIMS, _load_recipes, get_claim
+from transferkit.claims.base import CLAIMS, create_claim, load_recipes
 from transferkit.claims.report import terminal_table, write_report
 from transferkit.cli import main
 
@@ -17,14 +17,12 @@ from . import toy_claim
 @pytest.fixture
 def toy(monkeypatch, tmp_path):
     """The toy claim registered, and the records folder moved to a temporary one."""
-    _load_recipes()
-    items = dict(CLAIMS._items)
-    monkeypatch.setattr(CLAIMS, "_items", items)
-    items["toy"] = toy_claim.make()
+    load_recipes()
     folder = tmp_path / "records"
     folder.mkdir()
     monkeypatch.setattr(records, "RECORDS", folder)
-    return items
+    with CLAIMS.temporary("toy", toy_claim.make()) as claim:
+        yield {"toy": claim}
 
 
 def test_a_full_run_is_recorded_and_shown_beside_a_quick_one(tmp_path, toy):
@@ -51,7 +49,8 @@ def test_a_record_is_stale_when_the_full_config_changes(tmp_path, toy):
     full = runner.run_claim(toy["toy"], "full", None, tmp_path)
     records.write_record(full, toy["toy"])
     cfg = dataclasses.replace(toy["toy"].budgets["full"], gain=0.2)
-    toy["toy"] = dataclasses.replace(toy["toy"], budgets={"quick": cfg, "full": cfg})
+    CLAIMS.unregister("toy")
+    CLAIMS.register("toy", dataclasses.replace(toy["toy"], budgets={"quick": cfg, "full": cfg}))
     summary = records.record_summary("toy")
     assert summary is not None and summary["stale"]
     assert "STALE" in terminal_table([full], {"toy": summary})
@@ -85,7 +84,7 @@ def test_every_shipped_record_recomputes_to_its_stored_verdict(name):
         pytest.skip("no record is shipped")
     record = records.load_record(name)
     assert record is not None, f"records/{name}.json is not a readable record"
-    again = records.recheck(record, get_claim(name))
+    again = records.recheck(record, create_claim(name))
     assert again["verdict"] == record["verdict"]
     assert [c["verdict"] for c in again["comparisons"]] == \
         [c["verdict"] for c in record["comparisons"]]

@@ -97,7 +97,7 @@ def test_parallel_jobs_give_the_same_result(tmp_path):
 
 def test_report_has_table_and_per_seed_plot(tmp_path, monkeypatch):
     claim = toy_claim.make()
-    monkeypatch.setattr("transferkit.claims.base.get_claim", lambda name: claim)
+    monkeypatch.setattr("transferkit.claims.base.create_claim", lambda name: claim)
     result = runner.run_claim(claim, "quick", None, tmp_path)
     report = write_report([result], tmp_path)
     text = report.read_text()

@@ -49,18 +49,17 @@ def test_info(capsys):
 
 
 @pytest.fixture
-def toy_claims(monkeypatch):
+def toy_claims():
     """Register the runner's toy claim (and a crashing one) for in-process CLI runs."""
-    from transferkit.claims.base import CLAIMS, _load_recipes
+    from transferkit.claims.base import CLAIMS, load_recipes
 
     from ..claims import toy_claim
 
-    _load_recipes()
-    items = dict(CLAIMS._items)
-    monkeypatch.setattr(CLAIMS, "_items", items)
-    items["toy"] = toy_claim.make()
-    items["toy-crash"] = toy_claim.make(fail_on_seed=1, name="toy-crash")
-    return items
+    load_recipes()
+    crashing = toy_claim.make(fail_on_seed=1, name="toy-crash")
+    with CLAIMS.temporary("toy", toy_claim.make()) as toy, \
+            CLAIMS.temporary("toy-crash", crashing) as crash:
+        yield {"toy": toy, "toy-crash": crash}
 
 
 def test_set_overrides_are_applied_and_recorded(tmp_path, toy_claims, capsys):

@@ -1,7 +1,7 @@
 """Claims: each paper's central claim as a recipe, and the runner that judges it.
 
 Importing this package does not import the recipes; :func:`list_claims` and
-:func:`get_claim` load them on first use.
+:func:`create_claim` load them on first use.
 """
 
 from .base import (
@@ -10,10 +10,11 @@ from .base import (
     Comparison,
     NonInferiority,
     SeedResult,
+    create_claim,
     get_claim,
     list_claims,
     register_claim,
 )
 
-__all__ = ["Bound", "Claim", "Comparison", "NonInferiority", "SeedResult", "get_claim",
-           "list_claims", "register_claim"]
+__all__ = ["Bound", "Claim", "Comparison", "NonInferiority", "SeedResult", "create_claim",
+           "get_claim", "list_claims", "register_claim"]

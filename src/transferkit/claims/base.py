@@ -201,9 +201,39 @@ take the others down; the CLI reports them)."""
 _loaded = False
 
 
-def register_claim(claim: Claim) -> Claim:
-    """Add a claim to the registry (recipe modules call this at import)."""
-    return CLAIMS.register(claim.name, claim)
+def register_claim(claim: Claim | None = None, /, **fields: Any) -> Any:
+    """Add a claim to the registry (recipe modules call this at import).
+
+    Either ``register_claim(Claim(...))``, which returns the claim, or, as a decorator of
+    the recipe's run function, ``@register_claim(name=..., paper=..., ...)`` with every
+    field of :class:`Claim` but ``run``, which returns the function unchanged.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Cfg:
+    ...     seeds: int = 5
+    >>> @register_claim(name="demo", paper="-", statement="b beats a", metric="accuracy",
+    ...                 higher_is_better=True, budgets={"quick": Cfg(), "full": Cfg(10)},
+    ...                 comparisons=[Comparison("b", "a", 0.0)])
+    ... def run(cfg, seed):
+    ...     return {"a": 0.5, "b": 0.6 + 0.01 * seed}
+    >>> create_claim("demo").statement
+    'b beats a'
+    >>> CLAIMS.unregister("demo")
+    """
+    if claim is not None:
+        if fields:
+            raise TypeError("register_claim takes a Claim or, as a decorator, its fields; "
+                            "not both")
+        return CLAIMS.register(claim.name, claim)
+
+    def wrap(run: RunFn) -> RunFn:
+        CLAIMS.register(fields["name"], Claim(run=run, **fields))
+        return run
+
+    return wrap
 
 
 def _load_recipes() -> None:
@@ -221,10 +251,25 @@ def _load_recipes() -> None:
     _loaded = True
 
 
-def get_claim(name: str) -> Claim:
-    """The registered claim called ``name`` (importing the recipes on first use)."""
+def create_claim(name: str) -> Claim:
+    """The registered claim called ``name`` (importing the recipes on first use).
+
+    Examples
+    --------
+    >>> create_claim("gradnorm").metric
+    'delta_m_percent'
+    """
     _load_recipes()
     return CLAIMS.get(name)
+
+
+get_claim = create_claim  # the name used before the registries shared one API
+
+
+def load_recipes() -> None:
+    """Import every recipe module (each registers its claim); :data:`BROKEN` keeps the
+    errors of those that fail."""
+    _load_recipes()
 
 
 def list_claims() -> list[str]:

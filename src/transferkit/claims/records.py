@@ -215,8 +215,8 @@ def fingerprint(claim: Claim, commit: str | None = None) -> dict[str, Any]:
 
     Examples
     --------
-    >>> from transferkit.claims import get_claim
-    >>> fp = fingerprint(get_claim("bbse-correction"))
+    >>> from transferkit.claims import create_claim
+    >>> fp = fingerprint(create_claim("bbse-correction"))
     >>> len(fp["digest"]), "transferkit.labelshift" in fp["modules"]
     (16, True)
     """
@@ -330,14 +330,14 @@ def record_summary(name: str, folder: str | os.PathLike[str] | None = None
     """What a report shows of claim ``name``'s record: ``verdict``, ``seeds`` (their
     number), ``series``, ``date``, ``commit`` and ``stale`` (the fingerprint changed, or
     the claim is gone); None when there is no record."""
-    from .base import get_claim
+    from .base import create_claim
 
     record = load_record(name, folder)
     if record is None:
         return None
     meta = record["record"]
     try:
-        stale = fingerprint(get_claim(name))["digest"] != meta["fingerprint"]["digest"]
+        stale = fingerprint(create_claim(name))["digest"] != meta["fingerprint"]["digest"]
     except Exception:  # the claim or its code can no longer be read: the record is stale
         stale = True
     return {"verdict": record.get("verdict"), "seeds": len(record.get("seeds", [])),
@@ -354,12 +354,12 @@ def refingerprint(name: str, folder: str | os.PathLike[str] | None = None) -> bo
     record whose code changed is left as it is (stale). For changes of this module's
     hashing (what counts as prose), never for changes of the code.
     """
-    from .base import get_claim
+    from .base import create_claim
 
     record = load_record(name, folder)
     if record is None or not record["record"].get("commit") or record["record"].get("dirty"):
         return False
-    claim = get_claim(name)
+    claim = create_claim(name)
     now = fingerprint(claim)
     if now["config"] != record["record"]["fingerprint"]["config"]:
         return False

@@ -278,7 +278,7 @@ def write_report(results: Sequence[Mapping[str, Any]], out_dir: str | os.PathLik
     """Write ``report.md`` with every result's tables and plots, each beside its claim's
     full-run record (``records``: claim -> record summary; looked up when not given);
     return its path."""
-    from .base import get_claim
+    from .base import create_claim
     from .records import record_summary
 
     out = Path(out_dir)
@@ -290,7 +290,7 @@ def write_report(results: Sequence[Mapping[str, Any]], out_dir: str | os.PathLik
         images: list[Path] = []
         notes = ""
         try:
-            claim = get_claim(r["claim"])
+            claim = create_claim(r["claim"])
             notes = claim.notes
             if not r.get("error"):
                 p = plot_seeds(r, out)

@@ -42,7 +42,7 @@ from typing import Any
 from .. import __version__
 from .._io import atomic_write_json, ensure_writable_dir
 from ..distributed import from_rank_zero, is_distributed, on_rank_zero
-from .base import Claim, SeedResult, get_claim
+from .base import Claim, SeedResult, create_claim
 from .executors import Executor, UnitFn, create_executor
 from .overrides import apply_overrides
 from .stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, summarize
@@ -335,7 +335,7 @@ def run_claim(
     (with the traceback's last lines), ``"verdict": "error"`` and ``"holds": None``, so
     other claims still run.
     """
-    claim = name if isinstance(name, Claim) else get_claim(name)
+    claim = name if isinstance(name, Claim) else create_claim(name)
     name = claim.name
     cfg = apply_overrides(claim.config(budget), overrides or {})
     if n_seeds is not None:

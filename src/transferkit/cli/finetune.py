@@ -85,7 +85,7 @@ def common_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_parser(sub: Any) -> None:
-    from ..finetune import FINETUNE_METHODS
+    from ..finetune import list_finetune_methods
 
     p = sub.add_parser(
         "finetune", help=HELP["finetune"],
@@ -97,7 +97,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--val", type=Path, default=None,
                    help="validation images (default: a stratified 20%% of --train)")
     p.add_argument("--test", type=Path, default=None, help="test images, only reported")
-    p.add_argument("--method", choices=FINETUNE_METHODS, default="l2sp")
+    p.add_argument("--method", choices=list_finetune_methods(), default="l2sp")
     p.add_argument("--freeze", type=int, default=0, help="freeze the first N feature blocks")
     p.add_argument("--alpha", type=_alpha, default=0.1,
                    help="penalty strength, or 'auto' to choose it on the validation set")

@@ -16,7 +16,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..claims import get_claim, list_claims
+    from ..claims import create_claim, list_claims
     from ..claims.base import BROKEN
     from ..claims.records import record_summary
     from ..claims.report import record_line
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     names = list_claims()
     width = max((len(n) for n in names), default=0)
     for name in names:
-        claim = get_claim(name)
+        claim = create_claim(name)
         print(f"{name.ljust(width)}  {claim.statement}")
         print(f"{'':{width}}  {record_line(record_summary(name))}")
     for module, error in BROKEN.items():

@@ -125,7 +125,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..claims import get_claim, list_claims
+    from ..claims import create_claim, list_claims
     from ..claims.base import BROKEN
     from ..claims.executors import create_executor
     from ..claims.overrides import apply_overrides, parse_assignments
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from None
     for name in names:  # check every override before any work starts
         try:
-            apply_overrides(get_claim(name).config(args.budget), overrides)
+            apply_overrides(create_claim(name).config(args.budget), overrides)
         except ValueError as exc:
             raise CLIError(f"--set for claim {name!r}: {exc}") from None
     try:
@@ -220,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_all(args: argparse.Namespace, names: list[str], overrides: Mapping[str, str],
              out: Any, executor: Any, where: str, say: Callable[[str], None]
              ) -> list[dict[str, Any]]:
-    from ..claims import get_claim
+    from ..claims import create_claim
     from ..claims.overrides import apply_overrides
     from ..claims.records import before_run, record_summary, write_record
     from ..claims.report import record_line, verdict_word
@@ -228,11 +228,11 @@ def _run_all(args: argparse.Namespace, names: list[str], overrides: Mapping[str,
 
     results = []
     for i, name in enumerate(names, 1):
-        cfg = apply_overrides(get_claim(name).config(args.budget), overrides)
+        cfg = apply_overrides(create_claim(name).config(args.budget), overrides)
         progress = _Progress(f"claim {i}/{len(names)} {name}", args.seeds or int(cfg.seeds),
                              say)
         say(f"[{progress.label}] running ({args.budget}, {progress.n_seeds} seeds, {where})")
-        start = before_run(get_claim(name)) if args.record else None
+        start = before_run(create_claim(name)) if args.record else None
         result = run_claim(name, args.budget, args.seeds, out, on_seed=progress.seed,
                            overrides=overrides, on_unit=progress.unit, executor=executor)
         verdict = verdict_word(result)
@@ -243,7 +243,7 @@ def _run_all(args: argparse.Namespace, names: list[str], overrides: Mapping[str,
             result.get("cached_seeds") or result.get("cached_units")) else ""
         if args.record and not result.get("error"):
             try:
-                path = write_record(result, get_claim(name), start=start)
+                path = write_record(result, create_claim(name), start=start)
                 say(f"[{progress.label}] recorded in {path}")
             except ValueError as exc:
                 say(f"[{progress.label}] not recorded: {exc}")

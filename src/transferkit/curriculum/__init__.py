@@ -9,7 +9,15 @@ checked by Monte Carlo (:func:`monte_carlo_gains`).
 
 from .pacing import exponential_pacing, single_step_pacing, varied_exponential_pacing
 from .sampler import ORDERS, CurriculumSampler, balanced_order
-from .scoring import ArrayScorer, DifficultyScorer, ModelScorer, TransferScorer
+from .scoring import (
+    ArrayScorer,
+    DifficultyScorer,
+    ModelScorer,
+    TransferScorer,
+    create_scorer,
+    list_scorers,
+    register_scorer,
+)
 from .theory import monte_carlo_gains, one_step_gain
 
 __all__ = [
@@ -20,9 +28,12 @@ __all__ = [
     "ModelScorer",
     "TransferScorer",
     "balanced_order",
+    "create_scorer",
+    "list_scorers",
     "exponential_pacing",
     "monte_carlo_gains",
     "one_step_gain",
+    "register_scorer",
     "single_step_pacing",
     "varied_exponential_pacing",
 ]

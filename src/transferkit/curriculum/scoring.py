@@ -17,6 +17,9 @@ orders; ``score_samples(X, y)`` scores new examples.
   probability of the true class (the authors' "same network" order).
 - :class:`ArrayScorer`: scores you already have.
 
+They are registered as ``transfer``, ``model`` and ``array`` (:func:`create_scorer`,
+:func:`list_scorers`); :func:`register_scorer` adds one of yours.
+
 Only training data are ever given to ``fit``; test data cannot influence the order.
 """
 
@@ -29,8 +32,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._estimator import Params, check_fitted
+from .._registry import Registry
 
-__all__ = ["ArrayScorer", "DifficultyScorer", "ModelScorer", "TransferScorer"]
+__all__ = ["ArrayScorer", "DifficultyScorer", "ModelScorer", "TransferScorer", "create_scorer",
+           "list_scorers", "register_scorer"]
 
 
 def _true_class_probability(proba: NDArray[np.float64], y: NDArray[Any],
@@ -68,6 +73,48 @@ class DifficultyScorer(Params):
         return np.asarray(self.fit(X, y).train_scores_)
 
 
+SCORERS: Registry[type[DifficultyScorer]] = Registry("difficulty scorer", base=DifficultyScorer)
+
+
+def register_scorer(name: str) -> Callable[[type[DifficultyScorer]], type[DifficultyScorer]]:
+    """Class decorator adding a :class:`DifficultyScorer` subclass under ``name``.
+
+    Examples
+    --------
+    >>> class Shortest(DifficultyScorer):
+    ...     def fit(self, X, y):
+    ...         self.train_scores_ = -np.abs(np.asarray(X, dtype=float)).sum(1)
+    ...         return self
+    >>> with SCORERS.temporary("shortest-demo", Shortest):
+    ...     create_scorer("shortest-demo").fit_score([[1.0], [-3.0]], [0, 1]).tolist()
+    [-1.0, -3.0]
+    """
+    return SCORERS.decorator(name)
+
+
+def create_scorer(name: str, **kwargs: Any) -> DifficultyScorer:
+    """Build a registered scorer, e.g. ``create_scorer("transfer", features=embed)``.
+
+    Examples
+    --------
+    >>> create_scorer("array", scores=[0.2, 0.9]).fit_score([[0], [1]], [0, 1]).tolist()
+    [0.2, 0.9]
+    """
+    return SCORERS.get(name)(**kwargs)
+
+
+def list_scorers() -> list[str]:
+    """Names of the registered difficulty scorers.
+
+    Examples
+    --------
+    >>> list_scorers()
+    ['array', 'model', 'transfer']
+    """
+    return SCORERS.names()
+
+
+@register_scorer("transfer")
 class TransferScorer(DifficultyScorer):
     """Probability of the true class under a classifier on a transferred teacher's features.
 
@@ -165,6 +212,7 @@ class TransferScorer(DifficultyScorer):
                                        self.classes_)
 
 
+@register_scorer("model")
 class ModelScorer(DifficultyScorer):
     """Self-paced / bootstrap scores: a trained model's probability of the true class.
 
@@ -196,6 +244,7 @@ class ModelScorer(DifficultyScorer):
         return _true_class_probability(proba, y, np.arange(proba.shape[1]))
 
 
+@register_scorer("array")
 class ArrayScorer(DifficultyScorer):
     """Scores given by the user, one per training example (higher = easier)."""
 

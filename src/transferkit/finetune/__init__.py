@@ -36,6 +36,17 @@ __all__ += [
     "register_regularizer",
     "regularizer_class",
 ]
-from .setup import FINETUNE_METHODS, FinetuneSetup, hold_batchnorm, prepare_finetune  # noqa: E402
+from .methods import (  # noqa: E402
+    ALPHA_GRID,
+    FinetuneMethod,
+    alpha_grid,
+    create_finetune_method,
+    list_finetune_methods,
+    register_finetune_method,
+    select_alpha,
+)
+from .setup import FinetuneSetup, hold_batchnorm, prepare_finetune  # noqa: E402
 
-__all__ += ["FINETUNE_METHODS", "FinetuneSetup", "hold_batchnorm", "prepare_finetune"]
+__all__ += ["ALPHA_GRID", "FinetuneMethod", "FinetuneSetup", "alpha_grid",
+            "create_finetune_method", "hold_batchnorm", "list_finetune_methods",
+            "prepare_finetune", "register_finetune_method", "select_alpha"]

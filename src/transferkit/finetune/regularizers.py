@@ -63,6 +63,7 @@ from torch.autograd.function import once_differentiable
 
 from .._registry import Registry
 from ..train.interface import Update
+from .methods import register_finetune_method
 
 __all__ = [
     "PenaltyUpdate",
@@ -463,10 +464,30 @@ REGULARIZERS: Registry[type[FinetuneRegularizer]] = Registry(
 
 
 def register_regularizer(
-    name: str,
+    name: str, *, method: str | None = "", alpha_scale: float = 1.0,
 ) -> Callable[[type[FinetuneRegularizer]], type[FinetuneRegularizer]]:
-    """Class decorator adding a :class:`FinetuneRegularizer` subclass under ``name``."""
-    return REGULARIZERS.decorator(name)
+    """Class decorator adding a :class:`FinetuneRegularizer` subclass under ``name``.
+
+    It is also offered as a fine-tuning method (``transferkit finetune --method``,
+    :func:`~transferkit.finetune.prepare_finetune`) called ``method`` (by default ``name``;
+    ``None`` offers none), whose ``--alpha auto`` grid is ``ALPHA_GRID * alpha_scale``.
+
+    Examples
+    --------
+    >>> class Zero(FinetuneRegularizer):
+    ...     def forward(self, model): return torch.zeros(())
+    >>> with REGULARIZERS.temporary("zero-demo", Zero):
+    ...     "zero-demo" in list_regularizers()
+    True
+    """
+
+    def wrap(cls: type[FinetuneRegularizer]) -> type[FinetuneRegularizer]:
+        REGULARIZERS.register(name, cls)
+        if method is not None:
+            register_finetune_method(method or name, penalty=name, alpha_scale=alpha_scale)
+        return cls
+
+    return wrap
 
 
 def create_regularizer(name: str, **kwargs: Any) -> FinetuneRegularizer:
@@ -503,7 +524,7 @@ def list_regularizers() -> list[str]:
     return REGULARIZERS.names()
 
 
-@register_regularizer("l2")
+@register_regularizer("l2", method="finetune")
 class L2(FinetuneRegularizer):
     """L2 weight decay towards 0 (the fine-tuning baseline of Li et al., ICML 2018, https://arxiv.org/abs/1802.01483).
 
@@ -689,7 +710,7 @@ class L2SPFisher(FinetuneRegularizer):
         torch._foreach_mul_(g, s)
 
 
-@register_regularizer("l1sp")
+@register_regularizer("l1sp", alpha_scale=0.01)
 class L1SP(FinetuneRegularizer):
     """L1-SP: L1 distance to the starting point (Li, Grandvalet, Davoine, ICML 2018, https://arxiv.org/abs/1802.01483).
 
@@ -734,7 +755,7 @@ class L1SP(FinetuneRegularizer):
         return out
 
 
-@register_regularizer("group-lasso-sp")
+@register_regularizer("group-lasso-sp", alpha_scale=0.01)
 class GroupLassoSP(FinetuneRegularizer):
     """Group-Lasso-SP: per-output-unit L2 distances to the start (Li et al., ICML 2018, https://arxiv.org/abs/1802.01483).
 

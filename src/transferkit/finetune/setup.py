@@ -4,6 +4,8 @@ Shared by ``transferkit finetune`` (:mod:`transferkit.workflows.finetune`) and t
 so a method means the same everywhere (Li, Grandvalet, Davoine, ICML 2018,
 https://arxiv.org/abs/1802.01483):
 
+The methods are read from the registry of :mod:`transferkit.finetune.methods`:
+
 - ``linear-probe``: every feature block frozen (batch norms in eval mode), only the new
   head trains, with L2 of strength ``alpha`` on it;
 - ``finetune``: every layer trains, with plain L2 weight decay ``alpha`` on the pretrained
@@ -34,18 +36,18 @@ from torch import Tensor, nn
 
 from ..nets import replace_head
 from .freezing import freeze, trainable
+from .methods import create_finetune_method, list_finetune_methods
 from .regularizers import (
     FinetuneRegularizer,
     create_regularizer,
     fisher_diagonal,
     penalized_parameters,
+    regularizer_class,
 )
 
-__all__ = ["FINETUNE_METHODS", "FinetuneSetup", "hold_batchnorm", "prepare_finetune"]
+__all__ = ["FinetuneSetup", "hold_batchnorm", "prepare_finetune"]
 
 FISHER_CAP = 100.0
-FINETUNE_METHODS = ("linear-probe", "finetune", "l2sp", "l1sp", "group-lasso-sp",
-                    "l2sp-fisher")
 
 
 class _HeldBatchNorm(nn.BatchNorm2d):
@@ -106,7 +108,7 @@ def prepare_finetune(
     n_classes : int
         Classes of the target task (the new head, initialised under ``seed``).
     method : str
-        One of :data:`FINETUNE_METHODS`.
+        A registered fine-tuning method (:func:`~transferkit.finetune.list_finetune_methods`).
     alpha, beta : float
         Penalty strengths on the pretrained weights and on the new head (``beta`` is the
         paper's 0.01 by default; for ``linear-probe`` ``alpha`` is the head's L2).
@@ -124,35 +126,34 @@ def prepare_finetune(
     >>> setup.net.head.out_features, type(setup.penalty).__name__
     (3, 'L2SP')
     """
-    if method not in FINETUNE_METHODS:
+    if method not in list_finetune_methods():
         raise ValueError(f"unknown fine-tuning method {method!r}; the methods are "
-                         f"{', '.join(FINETUNE_METHODS)}")
+                         f"{', '.join(list_finetune_methods())}")
+    spec = create_finetune_method(method)
     features = getattr(net, "features", None)
     if not isinstance(features, nn.Sequential):
         raise TypeError("prepare_finetune needs a network with `features` (nn.Sequential) "
                         "and `head` (see transferkit.nets.SplitNet)")
     fisher = None
-    if method == "l2sp-fisher":
+    if regularizer_class(spec.penalty).needs_fisher:
         if fisher_data is None:
-            raise ValueError("l2sp-fisher needs fisher_data (images for the Fisher)")
+            raise ValueError(f"{method} needs fisher_data (images for the Fisher)")
         fisher = _fisher(net, fisher_data, seed)
     start = {k: v.detach().clone() for k, v in net.state_dict().items()}
     with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
         torch.manual_seed(seed + 1)
         replace_head(net, n_classes)
-    blocks = len(features) if method == "linear-probe" else int(freeze_blocks)
+    blocks = len(features) if spec.frozen_features else int(freeze_blocks)
     if blocks:
         freeze(net, blocks=blocks)
         hold_batchnorm(features[:blocks])
     moving = {n for n, p in net.named_parameters() if p.requires_grad}
     kw: dict[str, Any] = {"model": net, "source": start, "new": ["head"],
                           "params": [n for n in penalized_parameters(net) if n in moving]}
-    if method == "linear-probe":
-        penalty = create_regularizer("l2", alpha=0.0, beta=alpha, **kw)
-    elif method == "finetune":
-        penalty = create_regularizer("l2", alpha=alpha, beta=beta, **kw)
+    if fisher is not None:
+        kw["fisher"] = fisher
+    if spec.frozen_features:  # alpha is the head's L2
+        penalty = create_regularizer(spec.penalty, alpha=0.0, beta=alpha, **kw)
     else:
-        if fisher is not None:
-            kw["fisher"] = fisher
-        penalty = create_regularizer(method, alpha=alpha, beta=beta, **kw)
+        penalty = create_regularizer(spec.penalty, alpha=alpha, beta=beta, **kw)
     return FinetuneSetup(net, penalty, trainable(net), method)

@@ -49,7 +49,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
-from ..train.interface import StepContext
+from ..train.interface import StepContext, Update
 
 __all__ = ["BATCH_NORM_POLICIES", "MAML", "maml_step"]
 
@@ -277,6 +277,15 @@ class MAML(nn.Module):
         return losses.mean()
 
     # ------------------------------------------------------------------- users
+    def training_step(self, stream: str = "tasks") -> Callable[[nn.Module, Any, StepContext],
+                                                               dict[str, Tensor]]:
+        """The loop's step function that meta-trains this learner (:func:`maml_step`)."""
+        return maml_step(stream)
+
+    def update_rule(self) -> Update | None:
+        """The loop's update for this learner: ``None``, the plain backward and step."""
+        return None
+
     def adapt(self, support_x: Tensor, support_y: Tensor, steps: int | None = None) -> nn.Module:
         """A copy of the model adapted to one task's support set; the meta-parameters are
         left as they are. ``steps`` defaults to ``inner_steps``."""

@@ -75,6 +75,15 @@ class Reptile(MAML):
                     else torch.zeros_like(theta[n]) for n in theta}
         return losses.mean(), step
 
+    def training_step(self, stream: str = "tasks") -> Callable[[nn.Module, Any, StepContext],
+                                                               dict[str, Tensor]]:
+        """The loop's step function that meta-trains this learner (:func:`reptile_step`)."""
+        return reptile_step(stream)
+
+    def update_rule(self) -> Update:
+        """Reptile's outer step, :class:`ReptileUpdate`."""
+        return ReptileUpdate()
+
     def forward(self, support_x: Tensor, support_y: Tensor, query_x: Tensor | None = None,
                 query_y: Tensor | None = None) -> Tensor:
         return self.direction(support_x, support_y)[0]

@@ -1,8 +1,9 @@
 """Unsupervised domain adaptation of a pretrained backbone on the user's images.
 
 ``transferkit adapt`` is a thin wrapper over :func:`run_adapt`: a labelled ``source`` set
-and an unlabelled ``target`` set, one objective of :mod:`transferkit.adaptation` (``dann``,
-``mstn``, ``mmd``, ``coral``) on the backbone's pooled features, trained with
+and an unlabelled ``target`` set, one registered objective of
+:mod:`transferkit.adaptation` (``dann``, ``mstn``, ``mmd``, ``coral``, or one the user
+registers) on the backbone's pooled features, trained with
 :func:`~transferkit.adaptation.adaptation_step` (cross-entropy on the source plus the
 objective, DANN's schedule) and SGD with momentum.
 
@@ -28,7 +29,13 @@ from typing import Any
 import torch
 
 from .._io import atomic_write_json
-from ..adaptation import AdaptationModel, DEVCriterion, adaptation_step, create_adaptation
+from ..adaptation import (
+    AdaptationModel,
+    DEVCriterion,
+    adaptation_step,
+    create_adaptation,
+    list_adaptations,
+)
 from ..data.splits import split_images
 from ..nets import replace_head
 from ..train import BestCheckpoint, DatasetStream, Evaluate, Phase, Trainer, seeded
@@ -50,9 +57,7 @@ from .images import (
 )
 from .labelshift import InputError
 
-__all__ = ["ADAPT_METHODS", "AdaptOptions", "AdaptResult", "run_adapt"]
-
-ADAPT_METHODS = ("dann", "mstn", "mmd", "coral")
+__all__ = ["AdaptOptions", "AdaptResult", "run_adapt"]
 
 
 @dataclass
@@ -65,7 +70,7 @@ class AdaptOptions(TrainingOptions):
     dev_images: int = 256
 
     def check(self) -> None:
-        self.check_common(ADAPT_METHODS, counts=("dev_images",))
+        self.check_common(list_adaptations(), counts=("dev_images",))
         if self.weight < 0:
             raise InputError(f"the adaptation weight must be >= 0; got {self.weight}")
 

@@ -32,7 +32,15 @@ import torch
 from .._io import atomic_write, atomic_write_json, check_writable_dir
 from ..data.splits import split_images
 from ..distributed import barrier
-from ..finetune import FINETUNE_METHODS, PenaltyUpdate, prepare_finetune
+from ..finetune import (
+    PenaltyUpdate,
+    alpha_grid,
+    create_finetune_method,
+    list_finetune_methods,
+    prepare_finetune,
+    regularizer_class,
+    select_alpha,
+)
 from ..train import DatasetStream, Evaluate, Phase, Trainer, classification_step
 from ..train.interface import progress_wanted
 from .images import (
@@ -54,10 +62,7 @@ from .images import (
 )
 from .labelshift import InputError
 
-__all__ = ["ALPHA_GRID", "FinetuneOptions", "FinetuneResult", "run_finetune", "run_predict"]
-
-ALPHA_GRID = (0.001, 0.01, 0.1, 1.0)
-SPARSE_SCALE = 0.01  # L1-SP and Group-Lasso-SP are not quadratic: their grid is scaled
+__all__ = ["FinetuneOptions", "FinetuneResult", "run_finetune", "run_predict"]
 
 
 @dataclass
@@ -71,7 +76,7 @@ class FinetuneOptions(TrainingOptions):
     freeze: int = 0
 
     def check(self) -> None:
-        self.check_common(FINETUNE_METHODS)
+        self.check_common(list_finetune_methods())
         if self.alpha != "auto" and (not isinstance(self.alpha, (int, float))
                                      or self.alpha < 0):
             raise InputError(f"--alpha must be a number >= 0 or 'auto'; got {self.alpha!r}")
@@ -81,8 +86,7 @@ class FinetuneOptions(TrainingOptions):
     def alphas(self) -> tuple[float, ...]:
         if self.alpha != "auto":
             return (float(self.alpha),)
-        scale = SPARSE_SCALE if self.method in ("l1sp", "group-lasso-sp") else 1.0
-        return tuple(a * scale for a in ALPHA_GRID)
+        return alpha_grid(self.method)
 
 
 @dataclass
@@ -115,7 +119,7 @@ def _run_one(
         return dict(json.loads(done.read_text()))
     net = build_backbone(opts.backbone, opts.checkpoint, opts.image_size)
     fisher = None
-    if opts.method == "l2sp-fisher":
+    if regularizer_class(create_finetune_method(opts.method).penalty).needs_fisher:
         n = min(len(train_ds), 256)
         fisher = torch.stack([train_ds[i][0] for i in range(n)]).to(device)
     net.to(device)
@@ -199,8 +203,8 @@ def run_finetune(
     folder = RunFolder(out, settings, resume)
     runs = [_run_one(a, opts, train_ds, val_ds, classes, folder.sub(f"runs/alpha={a:g}"),
                      dev, workers, show) for a in opts.alphas()]
-    best = max(range(len(runs)), key=lambda i: (runs[i]["validation"]["accuracy"],
-                                                -runs[i]["validation"]["cross_entropy"], -i))
+    best = select_alpha([r["validation"]["accuracy"] for r in runs],
+                        [r["validation"]["cross_entropy"] for r in runs])
     alpha = float(runs[best]["alpha"])
     barrier()  # under torch.distributed: rank 0 has written every run's weights
     net = build_backbone(opts.backbone, opts.checkpoint, opts.image_size,

@@ -36,7 +36,7 @@ validation images (accuracy, then cross-entropy to break ties); the arm's result
 test accuracy of the model trained on all k labels per class with the chosen alpha. The
 test set (all other target images) is never used to choose anything. L1-SP and
 Group-Lasso-SP penalties are not quadratic, so their grid is the common grid times
-``sparse_scale``.
+their registered ``alpha_scale`` (0.01; :func:`transferkit.finetune.alpha_grid`).
 
 The models trained on all k labels for every alpha also give the alpha sweep (target
 accuracy against alpha for every arm; extras and the ``l2sp_alpha`` plot), and the arms
@@ -58,11 +58,14 @@ from torch import nn
 
 from ...data import Domain, few_shot_split, stratified_split
 from ...finetune import (
+    alpha_grid,
     create_regularizer,
     fisher_diagonal,
     freeze,
+    list_finetune_methods,
     list_regularizers,
     regularizer_class,
+    select_alpha,
 )
 from ...finetune.freezing import trainable
 from ...nets import replace_head
@@ -94,7 +97,6 @@ class L2SPConfig:
     lr: float = 0.05
     momentum: float = 0.9
     alphas: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
-    sparse_scale: float = 0.01
     beta: float = 0.01
     fisher_examples: int = 1000
 
@@ -106,10 +108,12 @@ def _parse(setting: str) -> tuple[str, int]:
     return regime, int(k)
 
 
+_METHOD = {"l2": "finetune", "frozen-features": "linear-probe"}  # arm -> fine-tuning method
+
+
 def _grid(cfg: L2SPConfig, arm: str) -> tuple[float, ...]:
-    if arm in ("l1sp", "group-lasso-sp"):
-        return tuple(a * cfg.sparse_scale for a in cfg.alphas)
-    return cfg.alphas
+    method = _METHOD.get(arm, arm)
+    return alpha_grid(method, cfg.alphas) if method in list_finetune_methods() else cfg.alphas
 
 
 def _spec(cfg: L2SPConfig, regime: str) -> SourceSpec:
@@ -190,7 +194,7 @@ def _sweep(
         net = _train(arm, alpha, train, cfg, spec, n_classes, seed)
         test_acc.append(accuracy(net, test.images, test.labels))
         drift.append(_drift(net, spec, seed) if arm != "scratch" else float("nan"))
-    best = max(range(len(grid)), key=lambda i: (val_acc[i], -val_ce[i], -i))
+    best = select_alpha(val_acc, val_ce)
     return {"alphas": list(grid), "val_acc": val_acc, "val_ce": val_ce, "test_acc": test_acc,
             "drift": drift, "chosen": grid[best], "best": best}
 

@@ -48,7 +48,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...data import Domain, load_digits, load_mnist5k, stratified_indices
-from ...finetune import PenaltyUpdate, create_regularizer, prepare_finetune
+from ...finetune import (
+    PenaltyUpdate,
+    alpha_grid,
+    create_regularizer,
+    prepare_finetune,
+    select_alpha,
+)
 from ...nets import SplitNet, create_backbone, replace_head
 from ...train import Phase, Stream, Trainer, classification_step, predict_logits, seeded
 from ..base import Claim, Comparison, SeedResult, register_claim
@@ -197,7 +203,7 @@ def _arm(arm: str, setting: str, cfg: L2SPImageNetConfig, seed: int,
     fit_idx, val_idx, train_idx, test_idx = split
     data = _target(setting.rsplit("-k", 1)[0], cfg.image_size)
     x, y = data.images, data.labels
-    grid = cfg.alphas
+    grid = alpha_grid(_METHOD[arm], cfg.alphas) if arm in _METHOD else cfg.alphas
     val_acc: list[float] = []
     val_ce: list[float] = []
     if len(grid) > 1:
@@ -206,7 +212,7 @@ def _arm(arm: str, setting: str, cfg: L2SPImageNetConfig, seed: int,
             logits = _scores(arm, model, setting, x[val_idx], val_idx, cfg)
             val_acc.append(float((logits.argmax(1) == y[val_idx]).float().mean()))
             val_ce.append(float(F.cross_entropy(logits, y[val_idx])))
-        best = max(range(len(grid)), key=lambda i: (val_acc[i], -val_ce[i], -i))
+        best = select_alpha(val_acc, val_ce)
     else:
         best = 0
     model = _train(arm, grid[best], setting, x[train_idx], y[train_idx], train_idx, cfg, seed)

@@ -45,11 +45,9 @@ from ...data import load_digits
 from ...meta import (
     MAML,
     FewShotTasks,
-    Reptile,
-    ReptileUpdate,
     SinusoidTasks,
-    maml_step,
-    reptile_step,
+    create_meta_learner,
+    list_meta_learners,
     split_classes,
 )
 from ...train import GeneratedStream, Phase, Trainer, seeded
@@ -102,6 +100,18 @@ def _joint_step(loss_fn: Callable[..., torch.Tensor]) -> Callable[..., dict[str,
     return step
 
 
+def _learner_options(cfg: MAMLConfig) -> dict[str, dict[str, Any]]:
+    """Keywords of the meta-learners beyond the inner lr (Reptile's inner steps)."""
+    return {"reptile": {"inner_steps": cfg.reptile_steps}}
+
+
+def _check_arms(arms: tuple[str, ...]) -> None:
+    unknown = [a for a in arms if a != "pretrained" and a not in list_meta_learners()]
+    if unknown:
+        raise ValueError(f"unknown arms {unknown}; an arm is 'pretrained' or a registered "
+                         f"meta-learner ({', '.join(list_meta_learners())})")
+
+
 def _train(arm: str, make_net: Callable[[], nn.Module], loss_fn: Callable[..., torch.Tensor],
            stream: GeneratedStream, inner_lr: float, cfg: MAMLConfig, iterations: int,
            seed: int, pretrain: Any = None) -> nn.Module:
@@ -112,12 +122,12 @@ def _train(arm: str, make_net: Callable[[], nn.Module], loss_fn: Callable[..., t
     model: nn.Module
     if arm == "pretrained":
         model, step = net, pretrain if pretrain is not None else _joint_step(loss_fn)
-    elif arm == "reptile":
-        model = Reptile(net, loss_fn, inner_lr=inner_lr, inner_steps=cfg.reptile_steps)
-        step, kwargs["update"] = reptile_step(), ReptileUpdate()
     else:
-        model = MAML(net, loss_fn, inner_lr=inner_lr, first_order=arm == "fomaml")
-        step = maml_step()
+        learner = create_meta_learner(arm, net, loss_fn, inner_lr=inner_lr,
+                                      **_learner_options(cfg).get(arm, {}))
+        model, step = learner, learner.training_step()
+        if learner.update_rule() is not None:
+            kwargs["update"] = learner.update_rule()
     phase = Phase(step, torch.optim.Adam(model.parameters(), lr=cfg.outer_lr),
                   {"tasks": stream}, **kwargs)
     Trainer(model, phase, iterations, seed=seed, log_losses_every=0,
@@ -170,6 +180,7 @@ def _classification(cfg: MAMLConfig, seed: int, arms: dict[str, float]) -> None:
 
 
 def run(cfg: MAMLConfig, seed: int) -> SeedResult:
+    _check_arms(cfg.arms)
     arms: dict[str, float] = {}
     extras: dict[str, Any] = {"mse_after_10_steps": {}}
     for k in cfg.ks:

@@ -1,0 +1,147 @@
+"""The registry of fine-tuning methods, their alpha grid and the rule that picks alpha.
+
+A *fine-tuning method* is what ``transferkit finetune --method`` offers and
+:func:`~transferkit.finetune.prepare_finetune` builds: a registered penalty
+(:mod:`transferkit.finetune.regularizers`) applied to every trainable pretrained weight,
+or, with ``frozen_features``, a linear probe whose ``alpha`` is the new head's L2.
+Registering a regularizer registers the method of the same name (``register_regularizer``
+takes its ``alpha_scale``); ``finetune`` (the paper's ``L2`` baseline) and
+``linear-probe`` are registered here. Everything that lists methods (the CLI's choices,
+the workflows' checks, the claims) reads this registry.
+
+``alpha="auto"`` trains every alpha of :func:`alpha_grid` and keeps the one
+:func:`select_alpha` picks on validation data: the best accuracy, then the lower
+cross-entropy, then the smaller alpha (the rule of Li et al.'s model selection on a
+validation split, used by the workflows and the ``l2sp`` claims alike).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .._registry import Registry
+
+__all__ = [
+    "ALPHA_GRID",
+    "FinetuneMethod",
+    "alpha_grid",
+    "create_finetune_method",
+    "list_finetune_methods",
+    "register_finetune_method",
+    "select_alpha",
+]
+
+ALPHA_GRID = (0.001, 0.01, 0.1, 1.0)
+"""The alpha grid of ``--alpha auto`` (Li et al. search 10^-3 .. 1 for L2-SP's alpha)."""
+
+
+@dataclass(frozen=True)
+class FinetuneMethod:
+    """What the workflows need to know of a fine-tuning method.
+
+    Parameters
+    ----------
+    name : str
+        The name it is offered under.
+    penalty : str
+        The registered regularizer it trains with.
+    alpha_scale : float
+        Its alpha grid is ``ALPHA_GRID * alpha_scale`` (0.01 for the penalties that are
+        not quadratic, L1-SP and Group-Lasso-SP, whose useful strengths are smaller).
+    frozen_features : bool
+        Every feature block frozen and only the new head trained, with L2 of strength
+        ``alpha`` on the head (a linear probe).
+
+    Examples
+    --------
+    >>> create_finetune_method("l1sp").alpha_scale
+    0.01
+    """
+
+    name: str
+    penalty: str
+    alpha_scale: float = 1.0
+    frozen_features: bool = False
+
+
+FINETUNE_METHODS: Registry[FinetuneMethod] = Registry("fine-tuning method")
+
+
+def register_finetune_method(
+    name: str, *, penalty: str, alpha_scale: float = 1.0, frozen_features: bool = False,
+) -> FinetuneMethod:
+    """Offer a fine-tuning method under ``name`` (see :class:`FinetuneMethod`).
+
+    A regularizer registered with :func:`~transferkit.finetune.register_regularizer` is
+    offered under its own name without this call.
+
+    Examples
+    --------
+    >>> m = register_finetune_method("l2-probe-demo", penalty="l2", frozen_features=True)
+    >>> "l2-probe-demo" in list_finetune_methods()
+    True
+    >>> FINETUNE_METHODS.unregister("l2-probe-demo")
+    """
+    if not alpha_scale > 0:
+        raise ValueError(f"alpha_scale must be > 0; got {alpha_scale}")
+    return FINETUNE_METHODS.register(
+        name, FinetuneMethod(name, penalty, float(alpha_scale), bool(frozen_features))
+    )
+
+
+def create_finetune_method(name: str) -> FinetuneMethod:
+    """The method registered as ``name``; a ``KeyError`` lists the known ones.
+
+    Examples
+    --------
+    >>> create_finetune_method("finetune").penalty
+    'l2'
+    """
+    return FINETUNE_METHODS.get(name)
+
+
+def list_finetune_methods() -> list[str]:
+    """Names of the registered fine-tuning methods.
+
+    Examples
+    --------
+    >>> {"linear-probe", "finetune", "l2sp"} <= set(list_finetune_methods())
+    True
+    """
+    return FINETUNE_METHODS.names()
+
+
+def alpha_grid(method: str, base: Sequence[float] = ALPHA_GRID) -> tuple[float, ...]:
+    """The alphas ``--alpha auto`` tries for ``method``: ``base`` times its ``alpha_scale``.
+
+    Examples
+    --------
+    >>> alpha_grid("l2sp")
+    (0.001, 0.01, 0.1, 1.0)
+    >>> alpha_grid("l1sp", base=(0.1, 1.0))
+    (0.001, 0.01)
+    """
+    scale = create_finetune_method(method).alpha_scale
+    return tuple(a * scale for a in base)
+
+
+def select_alpha(val_accuracy: Sequence[float], val_cross_entropy: Sequence[float]) -> int:
+    """Index of the alpha to keep: best validation accuracy, then lower cross-entropy,
+    then the earlier (smaller) alpha.
+
+    Examples
+    --------
+    >>> select_alpha([0.8, 0.9, 0.9], [0.5, 0.4, 0.3])
+    2
+    >>> select_alpha([0.9, 0.9], [0.3, 0.3])
+    0
+    """
+    if len(val_accuracy) != len(val_cross_entropy) or not val_accuracy:
+        raise ValueError("select_alpha needs one accuracy and one cross-entropy per alpha; "
+                         f"got {len(val_accuracy)} and {len(val_cross_entropy)}")
+    return max(range(len(val_accuracy)),
+               key=lambda i: (val_accuracy[i], -val_cross_entropy[i], -i))
+
+
+register_finetune_method("linear-probe", penalty="l2", frozen_features=True)

@@ -1,0 +1,65 @@
+"""A method is offered by being registered: the CLI's choices and the workflows' checks read
+the registries, so a throw-away method shows up (and goes away) without touching them."""
+
+import pytest
+import torch
+
+from transferkit.adaptation import AdaptationObjective
+from transferkit.adaptation.objectives import ADAPTATIONS
+from transferkit.cli import main
+from transferkit.finetune import (
+    FinetuneRegularizer,
+    alpha_grid,
+    list_finetune_methods,
+    register_regularizer,
+)
+from transferkit.finetune.methods import FINETUNE_METHODS
+from transferkit.finetune.regularizers import REGULARIZERS
+
+
+def _choices(capsys, argv):
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    return capsys.readouterr().out
+
+
+class _MeanGap(AdaptationObjective):
+    def forward(self, source, target, source_labels=None, target_logits=None, coeff=1.0):
+        return (source.mean(0) - target.mean(0)).pow(2).sum()
+
+
+def test_a_registered_adaptation_objective_is_offered_by_adapt(capsys):
+    from transferkit.workflows.adapt import AdaptOptions
+
+    assert "mean-gap-demo" not in _choices(capsys, ["adapt"])
+    with ADAPTATIONS.temporary("mean-gap-demo", lambda in_features, n_classes: _MeanGap()):
+        assert "mean-gap-demo" in _choices(capsys, ["adapt"])
+        AdaptOptions(method="mean-gap-demo").check()  # the workflow accepts it
+    assert "mean-gap-demo" not in _choices(capsys, ["adapt"])
+
+
+def test_a_registered_regularizer_is_offered_by_finetune_with_its_alpha_scale(capsys):
+    from transferkit.workflows import FinetuneOptions
+
+    @register_regularizer("half-sp-demo", alpha_scale=0.5)
+    class HalfSP(FinetuneRegularizer):
+        def forward(self, model):
+            return torch.zeros(())
+
+    try:
+        assert "half-sp-demo" in list_finetune_methods()
+        assert "half-sp-demo" in _choices(capsys, ["finetune"])
+        assert alpha_grid("half-sp-demo") == (0.0005, 0.005, 0.05, 0.5)
+        assert FinetuneOptions(method="half-sp-demo", alpha="auto").alphas() == \
+            alpha_grid("half-sp-demo")
+    finally:
+        REGULARIZERS.unregister("half-sp-demo")
+        FINETUNE_METHODS.unregister("half-sp-demo")
+    assert "half-sp-demo" not in _choices(capsys, ["finetune"])
+
+
+def test_the_l2_regularizer_is_the_finetune_method_and_the_probe_is_registered():
+    assert {"finetune", "linear-probe", "l2sp", "l1sp", "group-lasso-sp",
+            "l2sp-fisher"} <= set(list_finetune_methods())
+    assert "l2" not in list_finetune_methods()
+    assert alpha_grid("l1sp") == tuple(a * 0.01 for a in alpha_grid("l2sp"))
