@@ -54,14 +54,20 @@ def _imports_of(path: pathlib.Path) -> list[str]:
     return [n for n in names if n.startswith("transferkit")]
 
 
+# a method whose authors' schedule is part of it drives the loop itself (DESIGN.md, layers)
+DRIVES_THE_LOOP = {"multitask/dsmt_fit.py"}
+
+
 @pytest.mark.parametrize("piece", [p for p in PIECES if p != "train"])
 def test_pieces_use_only_the_loops_published_interface(piece):
     bad = []
     for path in sorted((SRC / piece).rglob("*.py")):
+        loop_ok = str(path.relative_to(SRC)) in DRIVES_THE_LOOP
         for mod in _imports_of(path):
-            if mod.startswith("transferkit.train") and mod != "transferkit.train.interface":
+            if mod.startswith("transferkit.train") and mod != "transferkit.train.interface" \
+                    and not loop_ok:
                 bad.append(f"{path.relative_to(SRC)} imports {mod}")
-            if mod.startswith(("transferkit.claims", "transferkit.cli")):
+            if mod.startswith(("transferkit.claims", "transferkit.cli", "transferkit.workflows")):
                 bad.append(f"{path.relative_to(SRC)} imports {mod}")
     assert bad == []
 

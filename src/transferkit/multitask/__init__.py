@@ -8,7 +8,8 @@ Pseudo-task augmentation (Meyerson & Miikkulainen, ICML 2018): :class:`PseudoTas
 (D decoders per task) and the control methods behind :class:`DecoderControl` (``pta-i``,
 ``pta-f``, ``pta-p``, ``pta-hgd``), run between meta-iterations by
 :class:`DecoderControlCallback`. DSMT-Nets (Schwab et al., ICML 2018): :class:`DSMTNet` and
-:func:`transferkit.workflows.fit_dsmt`, with auxiliary tasks chosen from a tsfresh feature bank by
+:func:`train_dsmt` / :func:`fit_dsmt` (the authors' two-phase schedule, also in
+:mod:`transferkit.workflows`), with auxiliary tasks chosen from a tsfresh feature bank by
 :func:`select_auxiliary_tasks`.
 """
 
@@ -23,6 +24,7 @@ from .dsmt import (
     predict_proba,
     youden_threshold,
 )
+from .dsmt_fit import DSMTModel, DSMTResult, fit_dsmt, train_dsmt
 from .model import SharedTrunk, masked_task_loss, multitask_step
 from .pta import (
     DecoderControl,
@@ -47,16 +49,20 @@ from .weighting import (
 __all__ = [
     "AuxiliaryTasks",
     "ChannelScaler",
+    "DSMTModel",
     "DSMTNet",
+    "DSMTResult",
     "DWA",
     "FeatureBank",
     "Highway",
     "dsmt_aux_step",
     "dsmt_main_step",
     "feature_bank",
+    "fit_dsmt",
     "main_logits",
     "predict_proba",
     "select_auxiliary_tasks",
+    "train_dsmt",
     "youden_threshold",
     "DecoderControl",
     "DecoderControlCallback",

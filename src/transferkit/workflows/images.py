@@ -281,7 +281,7 @@ def write_probabilities(path: Path, ds: Any, probs: Tensor, classes: Sequence[st
 
 def plot_confusion(path: Path, confusion: Sequence[Sequence[int]], classes: Sequence[str],
                    title: str) -> Path:
-    from ..claims.plotting import figure
+    from .._plotting import figure
 
     conf = np.asarray(confusion, dtype=float)
     rows = conf / np.maximum(conf.sum(1, keepdims=True), 1)
@@ -308,7 +308,7 @@ def plot_curves(path: Path, curves: Mapping[str, Mapping[str, Sequence[float]]],
                 title: str, metric: str = "val_accuracy",
                 metric_label: str = "validation accuracy") -> Path:
     """Training loss and ``metric`` per epoch, one line per run (e.g. per alpha)."""
-    from ..claims.plotting import figure
+    from .._plotting import figure
 
     with figure(path.parent, path.stem, figsize=(9, 3.4)) as (fig, out):
         ax_loss, ax_acc = fig.subplots(1, 2)

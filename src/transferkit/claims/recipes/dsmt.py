@@ -41,7 +41,7 @@ import numpy as np
 
 from ...data.alarms import Windows, simulate_alarms
 from ...multitask.auxiliary import FeatureBank, feature_bank
-from ...workflows.dsmt import train_dsmt
+from ...multitask.dsmt_fit import train_dsmt
 from ..base import Claim, Comparison, SeedResult, register_claim
 from ..plotting import figure
 from ..units import unit, unit_checkpoint

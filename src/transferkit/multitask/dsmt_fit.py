@@ -1,0 +1,245 @@
+"""Train a DSMT-Net with the authors' schedule in the one training loop.
+
+The schedule is part of the method, so it lives with it: :func:`train_dsmt` (select the
+auxiliary tasks on your windows, then train) and :func:`fit_dsmt` (the two-phase loop on
+tensors) are the one implementation that ``transferkit.workflows`` re-exports and the
+``dsmt`` claim runs. This is the one module of a piece that drives the loop
+(:class:`~transferkit.train.Trainer`) rather than only its published interface.
+
+Schwab et al., ICML 2018 (arXiv 1802.05027); the schedule of the authors' public code
+(d909b/DSMT-Nets, ``model/model_trainer.py``): a burn-in of auxiliary epochs, then one
+auxiliary epoch (labelled + unlabelled windows) and one main epoch (labelled windows) in
+turn, each phase with its own RMSprop; the main task's validation BCE after each main
+epoch keeps the best state and stops after ``patience`` epochs without improvement; the
+decision threshold is chosen on validation. An epoch is ``ceil(pool / batch)`` steps of
+either phase (the authors' trainer runs both generators for ``steps_per_epoch`` batches).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..train import BestCheckpoint, Phase, Stream, Trainer
+from .dsmt import (
+    DSMTNet,
+    dsmt_aux_step,
+    dsmt_main_step,
+    main_logits,
+    predict_proba,
+    youden_threshold,
+)
+
+__all__ = ["DSMTModel", "DSMTResult", "fit_dsmt", "train_dsmt"]
+
+
+@dataclass
+class DSMTResult:
+    """What :func:`fit_dsmt` returns: the trained model (best validation state), the
+    chosen threshold, the main epochs run, the best one, the validation curve and the
+    optimiser steps taken (both phases)."""
+
+    model: DSMTNet
+    threshold: float
+    epochs: int
+    best_epoch: int
+    val_loss: list[float]
+    steps: int = 0
+
+
+def fit_dsmt(
+    model: DSMTNet,
+    labelled: tuple[Tensor, Tensor, Tensor],
+    validation: tuple[Tensor, Tensor, Tensor],
+    aux: tuple[Tensor, Tensor, Tensor] | None = None,
+    epochs: int = 60,
+    burn_in: int = 5,
+    patience: int = 12,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    checkpoint: Any = None,
+    desc: str = "dsmt",
+    steps_per_epoch: int | None = None,
+) -> DSMTResult:
+    """Train a DSMT-Net with the authors' schedule in the one training loop.
+
+The schedule is part of the method, so it lives with it: :func:`train_dsmt` (select the
+auxiliary tasks on your windows, then train) and :func:`fit_dsmt` (the two-phase loop on
+tensors) are the one implementation that ``transferkit.workflows`` re-exports and the
+``dsmt`` claim runs. This is the one module of a piece that drives the loop
+(:class:`~transferkit.train.Trainer`) rather than only its published interface.
+
+    Parameters
+    ----------
+    labelled, validation : (x, missing, y)
+        Scaled windows (n, channels, steps), indicators (n, channels), labels (n,).
+    aux : (x, missing, targets), optional
+        Labelled + unlabelled windows with their standardised auxiliary targets (n, K);
+        None (or K = 0) trains the main task alone.
+    epochs : int
+        Most main epochs; ``burn_in`` auxiliary epochs come first.
+    steps_per_epoch : int, optional
+        Steps of either phase per epoch; by default ``ceil(len(aux) / batch_size)`` (or of
+        the labelled set without auxiliary data). Give the same value to networks with and
+        without auxiliary tasks to compare them at the same number of main-task steps.
+    """
+    use_aux = aux is not None and model.n_aux > 0
+    pool = len(aux[0]) if aux is not None and use_aux else len(labelled[0])
+    per_epoch = (max(1, math.ceil(pool / batch_size)) if steps_per_epoch is None
+                 else int(steps_per_epoch))
+    if per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be >= 1; got {steps_per_epoch}")
+    lab_stream = Stream(*labelled, batch_size=min(batch_size, len(labelled[0])), seed=seed)
+    main = Phase(dsmt_main_step, torch.optim.RMSprop(model.parameters(), lr=lr),
+                 {"labelled": lab_stream}, steps=per_epoch, name="main")
+    xv, mv, yv = validation
+
+    def val_loss(m: nn.Module) -> float:  # BestCheckpoint runs it in eval mode, no grad
+        return float(F.binary_cross_entropy_with_logits(main_logits(m, xv, mv), yv.float()))
+
+    if use_aux:
+        assert aux is not None
+        aux_phase = Phase(dsmt_aux_step, torch.optim.RMSprop(model.parameters(), lr=lr),
+                          {"aux": Stream(*aux, batch_size=batch_size, seed=seed + 1)},
+                          steps=per_epoch, first_steps=burn_in * per_epoch, name="aux")
+        phases = [aux_phase, main]
+        max_steps = (burn_in + 2 * epochs - 1) * per_epoch
+    else:
+        phases, max_steps = [main], epochs * per_epoch
+    best = BestCheckpoint(val_loss, every=per_epoch, name="val_bce", patience=patience,
+                          after_phase="main")
+    trainer = Trainer(model, phases, max_steps, callbacks=[best], seed=seed,
+                      checkpoint=checkpoint, desc=desc)
+    history = trainer.fit()
+    _, losses = history.series("selection/val_bce")
+    p = predict_proba(model, xv, mv).numpy()
+    return DSMTResult(model, youden_threshold(yv.numpy(), p), len(losses),
+                      int(np.argmin(losses)) + 1 if losses else 0, [float(v) for v in losses],
+                      trainer.step)
+
+
+def _tensors(scaler: Any, windows: Any) -> tuple[Tensor, Tensor]:
+    """(scaled windows with missing samples at 0, missing-value indicators)."""
+    return (torch.from_numpy(scaler.transform(windows.X)),
+            torch.from_numpy(windows.missing_fraction()))
+
+
+@dataclass
+class DSMTModel:
+    """A trained DSMT-Net with what it needs at prediction time: the channel scaler, the
+    auxiliary tasks it was trained with (None for K = 0), the validation threshold and the
+    training record."""
+
+    net: DSMTNet
+    scaler: Any
+    tasks: Any
+    threshold: float
+    result: DSMTResult
+
+    def predict_proba(self, windows: Any) -> np.ndarray:
+        """Probability of the positive class (a true alarm) for each window."""
+        if len(windows.channels) != len(self.scaler.mean):
+            raise ValueError(f"the model was trained on {len(self.scaler.mean)} channels; "
+                             f"got windows with {len(windows.channels)}")
+        return predict_proba(self.net, *_tensors(self.scaler, windows)).numpy()
+
+    def predict(self, windows: Any) -> np.ndarray:
+        """0/1 decisions at the threshold chosen on validation."""
+        return (self.predict_proba(windows) >= self.threshold).astype(np.int64)
+
+
+def train_dsmt(
+    train: Any,
+    validation: Any,
+    k: int = 20,
+    aux_mode: str = "blocks",
+    bank: Any = None,
+    fc: Any = "lean",
+    fdr_level: float = 0.05,
+    width: int = 16,
+    units: int = 32,
+    epochs: int = 60,
+    burn_in: int = 5,
+    patience: int = 12,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    checkpoint: Any = None,
+) -> DSMTModel:
+    """Select K auxiliary tasks and train a DSMT-Net on your own windows.
+
+    Parameters
+    ----------
+    train : transferkit.data.Windows
+        Labelled windows (y 0/1) and unlabelled ones (y NaN) together. An epoch is
+        ``ceil(len(train) / batch_size)`` steps of either phase, whatever K (so K = 0
+        takes as many main-task steps per epoch as a DSMT-Net).
+    validation : Windows
+        Labelled windows for early stopping and the threshold (never used for selection).
+    k : int
+        Auxiliary tasks (0: the supervised network; no tsfresh needed).
+    aux_mode : {"blocks", "shared"}
+        DSMT-Net's K multitask blocks, or the naive one-shared-layer baseline.
+    bank : FeatureBank, optional
+        The tsfresh features of ``train``'s windows, in order (computed when not given).
+
+    Examples
+    --------
+    Your own recordings: 40 windows of 2 channels, 10 of them labelled, NaN where a
+    sensor dropped out:
+
+    >>> import numpy as np
+    >>> from transferkit.data import Windows
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 50).astype(float)
+    >>> X = rng.normal(size=(50, 2, 64)) + y[:, None, None]
+    >>> X[3, 1, 20:40] = np.nan
+    >>> labels = y.copy(); labels[10:40] = np.nan
+    >>> train = Windows.from_arrays(X[:40], labels[:40], channels=("ecg", "pleth"))
+    >>> val = Windows.from_arrays(X[40:], y[40:], channels=("ecg", "pleth"))
+    >>> import warnings; warnings.simplefilter("ignore")  # padding: few labels, few relevant
+    >>> model = train_dsmt(train, val, k=3, fc="minimal", width=4, units=8, epochs=2,
+    ...                    burn_in=1, patience=2)
+    >>> model.predict_proba(val).shape, model.tasks.k
+    ((10,), 3)
+    """
+    from ..train import seeded
+    from .auxiliary import feature_bank, select_auxiliary_tasks
+    from .dsmt import ChannelScaler
+
+    lab = np.flatnonzero(train.labelled)
+    if len(lab) < 2 or len(np.unique(train.y[lab])) < 2:
+        raise ValueError(f"train needs labelled windows of both classes; got {len(lab)} "
+                         f"labelled with classes {sorted(set(train.y[lab].tolist()))}")
+    if not validation.labelled.all() or len(np.unique(validation.y)) < 2:
+        raise ValueError("validation windows must all be labelled, with both classes")
+    if validation.channels != train.channels:
+        raise ValueError(f"validation channels {validation.channels} differ from train's "
+                         f"{train.channels}")
+    scaler = ChannelScaler().fit(train.X)
+    tasks, aux = None, None
+    tensors = partial(_tensors, scaler)
+    if k:
+        if bank is None:
+            bank = feature_bank(train.X, train.channels, fc)
+        if len(bank) != len(train):
+            raise ValueError(f"bank has {len(bank)} rows for {len(train)} train windows")
+        tasks = select_auxiliary_tasks(bank.rows(lab), train.y[lab], bank, k, seed, fdr_level)
+        aux = (*tensors(train), torch.from_numpy(tasks.targets(bank)))
+    with seeded(seed):
+        net = DSMTNet(len(train.channels), k, width=width, units=units, aux_mode=aux_mode)
+    labelled = train.subset(lab)
+    res = fit_dsmt(net, (*tensors(labelled), torch.from_numpy(labelled.y).float()),
+                   (*tensors(validation), torch.from_numpy(validation.y).float()), aux,
+                   epochs=epochs, burn_in=burn_in, patience=patience, batch_size=batch_size,
+                   lr=lr, seed=seed, checkpoint=checkpoint, desc=f"dsmt K={k}",
+                   steps_per_epoch=math.ceil(len(train) / batch_size))
+    return DSMTModel(net, scaler, tasks, res.threshold, res)
