@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,17 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
         return out
     text = obj if isinstance(obj, str) else json.dumps(obj, default=str)
     return {prefix[:-1]: text[:_MAX_PARAM]}
+
+
+def _metric_name(name: str) -> str:
+    """``name`` with every character MLflow does not take in a metric name replaced by _.
+
+    Examples
+    --------
+    >>> _metric_name("alpha=0.1.val_accuracy")
+    'alpha_0.1.val_accuracy'
+    """
+    return re.sub(r"[^\w\-. :/]", "_", name)
 
 
 def _finite(value: Any) -> bool:
@@ -79,13 +91,15 @@ class MLflowTracker:
 
     def metrics(self, run_id: str, points: Iterable[tuple[str, Any, int]]) -> None:
         """Log ``(name, value, step)`` points in as few batches as MLflow takes (1,000 each);
-        values that are not finite numbers are skipped."""
+        values that are not finite numbers are skipped, and a character MLflow refuses in
+        a name (``alpha=0.1``) becomes ``_``."""
         import time
 
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, step) for k, v, step in points if _finite(v)]
+        batch = [Metric(_metric_name(k), float(v), now, step) for k, v, step in points
+                 if _finite(v)]
         for i in range(0, len(batch), 1000):
             self.client.log_batch(run_id, metrics=batch[i:i + 1000])
 
@@ -155,6 +169,14 @@ class MLflowTracker:
         self.artifacts(run_id, files)
         self.end(run_id)
         return run_id
+
+
+    def log_result(self, command: str, result: Any,
+                   curves: Mapping[str, Mapping[str, Any]]) -> str:
+        """One run for what a workflow returned (``FinetuneResult``, ``AdaptResult``): the
+        settings it saved in its folder, its metrics, ``curves`` and the files it wrote."""
+        settings = json.loads((Path(result.out) / "settings.json").read_text())
+        return self.log_workflow(command, settings, result.metrics, curves, result.written)
 
 
 def open_tracker(uri: str | None = None) -> MLflowTracker:

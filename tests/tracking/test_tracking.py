@@ -55,3 +55,30 @@ def test_reproduce_track_logs_every_claim_it_ran(tmp_path, monkeypatch, capsys):
     assert arms == pytest.approx({a: v[0] for a, v in saved["arms"].items()})
     names = sorted(a.path for a in client.list_artifacts(runs[0].info.run_id))
     assert names == ["bbse-correction.json", "report.md"]
+
+
+def test_a_workflow_result_is_tracked_from_its_folder(tmp_path, monkeypatch, capsys):
+    """What ``transferkit finetune --track`` logs (the CLI's finish reads the result's
+    folder: its settings, metrics, curves and files)."""
+    import argparse
+
+    from transferkit.cli.finetune import finish
+    from transferkit.workflows import FinetuneResult
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "settings.json").write_text(json.dumps({"method": "l2sp", "epochs": 2}))
+    (out / "metrics.json").write_text("{}")
+    metrics = {"method": "l2sp", "backbone": "mlp", "alpha_sweep": [{"alpha": 0.1}],
+               "validation": {"accuracy": 0.75, "n": 8}, "test": None}
+    result = FinetuneResult(out, 0.1, metrics, [out / "metrics.json"])
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    args = argparse.Namespace(track=uri)
+    assert finish(args, "finetune", result, {"alpha=0.1": {"val_accuracy": [0.5, 0.75]}}) == 0
+    assert "tracked as MLflow run" in capsys.readouterr().out
+    client, runs = _runs(uri)
+    assert len(runs) == 1 and runs[0].data.params["method"] == "l2sp"
+    assert runs[0].data.metrics["validation.accuracy"] == 0.75
+    assert runs[0].data.metrics["alpha_0.1.val_accuracy"] == 0.75  # '=' is not a name char
+    assert [a.path for a in client.list_artifacts(runs[0].info.run_id)] == ["metrics.json"]

@@ -74,7 +74,53 @@ def create_executor(name: str, **kwargs: Any) -> Executor:
 
 
 def list_executors() -> list[str]:
+    """Names of the registered executors.
+
+    Examples
+    --------
+    >>> list_executors()
+    ['process', 'ray', 'serial']
+    """
     return EXECUTORS.names()
+
+
+def choose_executor(
+    kind: str = "process", jobs: int | None = None, address: str | None = None,
+) -> tuple[Executor, str]:
+    """The one place where the executor of a run is chosen: ``(executor, where in words)``.
+
+    Under ``torch.distributed`` the ranks train each seed together, one seed after another
+    (only ``process``, the default, is accepted there); ``process`` with one job runs in
+    this process. ``jobs`` defaults to one per CPU core. ``address`` is Ray's.
+
+    Examples
+    --------
+    >>> executor, where = choose_executor("process", jobs=1)
+    >>> executor.name, where
+    ('serial', '1 process')
+    """
+    from ..distributed import rank_and_world_size
+
+    if kind not in EXECUTORS:
+        raise ValueError(f"unknown executor {kind!r}; the executors are "
+                         f"{', '.join(list_executors())}")
+    if address is not None and kind != "ray":
+        raise ValueError("an address is for the ray executor")
+    world = rank_and_world_size()[1]
+    if world > 1:
+        if kind != "process":
+            raise ValueError("under torchrun the ranks train each seed together, one seed "
+                             f"after another; the {kind} executor does not apply")
+        return create_executor("serial"), f"{world} ranks under torch.distributed"
+    jobs = jobs if jobs is not None else max(1, os.cpu_count() or 1)
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1; got {jobs}")
+    serial = kind == "serial" or (kind == "process" and jobs <= 1)
+    executor = create_executor("serial" if serial else kind, jobs=jobs, address=address)
+    where = ("1 process" if serial else
+             f"{jobs} process{'es' if jobs > 1 else ''}" if kind == "process"
+             else "Ray" + (f" at {address}" if address else " (local)"))
+    return executor, where
 
 
 @register_executor("serial")

@@ -41,9 +41,9 @@ from typing import Any
 
 from .. import __version__
 from .._io import atomic_write_json, ensure_writable_dir
-from ..distributed import from_rank_zero, is_distributed, on_rank_zero
+from ..distributed import from_rank_zero, on_rank_zero
 from .base import Claim, SeedResult, create_claim
-from .executors import Executor, UnitFn, create_executor
+from .executors import Executor, UnitFn, choose_executor
 from .overrides import apply_overrides
 from .stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, summarize
 from .units import unit_scope
@@ -318,9 +318,11 @@ def run_claim(
     overrides: Mapping[str, str] | None = None,
     on_unit: UnitFn | None = None,
     executor: Executor | None = None,
+    config: Any = None,
 ) -> dict[str, Any]:
     """Run every seed of claim ``name`` (a registered name or a Claim) and write
-    ``OUT/<name>.json``; return the result.
+    ``OUT/<name>.json``; return the result. :func:`transferkit.claims.reproduce` runs
+    several claims, writes the report and records; this runs one.
 
     Seeds run on ``executor`` (see :mod:`transferkit.claims.executors`); by default a pool
     of ``jobs`` local processes (``jobs=1``: in this process, where ``on_unit`` reports
@@ -329,7 +331,8 @@ def run_claim(
 
     ``overrides`` (``{"field": "value"}``, dotted names for nested configs) change the
     budget's config (see :mod:`transferkit.claims.overrides`); they are recorded in the JSON
-    and, through the config, in the seed cache's key.
+    and, through the config, in the seed cache's key. ``config``, when given, is that
+    config already built (the budget's with ``overrides`` applied), used as it is.
 
     A crash inside the recipe does not propagate: the result then has ``"error"`` set
     (with the traceback's last lines), ``"verdict": "error"`` and ``"holds": None``, so
@@ -337,7 +340,8 @@ def run_claim(
     """
     claim = name if isinstance(name, Claim) else create_claim(name)
     name = claim.name
-    cfg = apply_overrides(claim.config(budget), overrides or {})
+    cfg = config if config is not None else apply_overrides(claim.config(budget),
+                                                            overrides or {})
     if n_seeds is not None:
         if n_seeds < 1:
             raise ValueError(f"the number of seeds must be >= 1; got {n_seeds}")
@@ -350,8 +354,7 @@ def run_claim(
     try:
         own = executor is None
         if executor is None:
-            serial = jobs <= 1 or is_distributed()
-            executor = create_executor("serial" if serial else "process", jobs=jobs)
+            executor = choose_executor("process", jobs=max(1, jobs))[0]
         try:
             records = _collect(claim, cfg, seeds, cache, executor,
                                on_seed or (lambda s, r: None), on_unit)

@@ -55,8 +55,6 @@ def add_common(p: Any) -> None:
 def finish(args: argparse.Namespace, command: str, result: Any,
            curves: Mapping[str, Mapping[str, Any]]) -> int:
     """Print what a workflow did and track it when asked (rank 0 only under torchrun)."""
-    import json
-
     from ..distributed import rank_and_world_size
 
     if rank_and_world_size()[0] != 0:
@@ -70,9 +68,7 @@ def finish(args: argparse.Namespace, command: str, result: Any,
             tracker = open_tracker(args.track)
         except ImportError as exc:
             raise CLIError(str(exc)) from None
-        settings = json.loads((result.path / "settings.json").read_text())
-        run_id = tracker.log_workflow(command, settings, result.metrics, curves,
-                                      result.written)
+        run_id = tracker.log_result(command, result, curves)
         print(f"tracked as MLflow run {run_id} at {tracker.uri}")
     return 0
 
