@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+__all__ = ["DEFAULT_URI", "EXPERIMENT", "MLflowTracker", "open_tracker"]
+
 DEFAULT_URI = "sqlite:///mlflow.db"
 EXPERIMENT = "transferkit"
 _MAX_PARAM = 500  # MLflow's limit on a parameter value's length

@@ -14,6 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+__all__ = ["AnnealedLR", "DomainDiscriminator", "GradientReversal", "annealed_lr_factor",
+           "annealed_lr_scheduler", "grad_reverse", "grl_lambda"]
+
 
 class _GradientReversal(torch.autograd.Function):
     """Identity forward; multiplies the incoming gradient by ``-coeff`` backward."""

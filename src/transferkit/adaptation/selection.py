@@ -32,6 +32,9 @@ from torch import Tensor, nn
 
 from ..train.interface import evaluating
 
+__all__ = ["DEVCriterion", "deep_embedded_validation_risk", "domain_importance_weights",
+           "importance_weighted_risk", "source_risk"]
+
 
 def _as_numpy(x: Tensor | np.ndarray) -> np.ndarray:
     if isinstance(x, Tensor):

@@ -20,6 +20,8 @@ from ..train.interface import Batches, StepContext, StepFn
 from .objectives import AdaptationObjective, adaptation_loss
 from .reversal import grl_lambda
 
+__all__ = ["AdaptationModel", "adaptation_step"]
+
 
 class AdaptationModel(nn.Module):
     """A network ``head(features(x))`` trained with an adaptation objective on its features.

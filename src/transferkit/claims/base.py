@@ -18,6 +18,9 @@ from typing import Any
 
 from .._registry import Registry
 
+__all__ = ["BROKEN", "CLAIMS", "Bound", "Claim", "Comparison", "NonInferiority", "SeedResult",
+           "create_claim", "list_claims", "load_recipes", "register_claim"]
+
 
 @dataclass(frozen=True)
 class Comparison:

@@ -30,6 +30,9 @@ from typing import Any
 
 from .._registry import Registry
 
+__all__ = ["EXECUTORS", "Executor", "ProcessExecutor", "RayExecutor", "SerialExecutor",
+           "choose_executor", "create_executor", "list_executors", "register_executor"]
+
 RunSeed = Callable[..., dict[str, Any]]
 """The runner's ``_run_seed(claim, cfg, seed, threads, units_folder[, on_unit])``."""
 UnitFn = Callable[[int, str, float, bool], None]

@@ -41,6 +41,10 @@ from typing import Any
 from .._io import atomic_write_json
 from .base import Claim
 
+__all__ = ["RECORDS", "before_run", "fingerprint", "load_record", "make_record", "provenance",
+           "recheck", "record_summary", "refingerprint", "shipped", "source_modules",
+           "write_record"]
+
 RECORDS = Path(__file__).with_name("records")
 """Where the shipped records live (one ``<claim>.json`` each)."""
 _PACKAGE = "transferkit"

@@ -12,6 +12,9 @@ from typing import Any
 from .._io import atomic_write_text
 from .plotting import figure
 
+__all__ = ["claim_section", "comparison_rows", "load_results", "plot_seeds", "plot_verdicts",
+           "record_line", "terminal_table", "verdict_word", "write_report"]
+
 _LEGACY = {True: "holds", False: "does not hold", None: "ERROR"}
 
 

@@ -48,6 +48,10 @@ from .overrides import apply_overrides
 from .stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, summarize
 from .units import unit_scope
 
+__all__ = ["CONFIRMATION_SEED", "MIN_SEEDS", "UNIT_THREADS", "budget_seeds", "check_out_dir",
+           "claim_verdict", "config_key", "environment", "judge", "judge_arms", "run_claim",
+           "series_name"]
+
 UNIT_THREADS = 1
 """Intra-op threads of every seed unit, serial or in a worker: a claim's numbers may depend
 on the thread count (reduction order), so it is fixed whatever ``--jobs`` is, and recorded

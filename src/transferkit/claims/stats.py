@@ -38,6 +38,9 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["ALPHA", "MAX_SEEDS_FOR_POWER", "POWER", "VERDICTS", "one_sample_comparison",
+           "paired_comparison", "seeds_for_power", "summarize", "verdict_of"]
+
 ALPHA = 0.05
 POWER = 0.8
 HOLDS, DOES_NOT_HOLD, INCONCLUSIVE = "holds", "does not hold", "inconclusive"

@@ -33,6 +33,8 @@ from typing import Any, TypeVar
 from .._io import atomic_write_json
 from ..distributed import from_rank_zero, on_rank_zero
 
+__all__ = ["unit", "unit_checkpoint", "unit_scope"]
+
 T = TypeVar("T")
 
 

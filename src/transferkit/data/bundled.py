@@ -24,6 +24,8 @@ import torch
 
 from .domain import Domain
 
+__all__ = ["load_digits", "load_mfeat_pixels", "load_mnist5k", "mfeat_available"]
+
 
 @lru_cache(maxsize=1)
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:

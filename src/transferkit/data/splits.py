@@ -10,6 +10,9 @@ from torch import Tensor
 
 from .domain import Domain
 
+__all__ = ["class_subset", "few_shot_split", "split_images", "stratified_indices",
+           "stratified_split"]
+
 
 def _check_domain(domain: object, fn: str) -> Domain:
     if not isinstance(domain, Domain):

@@ -16,6 +16,8 @@ from torch import Tensor
 
 from .domain import Domain
 
+__all__ = ["add_noise", "blur", "lower_resolution", "optdigits_style", "resize", "rotate"]
+
 
 def resize(domain: Domain, size: int | tuple[int, int], antialias: bool = True) -> Domain:
     """Resize every image bilinearly to ``size`` (antialiased when shrinking).

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+__all__ = ["apply_bcts", "fit_bcts"]
+
 _EPS = 1e-12
 _BLOCK = 1 << 16  # entries per block of apply_bcts (512 KB of float64)
 

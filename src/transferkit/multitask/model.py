@@ -16,6 +16,8 @@ from torch import Tensor, nn
 
 from ..train.interface import Batches, StepContext, StepFn
 
+__all__ = ["LOSS_KINDS", "SharedTrunk", "masked_task_loss", "multitask_step"]
+
 LossFn = Callable[[Tensor, Tensor], Tensor]
 LOSS_KINDS = ("ce", "bce", "mse")
 

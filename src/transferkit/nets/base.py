@@ -9,6 +9,9 @@ from torch import Tensor, nn
 
 from .._registry import Registry
 
+__all__ = ["BACKBONES", "SplitNet", "create_backbone", "list_backbones", "register_backbone",
+           "replace_head"]
+
 
 class SplitNet(nn.Module):
     """A network ``head(features(x))`` whose feature extractor is a sequence of blocks.

@@ -9,6 +9,8 @@ from torch import nn
 
 from .base import SplitNet, register_backbone
 
+__all__ = ["MLP", "LeNet"]
+
 
 def _check_shape(in_shape: Sequence[int]) -> tuple[int, int, int]:
     if len(in_shape) != 3 or min(in_shape) < 1:

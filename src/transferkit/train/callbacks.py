@@ -12,6 +12,8 @@ from .interface import Callback, StepContext, evaluating
 if TYPE_CHECKING:  # pragma: no cover
     from .loop import Trainer
 
+__all__ = ["BestCheckpoint", "Evaluate"]
+
 
 class Evaluate(Callback):
     """Every ``every`` steps, record ``fn(model) -> dict of metrics`` in the history.

@@ -33,6 +33,9 @@ from ..distributed import average_gradients, is_distributed, sum_across_ranks
 if TYPE_CHECKING:  # pragma: no cover
     from .loop import Phase, Trainer
 
+__all__ = ["NONFINITE_POLICIES", "Batches", "Callback", "Compute", "NonFiniteLossError",
+           "StepContext", "StepFn", "Update", "derived_generator", "evaluating", "finite_or_policy", "progress_wanted"]
+
 Batches = dict[str, tuple[Tensor, ...]]
 """This step's batch of each stream of the phase, by stream name."""
 StepFn = Callable[[nn.Module, Batches, "StepContext"], Mapping[str, Tensor]]

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import torch
 
+__all__ = ["seeded"]
+
 
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:

@@ -10,6 +10,8 @@ from torch import Tensor, nn
 
 from .interface import Batches, StepContext, StepFn
 
+__all__ = ["accuracy", "classification_step", "predict_logits", "weighted_cross_entropy"]
+
 
 def weighted_cross_entropy(logits: Tensor, labels: Tensor, weights: Tensor | None = None) -> Tensor:
     """Mean cross-entropy, optionally weighted per example (sum(w_i l_i) / n).

@@ -23,6 +23,8 @@ from torch import Tensor
 from ..distributed import rank_and_world_size
 from .interface import derived_generator
 
+__all__ = ["DatasetStream", "EpochSampler", "GeneratedStream", "Sampler", "Stream", "shard"]
+
 
 @runtime_checkable
 class Sampler(Protocol):
