@@ -34,7 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .loop import Phase, Trainer
 
 __all__ = ["NONFINITE_POLICIES", "Batches", "Callback", "Compute", "NonFiniteLossError",
-           "StepContext", "StepFn", "Update", "derived_generator", "evaluating", "finite_or_policy", "progress_wanted"]
+           "StepContext", "StepFn", "Update", "derived_generator", "evaluating",
+           "finite_or_policy", "progress_wanted"]
 
 Batches = dict[str, tuple[Tensor, ...]]
 """This step's batch of each stream of the phase, by stream name."""
