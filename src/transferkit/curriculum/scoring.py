@@ -134,6 +134,15 @@ class TransferScorer(DifficultyScorer):
     random_state : int
         Seeds the folds and the SVC's internal calibration.
 
+    Notes
+    -----
+    Cost: the default fits 30 SVCs (5 cross-fit folds, each an SVC calibrated by its own
+    5-fold cross-validation plus a refit), and an SVC's fit grows with the square of the
+    examples. Measured on 2 CPU cores (2026-12-06, 1,300 examples, 10 classes): 9 s with
+    256 features, 29 s with 1,280 (an ImageNet backbone's pooled features); ``cross_fit=0``
+    (the authors' in-sample scores) took 2 s and 6 s. For tens of thousands of examples,
+    give a linear ``classifier`` or score a subsample.
+
     Examples
     --------
     >>> rng = np.random.default_rng(0)

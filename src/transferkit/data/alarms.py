@@ -135,6 +135,23 @@ class Windows:
         return Windows(self.X, np.full(len(self), np.nan), self.channels, self.sampling_rate,
                        self.events)
 
+    def with_labels_of(self, keep: ArrayLike) -> Windows:
+        """The same windows with only the labels at ``keep`` (indices or a boolean mask)
+        kept and every other one hidden (NaN): a semi-supervised training set, as
+        :func:`~transferkit.multitask.train_dsmt` takes it.
+
+        Examples
+        --------
+        >>> w = Windows.from_arrays(np.zeros((4, 1, 8)), [0, 1, 1, 0], channels=("ecg",))
+        >>> w.with_labels_of([1, 2]).labelled.tolist()
+        [False, True, True, False]
+        """
+        mask = np.zeros(len(self), dtype=bool)
+        mask[np.asarray(keep)] = True
+        y = self.y.copy()
+        y[~mask] = np.nan
+        return Windows(self.X, y, self.channels, self.sampling_rate, self.events)
+
     def missing_fraction(self) -> NDArray[np.float32]:
         """Per window and channel, the fraction of missing samples, shape (n, channels):
         the missing-value indicators a model sees."""

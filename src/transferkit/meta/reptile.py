@@ -75,6 +75,35 @@ class Reptile(MAML):
                     else torch.zeros_like(theta[n]) for n in theta}
         return losses.mean(), step
 
+    def outer_step(self, support_x: Tensor, support_y: Tensor,
+                   optimizer: torch.optim.Optimizer) -> Tensor:
+        """One Reptile meta-update outside the training loop: the direction of
+        :meth:`direction` becomes the gradient of ``optimizer`` (over this learner's
+        parameters), which then steps (SGD at lr eps is the paper's update). Returns the
+        mean support loss after adaptation.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch import nn
+        >>> from transferkit.meta import Reptile, SinusoidTasks
+        >>> g = torch.Generator().manual_seed(0)
+        >>> net = nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, 1))
+        >>> reptile = Reptile(net, nn.functional.mse_loss, inner_lr=0.02, inner_steps=5)
+        >>> outer = torch.optim.SGD(reptile.parameters(), lr=0.1)
+        >>> tasks = SinusoidTasks(k_support=10, k_query=10)
+        >>> for _ in range(3):
+        ...     sx, sy, _, _ = tasks.meta_batch(8, g)
+        ...     loss = reptile.outer_step(sx, sy, outer)
+        >>> bool(torch.isfinite(loss))
+        True
+        """
+        loss, direction = self.direction(support_x, support_y)
+        optimizer.zero_grad(set_to_none=True)
+        _set_direction(self, direction)
+        optimizer.step()
+        return loss
+
     def training_step(self, stream: str = "tasks") -> Callable[[nn.Module, Any, StepContext],
                                                                dict[str, Tensor]]:
         """The loop's step function that meta-trains this learner (:func:`reptile_step`)."""
@@ -130,13 +159,18 @@ class ReptileUpdate(Update):
         if direction is None:
             raise RuntimeError("ReptileUpdate needs the step function reptile_step(...), which "
                                "leaves the outer direction in ctx.extra")
-        reptile = _unwrap(ctx.model)
-        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-        for name, p in reptile.model.named_parameters():
-            g = direction[name].clone()
-            if distributed:
-                torch.distributed.all_reduce(g)
-                g /= torch.distributed.get_world_size()
-            p.grad = g
+        _set_direction(_unwrap(ctx.model), direction)
         self._step(phase, None)
         return losses
+
+
+def _set_direction(reptile: Reptile, direction: Mapping[str, Tensor]) -> None:
+    """Put the outer direction into the parameters' ``.grad`` (averaged over the ranks
+    under ``torch.distributed``)."""
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    for name, p in reptile.model.named_parameters():
+        g = direction[name].clone()
+        if distributed:
+            torch.distributed.all_reduce(g)
+            g /= torch.distributed.get_world_size()
+        p.grad = g

@@ -189,7 +189,11 @@ def train_dsmt(
     aux_mode : {"blocks", "shared"}
         DSMT-Net's K multitask blocks, or the naive one-shared-layer baseline.
     bank : FeatureBank, optional
-        The tsfresh features of ``train``'s windows, in order (computed when not given).
+        The tsfresh features of ``train``'s windows, in order (computed when not given):
+        row i must be window i. To compute the bank once for all your windows and reuse
+        it, pass ``bank.rows(index)`` beside ``windows.subset(index)`` (the same
+        ``index``), and hide the labels you do not train on with
+        :meth:`~transferkit.data.Windows.with_labels_of`, as in the second example.
 
     Examples
     --------
@@ -210,6 +214,18 @@ def train_dsmt(
     ...                    burn_in=1, patience=2)
     >>> model.predict_proba(val).shape, model.tasks.k
     ((10,), 3)
+
+    One bank for all windows, 10 labels kept among the first 40 windows:
+
+    >>> from transferkit.multitask import feature_bank
+    >>> every = Windows.from_arrays(X, y, channels=("ecg", "pleth"))
+    >>> bank = feature_bank(every.X, every.channels, "minimal")
+    >>> pool = np.arange(40)
+    >>> train = every.subset(pool).with_labels_of(np.arange(10))
+    >>> model = train_dsmt(train, every.subset(np.arange(40, 50)), k=3, bank=bank.rows(pool),
+    ...                    width=4, units=8, epochs=2, burn_in=1, patience=2)
+    >>> int(train.labelled.sum()), model.tasks.k
+    (10, 3)
     """
     from ..train import seeded
     from .auxiliary import feature_bank, select_auxiliary_tasks

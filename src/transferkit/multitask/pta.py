@@ -193,6 +193,33 @@ class PseudoTaskModel(nn.Module):
             return torch.stack(rows)
         return evaluating(self, score)
 
+    @torch.no_grad()
+    def select_best(self, x: Tensor, targets: Mapping[str, Tensor]) -> Tensor:
+        """Make each task's decoder with the best validation accuracy on ``(x, targets)``
+        the one that predicts (``self.best``, the first on ties); returns it, shape (tasks,).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch import nn
+        >>> from transferkit.train import Phase, Stream, Trainer
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(64, 5, generator=g)
+        >>> y = {"sign": (x[:, 0] > 0).long(), "big": (x[:, 1] > 1).long()}
+        >>> model = PseudoTaskModel(nn.Sequential(nn.Linear(5, 16), nn.ReLU()), 16,
+        ...                         {"sign": 2, "big": 2}, n_decoders=3, seed=0)
+        >>> opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        >>> stream = Stream(x[:48], y["sign"][:48], y["big"][:48], batch_size=16, seed=0)
+        >>> _ = Trainer(model, Phase(pta_step(), opt, {"train": stream}), 30, seed=0,
+        ...             progress=False).fit()
+        >>> best = model.select_best(x[48:], {t: v[48:] for t, v in y.items()})
+        >>> best.shape, model.predict(x[48:])["sign"].shape   # predicts with the best decoders
+        (torch.Size([2]), torch.Size([16, 2]))
+        """
+        best = self.decoder_scores(x, targets).argmax(dim=1)
+        self.best.copy_(best)
+        return best
+
 
 def pta_step(stream: str = "train") -> StepFn:
     """Step function for :class:`PseudoTaskModel`: the stream holds ``(x, y_task1, ...)`` in

@@ -114,9 +114,7 @@ def _arm(cfg: DSMTConfig, seed: int, n: int, arm: str) -> dict[str, Any]:
         rf.fit(train_bank.values[both], y_all[both])
         return {"auroc": _auroc(y_test, rf.predict_proba(test_bank.values)[:, 1])}
     k = 0 if arm == "supervised" else (int(arm.split("-k")[1]) if "-k" in arm else cfg.k)
-    hidden = windows.y[pool].copy()
-    hidden[~np.isin(pool, lab)] = np.nan  # the labels of the other training windows
-    train = Windows(windows.X[pool], hidden, windows.channels, windows.sampling_rate)
+    train = windows.subset(pool).with_labels_of(np.isin(pool, lab))  # the others hidden
     with warnings.catch_warnings():  # padding is expected at these label counts: the
         warnings.simplefilter("ignore", UserWarning)  # extras record how many were relevant
         model = train_dsmt(train, windows.subset(val), k,

@@ -103,7 +103,7 @@ def _arm(arm: str, setting: str, x: torch.Tensor, y: torch.Tensor, split: tuple[
     phase = Phase(pta_step(), opt, {"train": stream})
     Trainer(model, phase, cfg.steps, callbacks=[select, control], seed=seed,
             log_losses_every=0, desc=f"pta {setting} {arm}").fit()
-    model.best.copy_(model.decoder_scores(x[va], val_targets).argmax(dim=1))
+    model.select_best(x[va], val_targets)
     model.eval()
     with torch.no_grad():
         return float((_ten_way(model, x[te], setting) == y[te]).float().mean())
