@@ -57,7 +57,15 @@ def _tsfresh() -> Any:
 
 
 def fc_parameters(name: str | Mapping[str, Any] = "lean") -> dict[str, Any]:
-    """tsfresh feature-calculator settings by name (or a settings dict, returned as is)."""
+    """tsfresh feature-calculator settings by name (or a settings dict, returned as is).
+
+    Examples
+    --------
+    >>> sorted(fc_parameters("minimal"))[:3]
+    ['absolute_maximum', 'length', 'maximum']
+    >>> len(fc_parameters("lean")) > len(fc_parameters("minimal"))
+    True
+    """
     _tsfresh()
     from tsfresh.feature_extraction import (
         ComprehensiveFCParameters,
@@ -94,7 +102,14 @@ def _fill(x: NDArray[np.float32]) -> NDArray[np.float64]:
 @dataclass
 class FeatureBank:
     """Features per window: ``values`` (n_windows, n_features) and their ``names``
-    (``<channel>__<tsfresh feature>``)."""
+    (``<channel>__<tsfresh feature>``).
+
+    Examples
+    --------
+    >>> bank = FeatureBank(np.arange(6.0).reshape(3, 2), ["ecg__mean", "ecg__maximum"])
+    >>> len(bank), bank.rows([2, 0]).values.tolist()
+    (3, [[4.0, 5.0], [0.0, 1.0]])
+    """
 
     values: NDArray[np.float64]
     names: list[str]
@@ -125,6 +140,15 @@ def feature_bank(
         (the training windows'); by default of ``X``'s own bank.
     n_jobs : int
         tsfresh's worker processes (0: in this process).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(4, 2, 32))
+    >>> X[0, 1, 5:9] = np.nan                        # a dropout: interpolated, not dropped
+    >>> bank = feature_bank(X, ("ecg", "pleth"), "minimal")
+    >>> bank.values.shape[0], bank.names[0].split("__")[0], bool(np.isfinite(bank.values).all())
+    (4, 'ecg', True)
     """
     _tsfresh()
     import pandas as pd
@@ -172,6 +196,13 @@ class AuxiliaryTasks:
 
     ``columns`` index the feature bank; ``relevant`` how many of them passed the FDR test
     (the rest padded); ``p_values`` those of the test for every chosen column.
+
+    Examples
+    --------
+    >>> tasks = AuxiliaryTasks(np.array([1]), ["ecg__mean"], np.array([2.0]), np.array([0.5]),
+    ...                        relevant=1, n_relevant_total=3)
+    >>> tasks.k, tasks.targets(FeatureBank(np.array([[0.0, 3.0]]), ["a", "ecg__mean"])).tolist()
+    (1, [[2.0]])
     """
 
     columns: NDArray[np.int64]
@@ -217,6 +248,20 @@ def select_auxiliary_tasks(
     fdr_level : float
         Benjamini-Yekutieli false discovery rate of tsfresh's relevance test
         (``hypotheses_independent=False``).
+
+    Examples
+    --------
+    Features that separate the classes are found relevant on the labelled windows (a noise
+    feature can pass the test by chance, at the FDR's rate); K of them are drawn and
+    standardised on all training windows:
+
+    >>> rng = np.random.default_rng(1)
+    >>> y = np.r_[np.zeros(30), np.ones(30)]
+    >>> bank = FeatureBank(np.c_[y + rng.normal(0, 0.3, 60), rng.normal(size=(60, 3))],
+    ...                    ["useful", "noise1", "noise2", "noise3"])
+    >>> tasks = select_auxiliary_tasks(bank, y, bank, k=1, seed=0)
+    >>> tasks.names, tasks.n_relevant_total
+    (['useful'], 1)
     """
     _tsfresh()
     import pandas as pd

@@ -44,7 +44,14 @@ __all__ = ["DSMTModel", "DSMTResult", "fit_dsmt", "train_dsmt"]
 class DSMTResult:
     """What :func:`fit_dsmt` returns: the trained model (best validation state), the
     chosen threshold, the main epochs run, the best one, the validation curve and the
-    optimiser steps taken (both phases)."""
+    optimiser steps taken (both phases).
+
+    Examples
+    --------
+    >>> r = DSMTResult(model=None, threshold=0.4, epochs=3, best_epoch=2, val_loss=[0.7, 0.6, 0.65])
+    >>> r.best_epoch, min(r.val_loss)
+    (2, 0.6)
+    """
 
     model: DSMTNet
     threshold: float
@@ -90,6 +97,24 @@ tensors) are the one implementation that ``transferkit.workflows`` re-exports an
         Steps of either phase per epoch; by default ``ceil(len(aux) / batch_size)`` (or of
         the labelled set without auxiliary data). Give the same value to networks with and
         without auxiliary tasks to compare them at the same number of main-task steps.
+
+    Examples
+    --------
+    On tensors (scaled windows, missing-value indicators, labels; auxiliary targets for the
+    labelled + unlabelled windows):
+
+    >>> from transferkit.multitask import DSMTNet
+    >>> g = torch.Generator().manual_seed(0)
+    >>> y = torch.randint(0, 2, (40,), generator=g).float()
+    >>> x = torch.randn(40, 2, 64, generator=g) + y[:, None, None]
+    >>> missing = torch.zeros(40, 2)
+    >>> aux_targets = x.mean(dim=2)                        # K = 2 toy auxiliary targets
+    >>> net = DSMTNet(2, 2, width=4, units=8)
+    >>> res = fit_dsmt(net, (x[:20], missing[:20], y[:20]), (x[20:30], missing[20:30], y[20:30]),
+    ...                aux=(x, missing, aux_targets), epochs=3, burn_in=1, patience=2,
+    ...                batch_size=8)
+    >>> res.epochs <= 3, 0.0 <= res.threshold <= 1.0
+    (True, True)
     """
     use_aux = aux is not None and model.n_aux > 0
     pool = len(aux[0]) if aux is not None and use_aux else len(labelled[0])
@@ -136,7 +161,21 @@ def _tensors(scaler: Any, windows: Any) -> tuple[Tensor, Tensor]:
 class DSMTModel:
     """A trained DSMT-Net with what it needs at prediction time: the channel scaler, the
     auxiliary tasks it was trained with (None for K = 0), the validation threshold and the
-    training record."""
+    training record.
+
+    Examples
+    --------
+    What :func:`train_dsmt` returns; see its examples for training one.
+
+    >>> from transferkit.data import Windows
+    >>> from transferkit.multitask import ChannelScaler, DSMTNet
+    >>> w = Windows.from_arrays(np.random.default_rng(0).normal(size=(6, 2, 64)), np.zeros(6),
+    ...                         channels=("ecg", "pleth"))
+    >>> model = DSMTModel(DSMTNet(2, 0, width=4, units=8), ChannelScaler().fit(w.X), None,
+    ...                   0.5, DSMTResult(None, 0.5, 0, 0, []))
+    >>> model.predict_proba(w).shape, set(model.predict(w).tolist()) <= {0, 1}
+    ((6,), True)
+    """
 
     net: DSMTNet
     scaler: Any

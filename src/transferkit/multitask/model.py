@@ -50,6 +50,16 @@ def masked_task_loss(kind: str | LossFn, output: Tensor, target: Tensor,
         Missing labels: negative integers or NaN, unless ``mask`` is given.
     mask : bool Tensor, shape (n,) (or (n, k) for "bce"), optional
         True where the label is present.
+
+    Examples
+    --------
+    >>> import torch
+    >>> out = torch.tensor([[2.0, 0.0], [0.0, 2.0], [5.0, -5.0]])
+    >>> loss = masked_task_loss("ce", out, torch.tensor([0, 1, -1]))   # the last row is unlabelled
+    >>> round(float(loss), 4)
+    0.1269
+    >>> masked_task_loss("ce", out, torch.tensor([-1, -1, -1])) is None
+    True
     """
     if isinstance(kind, str) and kind not in LOSS_KINDS:
         raise ValueError(f"loss kind must be one of {LOSS_KINDS} or a callable; got {kind!r}")
@@ -220,6 +230,24 @@ def multitask_step(stream: str = "train") -> StepFn:
 
     The targets follow ``model.tasks`` order; missing labels as in :func:`masked_task_loss`.
     Returns a step function for :class:`transferkit.train.Phase` giving ``{task: loss}``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from transferkit.train import Phase, Stream, Trainer
+    >>> net = SharedTrunk(nn.Sequential(nn.Linear(4, 8), nn.ReLU()),
+    ...                   {"cls": nn.Linear(8, 3), "reg": nn.Linear(8, 1)},
+    ...                   {"cls": "ce", "reg": "mse"})
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x, y_reg = torch.randn(32, 4, generator=g), torch.randn(32, 1, generator=g)
+    >>> y_cls = torch.randint(0, 3, (32,), generator=g)
+    >>> stream = Stream(x, y_cls, y_reg, batch_size=8, seed=0)
+    >>> opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    >>> hist = Trainer(net, Phase(multitask_step(), opt, {"train": stream}), 10, seed=0,
+    ...                progress=False).fit()
+    >>> sorted(k for k in hist.records[-1] if k.startswith("loss/"))
+    ['loss/cls', 'loss/reg']
     """
 
     def step(model: nn.Module, batches: Batches, ctx: StepContext) -> dict[str, Tensor]:

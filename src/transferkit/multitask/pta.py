@@ -82,6 +82,14 @@ class PseudoTaskModel(nn.Module):
 
     Buffers (checkpointed with the model): ``dropout`` (tasks, D) rates, ``frozen`` (tasks,
     D) flags and ``best`` (tasks,) index of each task's best decoder.
+
+    Examples
+    --------
+    >>> model = PseudoTaskModel(nn.Sequential(nn.Linear(5, 16), nn.ReLU()), 16,
+    ...                         {"sign": 2, "digit": 10}, n_decoders=4, seed=0)
+    >>> outs = model.decoder_outputs(torch.randn(3, 5))     # every decoder: (D, n, classes)
+    >>> outs["digit"].shape, model(torch.randn(3, 5))["digit"].shape   # forward: the best one
+    (torch.Size([4, 3, 10]), torch.Size([3, 10]))
     """
 
     dropout: Tensor
@@ -224,7 +232,16 @@ class PseudoTaskModel(nn.Module):
 def pta_step(stream: str = "train") -> StepFn:
     """Step function for :class:`PseudoTaskModel`: the stream holds ``(x, y_task1, ...)`` in
     ``model.tasks`` order; the losses are the (task, decoder) pairs, summed by the default
-    combiner."""
+    combiner.
+
+    Examples
+    --------
+    >>> model = PseudoTaskModel(nn.Linear(5, 8), 8, {"sign": 2}, n_decoders=3, seed=0)
+    >>> x = torch.randn(6, 5)
+    >>> losses = pta_step()(model, {"train": (x, (x[:, 0] > 0).long())}, None)
+    >>> sorted(losses)                               # one loss per (task, decoder)
+    ['sign/d0', 'sign/d1', 'sign/d2']
+    """
 
     def step(model: nn.Module, batches: Batches, ctx: StepContext) -> dict[str, Tensor]:
         x, *ys = batches[stream]
@@ -245,6 +262,21 @@ class DecoderControl:
     generator)`` after each meta-iteration, with ``scores`` (tasks, D) validation scores
     (higher is better); the best decoder per task has already been recorded in
     ``model.best``.
+
+    Examples
+    --------
+    A control that re-initialises every decoder but the best one after each meta-iteration:
+
+    >>> class Restart(DecoderControl):
+    ...     @torch.no_grad()
+    ...     def control(self, model, scores, generator):
+    ...         for i, t in enumerate(model.tasks):
+    ...             for j, layer in enumerate(model.layers(t)):
+    ...                 if j != int(model.best[i]):
+    ...                     layer.weight.uniform_(-0.1, 0.1, generator=generator)
+    >>> with DECODER_CONTROLS.temporary("restart-demo", Restart):
+    ...     type(create_decoder_control("restart-demo")).__name__
+    'Restart'
     """
 
     def start(self, model: PseudoTaskModel, generator: torch.Generator) -> None:
@@ -254,13 +286,23 @@ class DecoderControl:
         """After a meta-iteration (nothing by default: PTA-I)."""
 
 
-_CONTROLS: Registry[type[DecoderControl]] = Registry("decoder control", base=DecoderControl)
+DECODER_CONTROLS: Registry[type[DecoderControl]] = Registry("decoder control", base=DecoderControl)
 
 
 def register_decoder_control(name: str) -> Callable[[type[DecoderControl]], type[DecoderControl]]:
     """Class decorator: make a :class:`DecoderControl` available to
-    :func:`create_decoder_control` under ``name``."""
-    return _CONTROLS.decorator(name)
+    :func:`create_decoder_control` under ``name``.
+
+    Examples
+    --------
+    >>> @register_decoder_control("nothing-demo")
+    ... class Nothing(DecoderControl):
+    ...     'Leaves the decoders alone (as PTA-I).'
+    >>> "nothing-demo" in list_decoder_controls()
+    True
+    >>> DECODER_CONTROLS.unregister("nothing-demo")
+    """
+    return DECODER_CONTROLS.decorator(name)
 
 
 def create_decoder_control(name: str, **kwargs: Any) -> DecoderControl:
@@ -272,12 +314,18 @@ def create_decoder_control(name: str, **kwargs: Any) -> DecoderControl:
     >>> type(create_decoder_control("pta-hgd")).__name__
     'HyperperturbedGreedyDropout'
     """
-    return _CONTROLS.get(name)(**kwargs)
+    return DECODER_CONTROLS.get(name)(**kwargs)
 
 
 def list_decoder_controls() -> list[str]:
-    """Names of the registered control methods."""
-    return _CONTROLS.names()
+    """Names of the registered control methods.
+
+    Examples
+    --------
+    >>> list_decoder_controls()
+    ['pta-f', 'pta-hgd', 'pta-i', 'pta-p']
+    """
+    return DECODER_CONTROLS.names()
 
 
 @register_decoder_control("pta-i")
@@ -370,6 +418,20 @@ class DecoderControlCallback(Callback):
         M, the steps of a meta-iteration.
     seed : int
         Seeds the control's random choices (checkpointed).
+
+    Examples
+    --------
+    >>> from transferkit.train import Phase, Stream, Trainer
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x, y = torch.randn(90, 6, generator=g), torch.randint(0, 3, (90,), generator=g)
+    >>> model = PseudoTaskModel(nn.Sequential(nn.Linear(6, 16), nn.ReLU()), 16, {"y": 3},
+    ...                         n_decoders=4, seed=0)
+    >>> control = DecoderControlCallback("pta-f", x[:30], {"y": y[:30]}, every=10, seed=0)
+    >>> phase = Phase(pta_step(), torch.optim.Adam(model.parameters(), 1e-2),
+    ...               {"train": Stream(x[30:], y[30:], batch_size=20, seed=0)})
+    >>> hist = Trainer(model, phase, 30, callbacks=[control], seed=0, progress=False).fit()
+    >>> len(hist.series("pta/val_best")[1])      # one validation score per meta-iteration
+    3
     """
 
     def __init__(self, control: str | DecoderControl, val_x: Tensor,

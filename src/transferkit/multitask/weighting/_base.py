@@ -40,6 +40,24 @@ class Weighting(nn.Module):
     ----------
     sums_to_n_tasks : bool
         Class attribute: the weights always sum to the number of tasks.
+
+    Examples
+    --------
+    A strategy of one's own: weights proportional to the current losses (detached), summing
+    to the number of tasks; registered, it is offered and checked like the built-in ones:
+
+    >>> import torch
+    >>> class LossProportional(Weighting):
+    ...     sums_to_n_tasks = True
+    ...     def forward(self, losses):
+    ...         self._check_losses(losses)
+    ...         w = losses.detach().clamp_min(1e-8)
+    ...         return w * len(w) / w.sum()
+    >>> LossProportional(2)(torch.tensor([1.0, 3.0]))
+    tensor([0.5000, 1.5000])
+    >>> from transferkit.testing import check_weighting
+    >>> with WEIGHTINGS.temporary("loss-proportional-demo", LossProportional):
+    ...     check_weighting("loss-proportional-demo", n_steps=3)
     """
 
     sums_to_n_tasks: ClassVar[bool] = False
@@ -234,7 +252,20 @@ WEIGHTINGS: Registry[type[Weighting]] = Registry("weighting", base=Weighting)
 
 
 def register_weighting(name: str) -> Callable[[type[Weighting]], type[Weighting]]:
-    """Class decorator adding a :class:`Weighting` subclass to the registry under ``name``."""
+    """Class decorator adding a :class:`Weighting` subclass to the registry under ``name``.
+
+    Examples
+    --------
+    >>> @register_weighting("first-only-demo")
+    ... class FirstOnly(Weighting):
+    ...     def forward(self, losses):
+    ...         w = torch.zeros_like(losses)
+    ...         w[0] = 1.0
+    ...         return w
+    >>> "first-only-demo" in list_weightings()
+    True
+    >>> WEIGHTINGS.unregister("first-only-demo")
+    """
     return WEIGHTINGS.decorator(name)
 
 
@@ -259,7 +290,13 @@ def create_weighting(name: str, **kwargs: Any) -> Weighting:
 
 
 def list_weightings() -> list[str]:
-    """Names of the registered loss-weighting strategies."""
+    """Names of the registered loss-weighting strategies.
+
+    Examples
+    --------
+    >>> list_weightings()
+    ['dwa', 'equal', 'gradnorm', 'uncertainty']
+    """
     return WEIGHTINGS.names()
 
 
