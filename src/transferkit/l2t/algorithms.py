@@ -33,21 +33,46 @@ __all__ = ["create_base_algorithm", "list_base_algorithms", "register_base_algor
 
 BaseAlgorithm = Callable[[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64], int],
                          NDArray[np.float64]]
-_ALGORITHMS: Registry[BaseAlgorithm] = Registry("base transfer algorithm")
+BASE_ALGORITHMS: Registry[BaseAlgorithm] = Registry("base transfer algorithm")
 
 
 def register_base_algorithm(name: str) -> Callable[[BaseAlgorithm], BaseAlgorithm]:
-    """Decorator: register ``fit(Xs, ys, Xt, n_components) -> W`` under ``name``."""
-    return _ALGORITHMS.decorator(name)
+    """Decorator: register ``fit(Xs, ys, Xt, n_components) -> W`` under ``name``.
+
+    Examples
+    --------
+    >>> def first_axes(xs, ys, xt, p):
+    ...     return np.eye(xs.shape[1])[:, :p]
+    >>> with BASE_ALGORITHMS.temporary("first-axes-demo", first_axes):
+    ...     create_base_algorithm("first-axes-demo")(np.ones((4, 3)), [0, 1, 0, 1], np.ones((5, 3)), 2).shape
+    (3, 2)
+    """
+    return BASE_ALGORITHMS.decorator(name)
 
 
 def list_base_algorithms() -> list[str]:
-    return _ALGORITHMS.names()
+    """Names of the registered base transfer algorithms.
+
+    Examples
+    --------
+    >>> list_base_algorithms()
+    ['coral', 'identity', 'pca', 'tca']
+    """
+    return BASE_ALGORITHMS.names()
 
 
 def create_base_algorithm(name: str) -> Callable[..., NDArray[np.float64]]:
-    """The algorithm ``name`` wrapped with input checks: ``fit(Xs, ys, Xt, n_components)``."""
-    algorithm = _ALGORITHMS.get(name)
+    """The algorithm ``name`` wrapped with input checks: ``fit(Xs, ys, Xt, n_components)``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> Xs, Xt = rng.normal(size=(30, 5)), rng.normal(1.0, 1.0, size=(40, 5))
+    >>> W = create_base_algorithm("tca")(Xs, rng.integers(0, 2, 30), Xt, 2)
+    >>> W.shape
+    (5, 2)
+    """
+    algorithm = BASE_ALGORITHMS.get(name)
 
     def fit(Xs: ArrayLike, ys: ArrayLike, Xt: ArrayLike, n_components: int
             ) -> NDArray[np.float64]:

@@ -42,6 +42,17 @@ class TransferPair:
 
     ``X_test``/``y_test`` default to the unlabelled rows (transductive), whose labels are
     then given as ``y_unlabelled_truth``; neither is ever used to learn ``W``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ys, yt = np.repeat([0, 1], 30), np.repeat([0, 1], 20)
+    >>> Xs = rng.normal(size=(60, 4)) + 2 * ys[:, None]
+    >>> Xt = rng.normal(size=(40, 4)) + 2 * yt[:, None] + 0.5
+    >>> pair = TransferPair(Xs, ys, Xt[4:], Xt[[0, 1, 38, 39]], yt[[0, 1, 38, 39]],
+    ...                     Xt[4:], yt[4:])
+    >>> pair.target.shape, pair.test_set()[0].shape   # unlabelled + labelled rows; test rows
+    ((40, 4), (36, 4))
     """
 
     Xs: NDArray[np.float64]
@@ -90,7 +101,14 @@ class TransferPair:
 
 def nearest_neighbour_accuracy(train_X: NDArray[np.float64], train_y: NDArray[np.int64],
                                X: NDArray[np.float64], y: NDArray[np.int64]) -> float:
-    """Accuracy of a 1-nearest-neighbour classifier (Euclidean) on ``(X, y)``."""
+    """Accuracy of a 1-nearest-neighbour classifier (Euclidean) on ``(X, y)``.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0], [1.0], [10.0]])
+    >>> nearest_neighbour_accuracy(X, np.array([0, 0, 1]), np.array([[0.4], [9.0]]), np.array([0, 1]))
+    1.0
+    """
     from sklearn.neighbors import KNeighborsClassifier
 
     clf = KNeighborsClassifier(n_neighbors=1).fit(train_X, train_y)
@@ -102,6 +120,18 @@ def improvement_ratio(pair: TransferPair, W: NDArray[np.float64]) -> tuple[float
 
     With transfer: 1-NN on ``[Xs W; Xt_labelled W]``; without: 1-NN on the labelled target
     in the original features (the paper's "without transfer" baseline).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ys, yt = np.repeat([0, 1], 30), np.repeat([0, 1], 20)
+    >>> Xs = rng.normal(size=(60, 4)) + 2 * ys[:, None]
+    >>> Xt = rng.normal(size=(40, 4)) + 2 * yt[:, None] + 0.5
+    >>> pair = TransferPair(Xs, ys, Xt[4:], Xt[[0, 1, 38, 39]], yt[[0, 1, 38, 39]],
+    ...                     Xt[4:], yt[4:])
+    >>> ratio, with_transfer, without = improvement_ratio(pair, np.eye(4))
+    >>> bool(np.isclose(ratio, with_transfer / without))
+    True
     """
     X_test, y_test = pair.test_set()
     with_t = nearest_neighbour_accuracy(np.vstack([pair.Xs, pair.Xt_labelled]) @ W,
@@ -116,7 +146,20 @@ def improvement_ratio(pair: TransferPair, W: NDArray[np.float64]) -> tuple[float
 
 @dataclass
 class Experience:
-    """One experience: the reflection features, the ratio ``l``, ``W`` and its origin."""
+    """One experience: the reflection features, the ratio ``l``, ``W`` and its origin.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ys, yt = np.repeat([0, 1], 30), np.repeat([0, 1], 20)
+    >>> Xs = rng.normal(size=(60, 4)) + 2 * ys[:, None]
+    >>> Xt = rng.normal(size=(40, 4)) + 2 * yt[:, None] + 0.5
+    >>> pair = TransferPair(Xs, ys, Xt[4:], Xt[[0, 1, 38, 39]], yt[[0, 1, 38, 39]],
+    ...                     Xt[4:], yt[4:])
+    >>> exp = make_experience(pair, "shift-0.5", "pca@2", 2, pair.statistics())
+    >>> exp.key, exp.W.shape, exp.features.shape
+    ('shift-0.5/pca@2', (4, 2), (11,))
+    """
 
     features: NDArray[np.float64]
     ratio: float
@@ -144,6 +187,22 @@ class ExperienceStore:
         opened again (resume). Without it the store lives in memory.
     exponents, n_neighbors : feature settings
         Recorded in the folder; a store opened with other settings is an error.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ys, yt = np.repeat([0, 1], 30), np.repeat([0, 1], 20)
+    >>> Xs = rng.normal(size=(60, 4)) + 2 * ys[:, None]
+    >>> Xt = rng.normal(size=(40, 4)) + 2 * yt[:, None] + 0.5
+    >>> pair = TransferPair(Xs, ys, Xt[4:], Xt[[0, 1, 38, 39]], yt[[0, 1, 38, 39]],
+    ...                     Xt[4:], yt[4:])
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     store = generate_experiences([("shift-0.5", pair)], ExperienceStore(folder),
+    ...                                  algorithms=("identity", "pca"), n_components=2)
+    ...     again = ExperienceStore(folder)                  # read back: a killed run resumes
+    ...     len(store), len(again), "shift-0.5/pca" in again
+    (2, 2, True)
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None,
@@ -223,6 +282,18 @@ def make_experience(pair: TransferPair, name: str, algorithm: str, n_components:
 
     ``algorithm`` may carry its own latent dimension, ``"pca@8"``; ``stats`` is the pair's
     :class:`PairStatistics` (``pair.statistics(...)`` with the store's feature settings).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ys, yt = np.repeat([0, 1], 30), np.repeat([0, 1], 20)
+    >>> Xs = rng.normal(size=(60, 4)) + 2 * ys[:, None]
+    >>> Xt = rng.normal(size=(40, 4)) + 2 * yt[:, None] + 0.5
+    >>> pair = TransferPair(Xs, ys, Xt[4:], Xt[[0, 1, 38, 39]], yt[[0, 1, 38, 39]],
+    ...                     Xt[4:], yt[4:])
+    >>> exp = make_experience(pair, "shift-0.5", "tca", 2, pair.statistics())
+    >>> exp.algorithm, sorted(exp.info), bool(exp.ratio > 0)
+    ('tca', ['accuracy', 'accuracy_without'], True)
     """
     base, p = _parse(algorithm, n_components)
     W = create_base_algorithm(base)(pair.Xs, pair.ys, pair.target, min(p, pair.Xs.shape[1]))
@@ -247,6 +318,20 @@ def generate_experiences(
     large generation costs little. Names must be unique. An algorithm named ``"pca@8"``
     uses 8 components instead of ``n_components`` (several dimensions of one algorithm
     give the reflection function more varied experiences).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ys, yt = np.repeat([0, 1], 30), np.repeat([0, 1], 20)
+    >>> Xs = rng.normal(size=(60, 4)) + 2 * ys[:, None]
+    >>> Xt = rng.normal(size=(40, 4)) + 2 * yt[:, None] + 0.5
+    >>> pair = TransferPair(Xs, ys, Xt[4:], Xt[[0, 1, 38, 39]], yt[[0, 1, 38, 39]],
+    ...                     Xt[4:], yt[4:])
+    >>> store = generate_experiences([("a", pair), ("b", lambda: pair)], ExperienceStore(),
+    ...                              algorithms=("identity", "pca@2", "coral"), n_components=2)
+    >>> features, ratios, groups = store.arrays()
+    >>> features.shape, ratios.shape, sorted(set(groups))
+    ((6, 11), (6,), ['a', 'b'])
     """
     from tqdm.auto import tqdm
 

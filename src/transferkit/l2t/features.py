@@ -59,6 +59,11 @@ def median_sq_distance(z: Tensor) -> Tensor:
 
     The squared median distance, since squaring is monotone; squared distances avoid the
     square root's infinite gradient at coincident points.
+
+    Examples
+    --------
+    >>> float(median_sq_distance(torch.tensor([[0.0], [1.0], [3.0]])))
+    4.0
     """
     n = len(z)
     if n < 2:
@@ -110,6 +115,14 @@ def linear_mmd2(x: Tensor, y: Tensor, sq_widths: Tensor) -> tuple[Tensor, Tensor
     ``h_i = k(x_2i, x_2i+1) + k(y_2i, y_2i+1) - k(x_2i, y_2i+1) - k(x_2i+1, y_2i)``, the
     estimate is ``mean(h)`` and its variance ``var(h) / m``. Rows are used in the order
     given: shuffle them first (:class:`PairStatistics` does, with its seed).
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x, y = torch.randn(200, 2, generator=g), torch.randn(200, 2, generator=g) + 2
+    >>> mmd, var = linear_mmd2(x, y, torch.tensor([1.0, 4.0]))
+    >>> mmd.shape, bool((mmd > 0).all()), bool((var > 0).all())
+    (torch.Size([2]), True, True)
     """
     m = min(len(x), len(y)) // 2
     if m < 2:
@@ -132,7 +145,15 @@ def scatter_matrices(
     """The local and non-local scatter matrices of ``X`` (unsupervised discriminant
     projection): ``S_L = 1/(2n^2) sum_ij H_ij (x_i - x_j)(x_i - x_j)^T`` over the
     symmetrised k-nearest-neighbour graph ``H``, and ``S_N`` the same over the pairs that
-    are not neighbours (``S_N = S_T - S_L``, ``S_T`` the biased covariance)."""
+    are not neighbours (``S_N = S_T - S_L``, ``S_T`` the biased covariance).
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(30, 3))
+    >>> s_local, s_nonlocal = scatter_matrices(X, n_neighbors=4)
+    >>> s_local.shape, bool(np.allclose(s_local + s_nonlocal, np.cov(X.T, bias=True)))
+    ((3, 3), True)
+    """
     from sklearn.neighbors import kneighbors_graph
 
     X = np.asarray(X, dtype=np.float64)
@@ -149,7 +170,14 @@ def scatter_matrices(
 
 
 def discriminability(W: Tensor, s_local: Tensor, s_nonlocal: Tensor) -> Tensor:
-    """``tau = tr(W^T S_N W) / tr(W^T S_L W)``."""
+    """``tau = tr(W^T S_N W) / tr(W^T S_L W)``.
+
+    Examples
+    --------
+    >>> S_L, S_N = torch.eye(2), torch.diag(torch.tensor([4.0, 1.0]))
+    >>> float(discriminability(torch.tensor([[1.0], [0.0]]), S_L, S_N))  # the first axis
+    4.0
+    """
     return (W * (s_nonlocal @ W)).sum() / (W * (s_local @ W)).sum().clamp_min(1e-300)
 
 
@@ -169,6 +197,13 @@ class PairStatistics:
         Neighbourhood size of the target's local scatter.
     seed : int
         Shuffle for the linear-time variance estimate.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> stats = PairStatistics.from_arrays(rng.normal(size=(40, 4)), rng.normal(1, 1, (50, 4)))
+    >>> stats.n_features, tuple(stats.s_local.shape)
+    (11, (4, 4))
     """
 
     Xs: Tensor
@@ -204,6 +239,14 @@ def reflection_features(W: Tensor | ArrayLike, stats: PairStatistics) -> Tensor:
     """``[d_1..d_K, Q_1..Q_K, 1/tau]`` of the pair projected by ``W`` (differentiable in W).
 
     Every feature is invariant to the scale of ``W``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> stats = PairStatistics.from_arrays(rng.normal(size=(40, 4)), rng.normal(1, 1, (50, 4)))
+    >>> f = reflection_features(np.eye(4)[:, :2], stats)    # [d_1..d_5, Q_1..Q_5, 1/tau]
+    >>> f.shape, bool(torch.allclose(f, reflection_features(3 * np.eye(4)[:, :2], stats)))
+    (torch.Size([11]), True)
     """
     w = W if isinstance(W, Tensor) else torch.as_tensor(np.asarray(W), dtype=torch.float64)
     w = w.to(torch.float64)

@@ -49,7 +49,14 @@ GAMMA_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 @dataclass(frozen=True)
 class ReflectionFunction:
-    """``1/f = beta^T d + lambda^T Q + mu / tau + b`` (coefficients on the raw features)."""
+    """``1/f = beta^T d + lambda^T Q + mu / tau + b`` (coefficients on the raw features).
+
+    Examples
+    --------
+    >>> f = ReflectionFunction(beta=np.array([2.0]), lam=np.array([0.0]), mu=0.1, b=0.5)
+    >>> f.inverse([[0.1, 0.0, 1.0]]), f.predict_ratio([[0.1, 0.0, 1.0]])   # 1/f and f
+    (array([0.8]), array([1.25]))
+    """
 
     beta: NDArray[np.float64]
     lam: NDArray[np.float64]
@@ -115,6 +122,18 @@ def fit_reflection(
     gamma1 : float or "cv"
         Ridge penalty on the standardised coefficients, or chosen from
         ``GAMMA_GRID`` by grouped K-fold error on ``1/l``.
+
+    Examples
+    --------
+    Experiences whose ratio falls as the discrepancy ``d`` grows:
+
+    >>> rng = np.random.default_rng(0)
+    >>> d = rng.uniform(0, 1, (40, 1))
+    >>> features = np.hstack([d, rng.uniform(0, 0.01, (40, 1)), rng.uniform(1, 2, (40, 1))])
+    >>> ratios = 1.0 / (0.8 + 0.5 * d[:, 0])
+    >>> f = fit_reflection(features, ratios, groups=np.repeat(np.arange(8), 5))
+    >>> bool(f.beta[0] > 0)                        # more discrepancy, worse transfer
+    True
     """
     F = np.asarray(features, dtype=np.float64)
     r = np.asarray(ratios, dtype=np.float64)
@@ -169,6 +188,15 @@ def optimise_projection(
     ``W0`` is rescaled to Frobenius norm ``sqrt(p)`` (an orthonormal basis's) first; the
     iterate with the lowest objective is returned with the objective's history
     (``history[0]`` is the start).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> stats = PairStatistics.from_arrays(rng.normal(size=(40, 3)), rng.normal(0.5, 1, (40, 3)))
+    >>> f = ReflectionFunction(beta=np.full(5, 1.0), lam=np.zeros(5), mu=0.0, b=0.1)
+    >>> W, history = optimise_projection(stats, f, np.eye(3)[:, :2], steps=20)
+    >>> W.shape, min(history) <= history[0]       # the best iterate is kept
+    ((3, 2), True)
     """
     w0 = np.asarray(W0, dtype=np.float64)
     if w0.ndim != 2 or w0.shape[0] != stats.Xs.shape[1]:
@@ -201,6 +229,15 @@ class Transferred:
     ``W`` (d, p) is the optimised projection (p = d when the start was ``identity``),
     ``start`` the base algorithm it started from, ``scores`` every start's ``1/f``,
     ``history`` the objective along the descent, ``classifier`` the fitted target model.
+
+    Examples
+    --------
+    What :meth:`L2T.transfer` returns (see :class:`L2T`); by hand:
+
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> knn = KNeighborsClassifier(1).fit(np.array([[0.0], [5.0]]), [0, 1])
+    >>> Transferred(np.array([[1.0], [0.0]]), "identity", knn).predict([[4.0, 9.0], [1.0, 9.0]])
+    array([1, 0])
     """
 
     W: NDArray[np.float64]
