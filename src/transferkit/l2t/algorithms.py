@@ -44,7 +44,8 @@ def register_base_algorithm(name: str) -> Callable[[BaseAlgorithm], BaseAlgorith
     >>> def first_axes(xs, ys, xt, p):
     ...     return np.eye(xs.shape[1])[:, :p]
     >>> with BASE_ALGORITHMS.temporary("first-axes-demo", first_axes):
-    ...     create_base_algorithm("first-axes-demo")(np.ones((4, 3)), [0, 1, 0, 1], np.ones((5, 3)), 2).shape
+    ...     fit = create_base_algorithm("first-axes-demo")
+    ...     fit(np.ones((4, 3)), [0, 1, 0, 1], np.ones((5, 3)), 2).shape
     (3, 2)
     """
     return BASE_ALGORITHMS.decorator(name)

@@ -105,8 +105,8 @@ def nearest_neighbour_accuracy(train_X: NDArray[np.float64], train_y: NDArray[np
 
     Examples
     --------
-    >>> X = np.array([[0.0], [1.0], [10.0]])
-    >>> nearest_neighbour_accuracy(X, np.array([0, 0, 1]), np.array([[0.4], [9.0]]), np.array([0, 1]))
+    >>> X, y = np.array([[0.0], [1.0], [10.0]]), np.array([0, 0, 1])
+    >>> nearest_neighbour_accuracy(X, y, np.array([[0.4], [9.0]]), np.array([0, 1]))
     1.0
     """
     from sklearn.neighbors import KNeighborsClassifier
