@@ -63,7 +63,16 @@ __all__ = ["AdaptOptions", "AdaptResult", "run_adapt"]
 @dataclass
 class AdaptOptions(TrainingOptions):
     """How to adapt: :class:`~transferkit.workflows.images.TrainingOptions`, the objective's
-    weight and the images DEV holds in memory."""
+    weight and the images DEV holds in memory.
+
+    Examples
+    --------
+    >>> AdaptOptions(method="mstn", weight=0.5).check()     # any registered objective
+    >>> AdaptOptions(weight=-1.0).check()
+    Traceback (most recent call last):
+    ...
+    transferkit.workflows.labelshift.InputError: the adaptation weight must be >= 0; got -1.0
+    """
 
     method: str = "dann"
     weight: float = 1.0
@@ -77,6 +86,17 @@ class AdaptOptions(TrainingOptions):
 
 @dataclass
 class AdaptResult:
+    """What :func:`run_adapt` wrote and measured: the ``out`` folder, the metrics of
+    ``metrics.json`` and the files written.
+
+    Examples
+    --------
+    >>> m = {"method": "dann", "backbone": "mobilenet-v2", "chosen_epoch": 3, "dev_risk": 0.41,
+    ...      "source_validation": {"accuracy": 0.88}, "target": None}
+    >>> AdaptResult(Path("run"), m, []).lines()[0]
+    'dann on mobilenet-v2: epoch 3 chosen by DEV (risk 0.4100, no target labels)'
+    """
+
     out: Path
     metrics: dict[str, Any]
     written: list[Path]
@@ -105,7 +125,25 @@ def run_adapt(
     progress: bool | None = None,
 ) -> AdaptResult:
     """Adapt from labelled ``source`` images to unlabelled ``target`` images; see the module
-    docstring. Bad input raises :class:`InputError` before anything is written."""
+    docstring. Bad input raises :class:`InputError` before anything is written.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> import numpy as np
+    >>> tmp = Path(tempfile.mkdtemp())
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat([0, 1], 12)
+    >>> source = (rng.random((24, 3, 32, 32)) * 80 + 100 * labels[:, None, None, None])
+    >>> np.savez(tmp / "source.npz", images=source.astype("uint8"), labels=labels)
+    >>> np.save(tmp / "target.npy", (255 - source[::-1]).astype("uint8"))  # unlabelled, shifted
+    >>> opts = AdaptOptions(method="dann", epochs=1, batch_size=8, image_size=32, dev_images=16)
+    >>> result = run_adapt(tmp / "source.npz", tmp / "target.npy", tmp / "run", options=opts,
+    ...                    device="cpu")
+    >>> result.metrics["chosen_epoch"], result.metrics["target"]   # no target labels given
+    (1, None)
+    >>> shutil.rmtree(tmp)
+    """
     opts = options or AdaptOptions()
     opts.check()
     dev = resolve_device(device)

@@ -68,7 +68,17 @@ __all__ = ["FinetuneOptions", "FinetuneResult", "run_finetune", "run_predict"]
 @dataclass
 class FinetuneOptions(TrainingOptions):
     """How to fine-tune: :class:`~transferkit.workflows.images.TrainingOptions` and the
-    method's penalty."""
+    method's penalty.
+
+    Examples
+    --------
+    >>> FinetuneOptions(method="l1sp", alpha="auto").alphas()   # L1-SP's grid is scaled
+    (1e-05, 0.0001, 0.001, 0.01)
+    >>> FinetuneOptions(method="nope").check()  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    transferkit.workflows.labelshift.InputError: --method must be one of finetune, ...; got 'nope'
+    """
 
     method: str = "l2sp"
     alpha: float | str = 0.1
@@ -91,7 +101,15 @@ class FinetuneOptions(TrainingOptions):
 
 @dataclass
 class FinetuneResult:
-    """What :func:`run_finetune` wrote and measured."""
+    """What :func:`run_finetune` wrote and measured.
+
+    Examples
+    --------
+    >>> metrics = {"method": "l2sp", "backbone": "mobilenet-v2", "alpha_sweep": [{}],
+    ...            "validation": {"accuracy": 0.9, "n": 40}, "test": None}
+    >>> FinetuneResult(Path("run"), 0.1, metrics).lines()
+    ['method l2sp on mobilenet-v2, alpha 0.1', 'validation accuracy 0.9000 (40 images)']
+    """
 
     out: Path
     alpha: float
@@ -169,6 +187,28 @@ def run_finetune(
     ``.npz``) and write the model and its reports to ``out``; see the module docstring.
 
     Bad input raises :class:`InputError` before anything is written to ``out``.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> import numpy as np
+    >>> tmp = Path(tempfile.mkdtemp())
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat([0, 1, 2], 8)
+    >>> images = rng.random((24, 3, 32, 32)) * 60 + 60 * labels[:, None, None, None]
+    >>> images = images.astype("uint8")                  # three classes of brightness
+    >>> np.savez(tmp / "train.npz", images=images, labels=labels)
+    >>> opts = FinetuneOptions(method="l2sp", alpha="auto", epochs=1, batch_size=8,
+    ...                        image_size=32)
+    >>> result = run_finetune(tmp / "train.npz", tmp / "run", options=opts, device="cpu")
+    >>> [a["alpha"] for a in result.metrics["alpha_sweep"]], result.alpha in opts.alphas()
+    ([0.001, 0.01, 0.1, 1.0], True)
+    >>> sorted(p.name for p in result.written)
+    ['confusion.png', 'learning_curve.png', 'metrics.json', 'model.json']
+    >>> csv, metrics = run_predict(tmp / "run", tmp / "train.npz", tmp / "probs.csv")
+    >>> csv.read_text().splitlines()[0]
+    'path,label,p_0,p_1,p_2'
+    >>> shutil.rmtree(tmp)
     """
     opts = options or FinetuneOptions()
     opts.check()
@@ -254,6 +294,16 @@ def run_predict(
     The CSV has ``path``, ``label`` (when the images are labelled) and ``p_<class>`` for
     every class, which ``transferkit labelshift`` reads as a holdout (with labels) or a
     target (without). Returns the CSV's path and, for labelled images, their metrics.
+
+    Examples
+    --------
+    See :func:`run_finetune`'s example: ``run_predict(model_folder, images, "probs.csv")``
+    returns the CSV's path and, for labelled images, their metrics.
+
+    >>> run_predict("no-such-model", "images.npz", "probs.csv")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    transferkit.workflows.labelshift.InputError: --model 'no-such-model' holds no model.json: ...
     """
     net, meta = load_model(model)
     classes = list(meta["classes"])

@@ -36,7 +36,15 @@ MODEL_FILE = "model.json"
 @dataclass
 class TrainingOptions:
     """What ``finetune`` and ``adapt`` share (recorded in ``settings.json``; ``--resume``
-    needs the same)."""
+    needs the same).
+
+    Examples
+    --------
+    >>> TrainingOptions(method="x", epochs=0).check_common(["x"])
+    Traceback (most recent call last):
+    ...
+    transferkit.workflows.labelshift.InputError: --epochs must be >= 1; got 0
+    """
 
     backbone: str = "efficientnet-lite0"
     checkpoint: str | None = None
@@ -65,7 +73,17 @@ class TrainingOptions:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``"auto"``: the GPU when there is one, else the CPU; otherwise a torch device name."""
+    """``"auto"``: the GPU when there is one, else the CPU; otherwise a torch device name.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("gpu")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    transferkit.workflows.labelshift.InputError: --device must be auto, cpu, cuda ...; got 'gpu'
+    """
     if name == "auto":  # under torchrun on GPUs: this process's GPU, cuda:LOCAL_RANK
         return local_device() or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -85,6 +103,16 @@ def open_image_set(
 
     ``classes`` (the training set's) fixes the label numbering; a set with a class the
     training set lacks is an error. Every problem is an :class:`InputError` naming ``what``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = Path(d) / "set.npz"
+    ...     np.savez(path, images=np.zeros((4, 3, 8, 8), "uint8"), labels=[0, 1, 1, 0])
+    ...     ds = open_image_set(path, "--train")
+    ...     len(ds), list(ds.classes)
+    (4, ['0', '1'])
     """
     try:
         ds = open_images(path, labelled=labelled)
@@ -147,6 +175,17 @@ class RunFolder:
 
     ``settings.json`` records what the run was asked to do; a folder holding another run
     is an error unless ``resume`` and the settings agree.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = RunFolder(d, {"epochs": 2}, resume=False)
+    ...     _ = RunFolder(d, {"epochs": 2}, resume=True)       # the same run: resumes
+    ...     RunFolder(d, {"epochs": 5}, resume=True)           # another run: refused
+    Traceback (most recent call last):
+    ...
+    transferkit.workflows.labelshift.InputError: ...
     """
 
     def __init__(self, out: str | os.PathLike[str], settings: Mapping[str, Any],
@@ -202,7 +241,15 @@ def loader(ds: Any, batch_size: int, workers: int) -> torch.utils.data.DataLoade
 @torch.no_grad()
 def predict_proba(net: nn.Module, ds: Any, device: torch.device, batch_size: int = 128,
                   workers: int = 0) -> tuple[Tensor, Tensor]:
-    """Class probabilities (in eval mode) and labels of every item of ``ds``."""
+    """Class probabilities (in eval mode) and labels of every item of ``ds``.
+
+    Examples
+    --------
+    >>> ds = torch.utils.data.TensorDataset(torch.randn(5, 4), torch.tensor([0, 1, 0, 1, 1]))
+    >>> probs, labels = predict_proba(nn.Linear(4, 2), ds, torch.device("cpu"), batch_size=2)
+    >>> probs.shape, labels.tolist()
+    (torch.Size([5, 2]), [0, 1, 0, 1, 1])
+    """
     was = net.training
     net.eval()
     probs, labels = [], []
@@ -216,7 +263,15 @@ def predict_proba(net: nn.Module, ds: Any, device: torch.device, batch_size: int
 
 
 def evaluate(probs: Tensor, labels: Tensor, classes: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, cross-entropy, per-class accuracy and the confusion matrix."""
+    """Accuracy, cross-entropy, per-class accuracy and the confusion matrix.
+
+    Examples
+    --------
+    >>> m = evaluate(torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), torch.tensor([0, 1, 1]),
+    ...              ["cat", "dog"])
+    >>> round(m["accuracy"], 3), m["confusion"], m["per_class_accuracy"]["dog"]
+    (0.667, [[1, 0], [1, 1]], 0.5)
+    """
     k = len(classes)
     pred = probs.argmax(1)
     conf = torch.zeros(k, k, dtype=torch.int64)
@@ -230,7 +285,21 @@ def evaluate(probs: Tensor, labels: Tensor, classes: Sequence[str]) -> dict[str,
 
 
 def save_model(folder: Path, net: nn.Module, meta: Mapping[str, Any]) -> Path:
-    """Write the weights and ``model.json`` atomically (the JSON last: it marks completion)."""
+    """Write the weights and ``model.json`` atomically (the JSON last: it marks completion).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from transferkit.nets import create_backbone
+    >>> net = create_backbone("efficientnet-lite0", image_size=32, n_classes=2)
+    >>> meta = {"architecture": "efficientnet-lite0", "classes": ["a", "b"],
+    ...         "input_spec": net.input_spec.to_dict()}
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = save_model(Path(d), net, meta)
+    ...     loaded, saved = load_model(d)
+    ...     saved["classes"], type(loaded).__name__
+    (['a', 'b'], 'SplitNet')
+    """
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     try:
         from safetensors.torch import save as st_save
@@ -246,7 +315,17 @@ def save_model(folder: Path, net: nn.Module, meta: Mapping[str, Any]) -> Path:
 
 
 def load_model(folder: str | os.PathLike[str]) -> tuple[SplitNet, dict[str, Any]]:
-    """The network saved by ``finetune``/``adapt`` in ``folder``, and its ``model.json``."""
+    """The network saved by ``finetune``/``adapt`` in ``folder``, and its ``model.json``.
+
+    Examples
+    --------
+    See :func:`save_model`; a folder without a finished run is refused:
+
+    >>> load_model("no-such-run")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    transferkit.workflows.labelshift.InputError: --model 'no-such-run' holds no model.json: ...
+    """
     folder = Path(folder)
     meta_path = folder / MODEL_FILE
     if not meta_path.is_file():

@@ -41,7 +41,19 @@ SUM_TOL = 1e-3
 
 
 class InputError(ValueError):
-    """Input that cannot be used, with what was expected and what was given."""
+    """Input that cannot be used, with what was expected and what was given.
+
+    Examples
+    --------
+    Every workflow raises it, before writing anything, for input it cannot use; the CLI turns
+    it into a one-line message:
+
+    >>> from transferkit.workflows import FinetuneOptions, run_finetune
+    >>> run_finetune("missing.npz", "out", options=FinetuneOptions())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    transferkit.workflows.labelshift.InputError: --train: ...
+    """
 
 
 @dataclass
@@ -314,6 +326,18 @@ class LabelShiftReport:
     warnings : list of str
     alpha, confidence : float
     n_holdout, n_target : int
+
+    Examples
+    --------
+    What :func:`correct_label_shift` returns:
+
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 400)
+    >>> holdout = np.where(rng.random(400) < 0.9, y, 1 - y)
+    >>> target = np.where(rng.random(300) < 0.9, 1, 0)
+    >>> report = correct_label_shift(holdout, y, target, classes=["neg", "pos"])
+    >>> report.classes, report.corrected.shape, sorted(report.summary())[:3]
+    (['neg', 'pos'], (300, 2), ['classes', 'confidence', 'method'])
     """
 
     classes: list[str]
@@ -504,6 +528,22 @@ def run_labelshift(
     """:func:`correct_label_shift` on files; with ``out``, write the corrected target
     probabilities (``corrected_target.csv``, or ``.npy`` for ``.npy`` input) and
     ``labelshift.json`` atomically. Returns the report and the paths written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 400)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     d = Path(d)
+    ...     pred = np.where(rng.random(400) < 0.9, y, 1 - y)
+    ...     np.savetxt(d / "holdout.csv", np.c_[y, pred], fmt="%d", delimiter=",",
+    ...                header="label,pred", comments="")
+    ...     np.savetxt(d / "target.csv", rng.random(300) < 0.8, fmt="%d", header="pred",
+    ...                comments="")
+    ...     report, written = run_labelshift(d / "holdout.csv", d / "target.csv", d / "out")
+    ...     report.chi2.reject, sorted(p.name for p in written)[:2]
+    (True, ['corrected_target.csv', 'labelshift.json'])
     """
     from .._io import check_writable_dir
 
