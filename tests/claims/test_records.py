@@ -140,3 +140,29 @@ def test_the_current_sources_are_read_again_when_a_file_changes(tmp_path, monkey
     module.write_text("X = 22\n")
     os.utime(module, ns=(1, 1))  # a different modification time, whatever the clock
     assert records.ast.dump(sources.tree("tk_fingerprint_probe")[0]) != first
+
+
+def test_a_record_is_carried_over_a_change_that_left_the_numbers_bit_for_bit(tmp_path, toy):
+    full = runner.run_claim(toy["toy"], "full", None, tmp_path / "full")
+    path = records.write_record(full, toy["toy"])
+    before = runner.run_claim(toy["toy"], "quick", 5, tmp_path / "before")
+    assert before["fingerprint"] == records.fingerprint(toy["toy"])["digest"]
+    stored = json.loads(path.read_text())
+    stored["record"]["fingerprint"]["digest"] = old = "1" * 16  # the code before a change
+    path.write_text(json.dumps(stored))
+    before = {**before, "fingerprint": old}  # ... which the first quick run ran
+    after = runner.run_claim(toy["toy"], "quick", 5, tmp_path / "after")
+    assert records.record_summary("toy")["stale"]
+    with pytest.raises(ValueError, match="arms are not identical"):
+        records.carry("toy", before, {**after, "arms": {"base": [0.0] * 5}})
+    with pytest.raises(ValueError, match="the second result ran code"):
+        records.carry("toy", before, {**after, "fingerprint": "2" * 16})
+    with pytest.raises(ValueError, match="seeds differ"):
+        records.carry("toy", before, {**after, "seeds": [9, 8, 7, 6, 5]})
+    assert records.record_summary("toy")["stale"]
+    assert records.carry("toy", before, after)
+    carried = json.loads(path.read_text())
+    assert not records.record_summary("toy")["stale"]
+    assert carried["arms"] == full["arms"] and carried["verdict"] == full["verdict"]
+    assert carried["record"]["carried"][0]["from"] == old
+    assert not records.carry("toy", before, after)  # current: nothing to carry

@@ -375,6 +375,58 @@ def refingerprint(name: str, folder: str | os.PathLike[str] | None = None) -> bo
     return True
 
 
+def carry(name: str, before: Mapping[str, Any], after: Mapping[str, Any],
+          folder: str | os.PathLike[str] | None = None) -> bool:
+    """Carry claim ``name``'s record to today's code when a change left the claim's numbers
+    bit for bit as they were: ``before`` and ``after`` are results of the same budget and
+    seeds (no overrides), ``before`` run by the code the record fingerprints and ``after``
+    by today's (their ``fingerprint`` fields), with identical arms. The record keeps its
+    numbers and verdict, takes today's fingerprint, and lists the evidence under
+    ``record.carried``. Returns whether it was carried; a mismatch raises ``ValueError``
+    saying what differs.
+
+    This is for behaviour-preserving changes (moving code, renaming): the evidence is a
+    run of another budget than the record's, so it shows the change computes the same
+    thing, not that the full run would be reproduced.
+    """
+    from .base import create_claim
+
+    record = load_record(name, folder)
+    if record is None:
+        return False
+    claim = create_claim(name)
+    now = fingerprint(claim)
+    meta = record["record"]
+    if meta["fingerprint"]["digest"] == now["digest"]:
+        return False  # not stale: nothing to carry
+    problems = []
+    if before.get("claim") != name or after.get("claim") != name:
+        problems.append("the results are not this claim's")
+    if before.get("fingerprint") != meta["fingerprint"]["digest"]:
+        problems.append(f"the first result ran code {before.get('fingerprint')}, the "
+                        f"record's is {meta['fingerprint']['digest']}")
+    if after.get("fingerprint") != now["digest"]:
+        problems.append(f"the second result ran code {after.get('fingerprint')}, today's "
+                        f"is {now['digest']}")
+    for key in ("budget", "seeds", "overrides"):
+        if before.get(key) != after.get(key):
+            problems.append(f"their {key} differ")
+    if before.get("overrides") or after.get("overrides"):
+        problems.append("a result ran with overrides")
+    if not before.get("arms") or before.get("arms") != after.get("arms"):
+        problems.append("their arms are not identical")
+    if problems:
+        raise ValueError(f"record {name!r} not carried: " + "; ".join(problems))
+    evidence = {"date": datetime.date.today().isoformat(), "from": meta["fingerprint"]["digest"],
+                "to": now["digest"], "budget": after["budget"], "seeds": list(after["seeds"]),
+                "commit": _git("rev-parse", "--short", "HEAD"),
+                "evidence": "arms identical bit for bit before and after the change"}
+    record["record"] = {**meta, "fingerprint": now,
+                        "carried": [*meta.get("carried", []), evidence]}
+    atomic_write_json(_folder(folder) / f"{name}.json", record)
+    return True
+
+
 def recheck(record: Mapping[str, Any], claim: Claim) -> dict[str, Any]:
     """Recompute a record's comparisons and verdict from its stored arms (with today's
     statistics and comparisons); what a test compares with the stored verdict."""

@@ -251,6 +251,18 @@ def _header(claim: Claim, budget: str, seeds: Sequence[int]) -> dict[str, Any]:
     }
 
 
+def _code_fingerprint(claim: Claim) -> str | None:
+    """The digest of :func:`~transferkit.claims.records.fingerprint` (the code and full
+    config that decide the claim's numbers) as the run starts, so that a result can be
+    matched to a record's code; None where the source cannot be read."""
+    from .records import fingerprint
+
+    try:
+        return str(fingerprint(claim)["digest"])
+    except Exception:  # a claim defined where no source file is found
+        return None
+
+
 def judge(
     claim: Claim, records: Mapping[int, Mapping[str, Any]], seeds: Sequence[int]
 ) -> dict[str, Any]:
@@ -355,6 +367,7 @@ def run_claim(
     cache = out / ".partial" / name / f"{budget}-{config_key(claim, cfg)}"
     start = time.perf_counter()
     result = _header(claim, budget, seeds)
+    result["fingerprint"] = _code_fingerprint(claim)
     try:
         own = executor is None
         if executor is None:
