@@ -42,6 +42,15 @@ def freeze(
 
     Batch-norm running statistics are buffers, not parameters: they keep updating in
     train mode unless the caller puts those modules in eval mode.
+
+    Examples
+    --------
+    >>> from transferkit.nets import create_backbone
+    >>> net = create_backbone("mlp", in_shape=(1, 8, 8), n_classes=3, hidden=(16, 16))
+    >>> freeze(net, blocks=2)            # block 0 flattens; block 1 is the first layer
+    ['features.1.0.weight', 'features.1.0.bias']
+    >>> all(p.requires_grad for p in net.head.parameters())
+    True
     """
     prefixes: list[str] = []
     if blocks is not None:
@@ -67,7 +76,16 @@ def freeze(
 
 
 def unfreeze(model: nn.Module) -> None:
-    """Make every parameter of ``model`` trainable again."""
+    """Make every parameter of ``model`` trainable again.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(2, 2))
+    >>> _ = freeze(net, names=["0"])
+    >>> unfreeze(net)
+    >>> len(trainable(net))
+    2
+    """
     for p in model.parameters():
         p.requires_grad_(True)
 
@@ -119,5 +137,13 @@ def param_groups(
 
 
 def trainable(model: nn.Module) -> list[torch.nn.Parameter]:
-    """The parameters of ``model`` that require gradients."""
+    """The parameters of ``model`` that require gradients.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    >>> _ = freeze(net, names=["0"])
+    >>> [tuple(p.shape) for p in trainable(net)]      # what to give the optimiser
+    [(1, 3), (1,)]
+    """
     return [p for p in model.parameters() if p.requires_grad]

@@ -63,6 +63,14 @@ def hold_batchnorm(module: nn.Module) -> int:
     Frozen layers are then a fixed feature extractor: without this, train mode would still
     normalise by batch statistics and move the running statistics. State-dict keys are
     unchanged.
+
+    Examples
+    --------
+    >>> block = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4))
+    >>> hold_batchnorm(block)
+    1
+    >>> block.train().training, block[1].training   # the batch norm stays in eval mode
+    (True, False)
     """
     n = 0
     for m in module.modules():
@@ -75,7 +83,16 @@ def hold_batchnorm(module: nn.Module) -> int:
 
 @dataclass
 class FinetuneSetup:
-    """What :func:`prepare_finetune` returns: train ``params`` of ``net`` with ``penalty``."""
+    """What :func:`prepare_finetune` returns: train ``params`` of ``net`` with ``penalty``.
+
+    Examples
+    --------
+    >>> from transferkit.nets import create_backbone
+    >>> net = create_backbone("mlp", in_shape=(1, 8, 8), n_classes=10, hidden=(16,))
+    >>> setup = prepare_finetune(net, 3, "linear-probe", alpha=0.01)
+    >>> setup.method, len(setup.params)          # only the new head's weight and bias train
+    ('linear-probe', 2)
+    """
 
     net: nn.Module
     penalty: FinetuneRegularizer

@@ -308,7 +308,21 @@ class MAML(nn.Module):
 
 def maml_step(stream: str = "tasks") -> Callable[[nn.Module, Any, StepContext], dict[str, Tensor]]:
     """A step function for :class:`transferkit.train.Trainer` whose model is a :class:`MAML`
-    and whose stream ``stream`` serves stacked meta-batches: loss ``"query"``."""
+    and whose stream ``stream`` serves stacked meta-batches: loss ``"query"``.
+
+    Examples
+    --------
+    >>> from transferkit.meta import SinusoidTasks
+    >>> from transferkit.train import GeneratedStream, Phase, Trainer
+    >>> maml = MAML(nn.Sequential(nn.Linear(1, 16), nn.ReLU(), nn.Linear(16, 1)),
+    ...             nn.functional.mse_loss, inner_lr=0.01)
+    >>> tasks = SinusoidTasks(k_support=5, k_query=5)
+    >>> phase = Phase(maml_step(), torch.optim.Adam(maml.parameters(), 1e-3),
+    ...               {"tasks": GeneratedStream(lambda g: tasks.meta_batch(4, g), seed=0)})
+    >>> hist = Trainer(maml, phase, 3, seed=0, progress=False).fit()
+    >>> len(hist.series("loss/query")[1])
+    3
+    """
 
     def step(model: nn.Module, batches: Any, ctx: StepContext) -> dict[str, Tensor]:
         return {"query": model(*batches[stream])}

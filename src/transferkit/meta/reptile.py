@@ -40,6 +40,23 @@ class Reptile(MAML):
     ``learn_inner_lr``. :meth:`forward` returns the mean support loss after adaptation
     (a number to watch; Reptile has no meta-loss to differentiate) and :meth:`direction`
     the outer direction.
+
+    Examples
+    --------
+    Meta-training in the loop (step function and update from the learner itself):
+
+    >>> from transferkit.meta import SinusoidTasks
+    >>> from transferkit.train import GeneratedStream, Phase, Trainer
+    >>> net = nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, 1))
+    >>> reptile = Reptile(net, nn.functional.mse_loss, inner_lr=0.02, inner_steps=3)
+    >>> tasks = SinusoidTasks(k_support=10, k_query=10)
+    >>> stream = GeneratedStream(lambda g: tasks.meta_batch(4, g), seed=0)
+    >>> phase = Phase(reptile.training_step(), torch.optim.SGD(reptile.parameters(), lr=0.1),
+    ...               {"tasks": stream}, update=reptile.update_rule())
+    >>> _ = Trainer(reptile, phase, 5, seed=0, progress=False).fit()
+    >>> task = tasks.sample(torch.Generator().manual_seed(1))
+    >>> reptile.adapt(task.support_x, task.support_y)(task.query_x).shape
+    torch.Size([10, 1])
     """
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, inner_lr: float = 0.01,
@@ -131,7 +148,15 @@ def reptile_step(stream: str = "tasks") -> Callable[[nn.Module, Any, StepContext
                                                     dict[str, Tensor]]:
     """A step function for a :class:`Reptile` model whose stream ``stream`` serves stacked
     meta-batches (support sets first): loss ``"support"``; the outer direction goes to
-    ``ctx.extra`` for :class:`ReptileUpdate`."""
+    ``ctx.extra`` for :class:`ReptileUpdate`.
+
+    Examples
+    --------
+    See :class:`Reptile` (``reptile.training_step()`` is ``reptile_step()``):
+
+    >>> callable(reptile_step("tasks"))
+    True
+    """
 
     def step(model: nn.Module, batches: Any, ctx: StepContext) -> dict[str, Tensor]:
         reptile = _unwrap(model)
@@ -145,7 +170,16 @@ def reptile_step(stream: str = "tasks") -> Callable[[nn.Module, Any, StepContext
 class ReptileUpdate(Update):
     """The outer step of Reptile: the direction left by :func:`reptile_step` becomes the
     gradient of the phase's optimiser (``theta - mean phi``; SGD at lr eps is Reptile).
-    Under ``torch.distributed`` the directions are averaged over ranks first."""
+    Under ``torch.distributed`` the directions are averaged over ranks first.
+
+    Examples
+    --------
+    See :class:`Reptile` (``reptile.update_rule()`` is a ``ReptileUpdate``); outside the loop,
+    :meth:`Reptile.outer_step` does the same update.
+
+    >>> isinstance(Reptile(nn.Linear(1, 1), nn.functional.mse_loss).update_rule(), ReptileUpdate)
+    True
+    """
 
     def __init__(self) -> None:
         super().__init__()

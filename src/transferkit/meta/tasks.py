@@ -26,7 +26,14 @@ __all__ = ["FewShotTasks", "SinusoidTasks", "Task", "TaskSampler", "split_classe
 
 
 class Task(NamedTuple):
-    """One task: ``support_x, support_y`` to adapt on, ``query_x, query_y`` to score."""
+    """One task: ``support_x, support_y`` to adapt on, ``query_x, query_y`` to score.
+
+    Examples
+    --------
+    >>> task = SinusoidTasks(k_support=5, k_query=10).sample(torch.Generator().manual_seed(0))
+    >>> task.support_x.shape, task.query_y.shape
+    (torch.Size([5, 1]), torch.Size([10, 1]))
+    """
 
     support_x: Tensor
     support_y: Tensor
@@ -35,7 +42,20 @@ class Task(NamedTuple):
 
 
 class TaskSampler:
-    """Draws tasks; subclasses implement :meth:`sample`."""
+    """Draws tasks; subclasses implement :meth:`sample`.
+
+    Examples
+    --------
+    A sampler of one's own implements :meth:`sample`; :meth:`meta_batch` stacks tasks:
+
+    >>> class Lines(TaskSampler):
+    ...     def sample(self, generator):
+    ...         slope = torch.randn((), generator=generator)
+    ...         x = torch.rand(8, 1, generator=generator)
+    ...         return Task(x[:4], slope * x[:4], x[4:], slope * x[4:])
+    >>> [t.shape for t in Lines().meta_batch(3, torch.Generator().manual_seed(0))]
+    [torch.Size([3, 4, 1]), torch.Size([3, 4, 1]), torch.Size([3, 4, 1]), torch.Size([3, 4, 1])]
+    """
 
     def sample(self, generator: torch.Generator) -> Task:
         raise NotImplementedError

@@ -137,6 +137,20 @@ class FinetuneRegularizer(nn.Module):
     Subclasses registered with :func:`register_regularizer` are built by name with
     :func:`create_regularizer`; ``needs_fisher`` says whether ``create_regularizer`` must be
     given a ``fisher=`` dict (as for :class:`L2SPFisher`).
+
+    Examples
+    --------
+    Every penalty is called on the model and returns a scalar to add to the loss; the split
+    into pretrained and new weights is the base class's:
+
+    >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> reg = create_regularizer("l2sp", model=net, alpha=0.1, beta=0.01, new=["2"])
+    >>> reg.pretrained_names, reg.new_names
+    (['0.weight'], ['2.weight'])
+    >>> with torch.no_grad():
+    ...     _ = net[0].weight.add_(1.0)              # move away from the start point
+    >>> bool(reg(net) > 0)
+    True
     """
 
     _uses_start = True
@@ -448,7 +462,13 @@ def create_regularizer(name: str, **kwargs: Any) -> FinetuneRegularizer:
 
 
 def regularizer_class(name: str) -> type[FinetuneRegularizer]:
-    """The class registered as ``name`` (to read ``needs_fisher`` before building one)."""
+    """The class registered as ``name`` (to read ``needs_fisher`` before building one).
+
+    Examples
+    --------
+    >>> regularizer_class("l2sp-fisher").needs_fisher, regularizer_class("l2sp").needs_fisher
+    (True, False)
+    """
     return REGULARIZERS.get(name)
 
 
