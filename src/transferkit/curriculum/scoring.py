@@ -58,7 +58,20 @@ def _xy(X: Any, y: Any) -> tuple[NDArray[Any], NDArray[Any]]:
 
 
 class DifficultyScorer(Params):
-    """Base class: ``fit(X, y)`` sets ``train_scores_``; ``score_samples(X, y)`` scores more."""
+    """Base class: ``fit(X, y)`` sets ``train_scores_``; ``score_samples(X, y)`` scores more.
+
+    Examples
+    --------
+    A scorer of one's own sets ``train_scores_`` in ``fit`` (higher = easier); a
+    :class:`~transferkit.curriculum.CurriculumSampler` orders by them:
+
+    >>> class Nearness(DifficultyScorer):
+    ...     def fit(self, X, y):
+    ...         self.train_scores_ = -np.linalg.norm(np.asarray(X, dtype=float), axis=1)
+    ...         return self
+    >>> Nearness().fit_score([[3.0, 4.0], [0.0, 1.0]], [0, 1]).tolist()
+    [-5.0, -1.0]
+    """
 
     train_scores_: NDArray[np.float64]
 
@@ -230,6 +243,12 @@ class ModelScorer(DifficultyScorer):
     predict_proba : callable(X) -> array (n, n_classes)
         Class probabilities of a model already trained on the training set (columns are
         classes 0..n_classes-1).
+
+    Examples
+    --------
+    >>> proba = lambda X: np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]])
+    >>> ModelScorer(proba).fit_score(np.zeros((3, 2)), [0, 1, 1]).tolist()
+    [0.9, 0.7, 0.4]
     """
 
     def __init__(self, predict_proba: Callable[[Any], Any] | None = None) -> None:
@@ -255,7 +274,13 @@ class ModelScorer(DifficultyScorer):
 
 @register_scorer("array")
 class ArrayScorer(DifficultyScorer):
-    """Scores given by the user, one per training example (higher = easier)."""
+    """Scores given by the user, one per training example (higher = easier).
+
+    Examples
+    --------
+    >>> ArrayScorer([0.3, 0.9, 0.1]).fit_score(np.zeros((3, 1)), [0, 1, 0]).tolist()
+    [0.3, 0.9, 0.1]
+    """
 
     def __init__(self, scores: Any = None) -> None:
         self.scores = scores

@@ -36,6 +36,13 @@ class ShiftTestResult(NamedTuple):
         distributions, ``sqrt(sum_i (pi_t[i] - pi_s[i])**2 / pi[i])`` (pi: pooled); for the
         KS test it is the largest gap between the two CDFs of one class's probability.
     method : str
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> res = chi2_shift_test(rng.integers(0, 3, 500), rng.choice(3, 400, p=[0.6, 0.2, 0.2]))
+    >>> res.reject, round(res.p_value, 6) < 0.05, res.alpha
+    (True, True, 0.05)
     """
 
     statistic: float

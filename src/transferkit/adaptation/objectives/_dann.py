@@ -23,6 +23,13 @@ class DANNOutput(NamedTuple):
     discriminator ascends; ``domain_loss``: the discriminator's binary cross-entropy, the
     *sum* of the two domains' mean cross-entropies (as the MSTN authors' code sums D_real and
     D_fake); ``domain_accuracy``: its accuracy (a float tensor).
+
+    Examples
+    --------
+    >>> import torch
+    >>> out = DANN(8)(torch.randn(16, 8), torch.randn(16, 8) + 1)
+    >>> out._fields, out.loss.shape
+    (('loss', 'domain_loss', 'domain_accuracy'), torch.Size([]))
     """
 
     loss: Tensor

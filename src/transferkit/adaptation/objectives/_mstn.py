@@ -113,6 +113,15 @@ class MSTNOutput(NamedTuple):
     DANN term (2 log 2 - BCE); ``semantic``: the centroid alignment loss; the updated
     ``source_centroids`` and ``target_centroids`` (n_classes, d), differentiable;
     ``domain_accuracy`` of the discriminator.
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> mstn = MSTN(8, n_classes=3)
+    >>> out = mstn(torch.randn(12, 8, generator=g), torch.randn(12, 8, generator=g),
+    ...            source_labels=torch.arange(12) % 3, target_logits=torch.randn(12, 3, generator=g))
+    >>> out._fields[:3], out.source_centroids.shape
+    (('loss', 'adversarial', 'semantic'), torch.Size([3, 8]))
     """
 
     loss: Tensor

@@ -25,11 +25,38 @@ _INTERVALS = ("delta", "bootstrap", "none")
 
 
 class IllConditionedWarning(UserWarning):
-    """The confusion matrix is nearly singular: estimated weights may be far off."""
+    """The confusion matrix is nearly singular: estimated weights may be far off.
+
+    Examples
+    --------
+    A black box that cannot tell the classes apart makes the confusion matrix singular:
+
+    >>> import warnings
+    >>> from transferkit.labelshift import BBSE
+    >>> y = np.repeat([0, 1], 50)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = BBSE().fit(np.zeros(100, dtype=int), y).estimate(np.zeros(60, dtype=int))
+    >>> any(issubclass(w.category, IllConditionedWarning) for w in caught)
+    True
+    """
 
 
 class SmallSampleWarning(UserWarning):
-    """The target is too small for the delta method's normal approximation."""
+    """The target is too small for the delta method's normal approximation.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from transferkit.labelshift import BBSE
+    >>> y = np.repeat([0, 1], 50)
+    >>> est = BBSE().fit(y, y)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = est.estimate(np.array([0, 1, 1]))            # 3 target rows for 2 classes
+    >>> [w.category.__name__ for w in caught]
+    ['SmallSampleWarning']
+    """
 
 
 MIN_ROWS_PER_CLASS = 5
@@ -64,6 +91,16 @@ class LabelShiftEstimate(NamedTuple):
         ``"none"``.
     notes : tuple of str
         Every warning raised while estimating, in words.
+
+    Examples
+    --------
+    >>> from transferkit.labelshift import BBSE
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 3, 600)
+    >>> est = BBSE().fit(np.where(rng.random(600) < 0.8, y, (y + 1) % 3), y)
+    >>> e = est.estimate(rng.integers(0, 3, 300))
+    >>> e.weights.shape, e.prior_interval.shape, bool(np.isclose(e.prior.sum(), 1.0))
+    ((3,), (3, 2), True)
     """
 
     weights: NDArray[np.float64]
@@ -116,6 +153,20 @@ class LabelShiftEstimator(Params):
     Shared fitting, validation, normalisation and intervals; subclasses add the solver.
     Registered subclasses (:func:`transferkit.labelshift.register_estimator`) are built by
     name with :func:`transferkit.labelshift.create_estimator`.
+
+    Examples
+    --------
+    Every estimator follows it: ``fit`` on a labelled source holdout (the black box's
+    predictions and the true labels), ``estimate`` on the target's predictions:
+
+    >>> from transferkit.labelshift import create_estimator
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 500)
+    >>> pred = np.where(rng.random(500) < 0.9, y, 1 - y)
+    >>> target = np.where(rng.random(400) < 0.9, 1, 0)        # mostly class 1 now
+    >>> est = create_estimator("bbse").fit(pred, y)
+    >>> isinstance(est, LabelShiftEstimator), bool(est.estimate(target).prior[1] > 0.8)
+    (True, True)
     """
 
     # set by subclasses' __init__ (scikit-learn: parameters only, no logic)
