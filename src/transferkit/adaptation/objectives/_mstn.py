@@ -118,8 +118,9 @@ class MSTNOutput(NamedTuple):
     --------
     >>> g = torch.Generator().manual_seed(0)
     >>> mstn = MSTN(8, n_classes=3)
-    >>> out = mstn(torch.randn(12, 8, generator=g), torch.randn(12, 8, generator=g),
-    ...            source_labels=torch.arange(12) % 3, target_logits=torch.randn(12, 3, generator=g))
+    >>> source, target = torch.randn(12, 8, generator=g), torch.randn(12, 8, generator=g)
+    >>> out = mstn(source, target, source_labels=torch.arange(12) % 3,
+    ...            target_logits=torch.randn(12, 3, generator=g))
     >>> out._fields[:3], out.source_centroids.shape
     (('loss', 'adversarial', 'semantic'), torch.Size([3, 8]))
     """
