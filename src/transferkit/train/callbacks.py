@@ -19,6 +19,21 @@ class Evaluate(Callback):
     """Every ``every`` steps, record ``fn(model) -> dict of metrics`` in the history.
 
     The model is put in eval mode and gradients are off while ``fn`` runs.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from transferkit.train import Phase, Stream, Trainer, accuracy, classification_step
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x = torch.randn(64, 4, generator=g)
+    >>> y = (x[:, 0] > 0).long()
+    >>> net = nn.Linear(4, 2)
+    >>> phase = Phase(classification_step(), torch.optim.SGD(net.parameters(), lr=0.5),
+    ...               {"train": Stream(x, y, batch_size=16, seed=0)})
+    >>> check = Evaluate(lambda m: {"val/accuracy": accuracy(m, x, y)}, every=5)
+    >>> hist = Trainer(net, phase, 20, callbacks=[check], seed=0, progress=False).fit()
+    >>> hist.series("val/accuracy")[0]                  # recorded every 5 steps
+    [5, 10, 15, 20]
     """
 
     def __init__(self, fn: Callable[[nn.Module], Mapping[str, float]], every: int = 100) -> None:

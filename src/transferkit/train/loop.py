@@ -70,7 +70,13 @@ __all__ = [
 
 
 def sum_losses(losses: Mapping[str, Tensor], ctx: StepContext) -> Tensor:
-    """The default combiner: the plain sum of the named losses."""
+    """The default combiner: the plain sum of the named losses.
+
+    Examples
+    --------
+    >>> float(sum_losses({"ce": torch.tensor(0.5), "reg": torch.tensor(0.25)}, None))
+    0.75
+    """
     total = None
     for value in losses.values():
         total = value if total is None else total + value
@@ -141,7 +147,14 @@ class Phase:
 
 @dataclass
 class History:
-    """Metrics per step: ``records`` is a list of dicts, each with a ``"step"`` key."""
+    """Metrics per step: ``records`` is a list of dicts, each with a ``"step"`` key.
+
+    Examples
+    --------
+    >>> h = History([{"step": 1, "loss/ce": 0.9}, {"step": 2, "loss/ce": 0.7, "val/acc": 0.6}])
+    >>> h.series("loss/ce"), h.last("val/acc")
+    (([1, 2], [0.9, 0.7]), 0.6)
+    """
 
     records: list[dict[str, float]] = field(default_factory=list)
 
