@@ -33,6 +33,14 @@ class Comparison:
     claim's verdict; the others are reported beside it. An ``optional`` one (never ``own``)
     is made only when the budget ran its arms (e.g. label counts only the full budget
     runs).
+
+    Examples
+    --------
+    >>> c = Comparison("better", "base", required_delta=0.05)
+    >>> res = c.evaluate({"better": [0.62, 0.66, 0.64, 0.65, 0.63],
+    ...                   "base": [0.50, 0.51, 0.50, 0.52, 0.49]}, higher_is_better=True)
+    >>> c.label, res["verdict"]
+    ('better vs base', 'holds')
     """
 
     method: str
@@ -68,6 +76,13 @@ class NonInferiority(Comparison):
     """"At least as good": ``method`` is worse than ``baseline`` by less than ``margin``.
 
     The paired test of H0: mean(d) <= -margin; ``required_delta`` is ``-margin``.
+
+    Examples
+    --------
+    >>> c = NonInferiority("cheap", "costly", margin=0.02)   # not worse by more than 0.02
+    >>> c.evaluate({"cheap": [0.70, 0.71, 0.69, 0.70, 0.70],
+    ...             "costly": [0.70, 0.70, 0.70, 0.71, 0.69]}, True)["verdict"]
+    'holds'
     """
 
     def __init__(self, method: str, baseline: str, margin: float, own: bool = True) -> None:
@@ -89,6 +104,12 @@ class Bound:
 
     A one-sample one-sided t-test over seeds (H0: the arm is on the wrong side of the
     bound, or on it).
+
+    Examples
+    --------
+    >>> b = Bound("coverage", bound=0.9, above=True)        # a value against a constant
+    >>> b.evaluate({"coverage": [0.95, 0.96, 0.94, 0.97, 0.95]}, True)["verdict"]
+    'holds'
     """
 
     method: str
@@ -123,6 +144,14 @@ class SeedResult:
 
     ``arms`` maps arm name -> the claim's metric for this seed. ``extras`` holds anything
     JSON-serialisable the claim's plots need (curves over time, sweeps), per seed.
+
+    Examples
+    --------
+    What a recipe's ``run`` may return besides a plain dict of arms: extras (curves,
+    diagnostics) go to the JSON and the plots, not to the verdict.
+
+    >>> SeedResult({"base": 0.5, "better": 0.6}, extras={"curve": [0.1, 0.3]}).arms["better"]
+    0.6
     """
 
     arms: dict[str, float]
@@ -161,6 +190,20 @@ class Claim:
         The confirmation series the full budget runs (seeds ``1000*series ..``). Start at
         1; move to the next unused series whenever a setting was changed after looking at
         a full verdict, and say so in ``notes``.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Budget:
+    ...     seeds: int = 5
+    >>> def run(cfg, seed):                          # one seed: every arm's metric
+    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
+    >>> claim = Claim(name="demo", paper="-", statement="better beats base", metric="accuracy",
+    ...               higher_is_better=True, budgets={"quick": Budget(), "full": Budget(10)},
+    ...               run=run, comparisons=[Comparison("better", "base", 0.05)])
+    >>> claim.config("full").seeds
+    10
     """
 
     name: str
@@ -271,11 +314,24 @@ get_claim = create_claim  # the name used before the registries shared one API
 
 def load_recipes() -> None:
     """Import every recipe module (each registers its claim); :data:`BROKEN` keeps the
-    errors of those that fail."""
+    errors of those that fail.
+
+    Examples
+    --------
+    >>> load_recipes()
+    >>> BROKEN                                        # every recipe imported
+    {}
+    """
     _load_recipes()
 
 
 def list_claims() -> list[str]:
-    """Names of all registered claims."""
+    """Names of all registered claims.
+
+    Examples
+    --------
+    >>> {"l2sp", "gradnorm", "bbse-correction"} <= set(list_claims())
+    True
+    """
     _load_recipes()
     return CLAIMS.names()

@@ -30,8 +30,8 @@ from typing import Any
 
 from .._registry import Registry
 
-__all__ = ["EXECUTORS", "Executor", "ProcessExecutor", "RayExecutor", "SerialExecutor",
-           "choose_executor", "create_executor", "list_executors", "register_executor"]
+__all__ = ["EXECUTORS", "Executor", "choose_executor", "create_executor", "list_executors",
+           "register_executor"]
 
 RunSeed = Callable[..., dict[str, Any]]
 """The runner's ``_run_seed(claim, cfg, seed, threads, units_folder[, on_unit])``."""
@@ -41,7 +41,38 @@ from the cache."""
 
 
 class Executor:
-    """Runs seeds; subclasses implement :meth:`map`. Use as a context manager or ``close``."""
+    """Runs seeds; subclasses implement :meth:`map`. Use as a context manager or ``close``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dataclasses import dataclass
+    >>> from transferkit.claims import Claim, Comparison
+    >>> @dataclass(frozen=True)
+    ... class Budget:
+    ...     seeds: int = 5
+    >>> def run(cfg, seed):
+    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
+    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
+    ...               {"quick": Budget(), "full": Budget(10)}, run,
+    ...               [Comparison("better", "base", 0.05)])
+
+    An executor of one's own runs the seeds in reverse (any order works: the runner
+    keys every record by its seed):
+
+    >>> class Reversed(Executor):
+    ...     name = "reversed"
+    ...     def __init__(self, jobs=1, address=None):
+    ...         pass
+    ...     def map(self, fn, claim, cfg, seeds, cache, threads, on_unit=None):
+    ...         for seed in reversed(seeds):
+    ...             yield fn(claim, cfg, seed, threads, cache / f"seed{seed}", on_unit)
+    >>> from transferkit.claims.runner import run_claim
+    >>> with tempfile.TemporaryDirectory() as d, EXECUTORS.temporary("reversed", Reversed):
+    ...     result = run_claim(claim, "quick", out_dir=d, executor=create_executor("reversed"))
+    >>> result["seeds"], result["verdict"]
+    ([0, 1, 2, 3, 4], 'holds')
+    """
 
     name = "base"
 
@@ -67,12 +98,35 @@ EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor")
 
 
 def register_executor(name: str) -> Callable[[Callable[..., Executor]], Callable[..., Executor]]:
-    """Decorator adding an executor factory ``(jobs=..., address=...) -> Executor``."""
+    """Decorator adding an executor factory ``(jobs=..., address=...) -> Executor``.
+
+    Examples
+    --------
+    See :class:`Executor`; as a decorator:
+
+    >>> @register_executor("serial-demo")
+    ... class SerialDemo(SerialExecutor):
+    ...     name = "serial-demo"
+    >>> "serial-demo" in list_executors()
+    True
+    >>> EXECUTORS.unregister("serial-demo")
+    """
     return EXECUTORS.decorator(name)
 
 
 def create_executor(name: str, **kwargs: Any) -> Executor:
-    """The executor ``name`` (``serial``, ``process``, ``ray``) built with ``kwargs``."""
+    """The executor ``name`` (``serial``, ``process``, ``ray``) built with ``kwargs``.
+
+    Examples
+    --------
+    >>> with create_executor("serial") as executor:
+    ...     executor.name
+    'serial'
+    >>> create_executor("serial", address="host:6379")
+    Traceback (most recent call last):
+    ...
+    ValueError: the serial executor takes no address
+    """
     return EXECUTORS.get(name)(**kwargs)
 
 

@@ -27,7 +27,27 @@ __all__ = ["ReproduceResult", "reproduce"]
 
 @dataclass
 class ReproduceResult:
-    """What :func:`reproduce` ran and wrote."""
+    """What :func:`reproduce` ran and wrote.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dataclasses import dataclass
+    >>> from transferkit.claims import Claim, Comparison
+    >>> @dataclass(frozen=True)
+    ... class Budget:
+    ...     seeds: int = 5
+    >>> def run(cfg, seed):
+    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
+    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
+    ...               {"quick": Budget(), "full": Budget(10)}, run,
+    ...               [Comparison("better", "base", 0.05)])
+    >>> from transferkit.claims.base import CLAIMS
+    >>> with tempfile.TemporaryDirectory() as out, CLAIMS.temporary("demo", claim):
+    ...     run = reproduce(["demo"], out=out, jobs=1, say=None)
+    ...     print(run.table.splitlines()[2].split()[:2], run.records)
+    ['demo', 'better'] {'demo': None}
+    """
 
     results: list[dict[str, Any]]
     """One result per claim run here (the JSON of ``out/<claim>.json``)."""
@@ -134,10 +154,24 @@ def reproduce(
     Examples
     --------
     >>> import tempfile
-    >>> with tempfile.TemporaryDirectory() as out:   # doctest: +SKIP
-    ...     run = reproduce(["gradnorm-toy"], out=out, jobs=1, say=None)
-    ...     run.results[0]["verdict"], run.report.name
-    ('holds', 'report.md')
+    >>> from dataclasses import dataclass
+    >>> from transferkit.claims import Claim, Comparison
+    >>> @dataclass(frozen=True)
+    ... class Budget:
+    ...     seeds: int = 5
+    >>> def run(cfg, seed):
+    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
+    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
+    ...               {"quick": Budget(), "full": Budget(10)}, run,
+    ...               [Comparison("better", "base", 0.05)])
+    >>> from transferkit.claims.base import CLAIMS
+    >>> with tempfile.TemporaryDirectory() as out, CLAIMS.temporary("demo", claim):
+    ...     run = reproduce(["demo"], out=out, jobs=1, say=None)
+    ...     run.results[0]["verdict"], run.report.name, run.crashed
+    ('holds', 'report.md', [])
+
+    Every registered claim's quick budget, as ``transferkit reproduce --quick`` runs it,
+    is ``reproduce()``.
     """
     from ..distributed import rank_and_world_size
     from .executors import choose_executor

@@ -20,7 +20,13 @@ _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 
 
 def parse_assignments(items: list[str] | None) -> dict[str, str]:
-    """``["a=1", "b.c=x"]`` -> ``{"a": "1", "b.c": "x"}``; a malformed item is a ValueError."""
+    """``["a=1", "b.c=x"]`` -> ``{"a": "1", "b.c": "x"}``; a malformed item is a ValueError.
+
+    Examples
+    --------
+    >>> parse_assignments(["steps=300", "black_box.lr=0.01"])
+    {'steps': '300', 'black_box.lr': '0.01'}
+    """
     out: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -78,7 +84,23 @@ def _convert(text: str, tp: Any, name: str) -> Any:
 
 
 def apply_overrides(cfg: Any, overrides: Mapping[str, str]) -> Any:
-    """A copy of the frozen dataclass ``cfg`` with ``overrides`` (dotted names) applied."""
+    """A copy of the frozen dataclass ``cfg`` with ``overrides`` (dotted names) applied.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Budget:
+    ...     seeds: int = 5
+    ...     lr: float = 0.1
+    ...     arms: tuple[str, ...] = ("a", "b")
+    >>> apply_overrides(Budget(), {"lr": "0.01", "arms": "('a', 'c')"})  # by each field's type
+    Budget(seeds=5, lr=0.01, arms=('a', 'c'))
+    >>> apply_overrides(Budget(), {"lr": "fast"})
+    Traceback (most recent call last):
+    ...
+    ValueError: lr takes float; got 'fast'
+    """
     if not overrides:
         return cfg
     nested: dict[str, dict[str, str]] = {}

@@ -41,14 +41,18 @@ from typing import Any
 from .._io import atomic_write_json
 from .base import Claim
 
-__all__ = ["RECORDS", "before_run", "fingerprint", "load_record", "make_record", "provenance",
-           "recheck", "record_summary", "refingerprint", "shipped", "source_modules",
-           "write_record"]
+__all__ = ["RECORDS", "carry", "fingerprint", "load_record", "recheck", "record_summary",
+           "refingerprint", "shipped", "source_modules", "write_record"]
 
 RECORDS = Path(__file__).with_name("records")
 """Where the shipped records live (one ``<claim>.json`` each)."""
 _PACKAGE = "transferkit"
 _PROSE_KEYWORDS = frozenset({"notes", "budgets"})
+_RUNS_CLAIMS = frozenset({"transferkit.claims.orchestration"})
+"""Modules that run claims rather than compute them (which claims, where, the report):
+``transferkit.claims`` exports :func:`~transferkit.claims.reproduce` from here, so every
+recipe would otherwise reach the runner, the report and the records through its
+package; the fingerprint follows what a seed computes, not how it is scheduled."""
 
 
 @functools.cache
@@ -141,7 +145,7 @@ def source_modules(module: str, sources: _Sources | None = None) -> list[str]:
         if parsed is None:
             continue
         seen.add(name)
-        todo.extend(_imports(name, *parsed) - seen)
+        todo.extend(_imports(name, *parsed) - seen - _RUNS_CLAIMS)
         parent = name.rpartition(".")[0]
         if parent and parent not in seen:
             todo.append(parent)  # importing a.b runs a/__init__.py
@@ -310,7 +314,29 @@ def write_record(result: Mapping[str, Any], claim: Claim,
                  folder: str | os.PathLike[str] | None = None,
                  start: Mapping[str, Any] | None = None) -> Path:
     """Write the record of a full run to ``folder/<claim>.json`` (atomically; by default
-    the shipped records, :data:`RECORDS`); ``start`` as for :func:`make_record`."""
+    the shipped records, :data:`RECORDS`); ``start`` as for :func:`make_record`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dataclasses import dataclass
+    >>> from transferkit.claims import Claim, Comparison
+    >>> @dataclass(frozen=True)
+    ... class Budget:
+    ...     seeds: int = 5
+    >>> def run(cfg, seed):
+    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
+    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
+    ...               {"quick": Budget(), "full": Budget(10)}, run,
+    ...               [Comparison("better", "base", 0.05)])
+    >>> from transferkit.claims.runner import run_claim
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     full = run_claim(claim, "full", out_dir=d)
+    ...     path = write_record(full, claim, folder=d + "/records")
+    ...     stored = load_record("demo", folder=d + "/records")
+    >>> stored["verdict"], len(stored["seeds"]), sorted(stored["record"]["fingerprint"])[:2]
+    ('holds', 10, ['code', 'config'])
+    """
     from .runner import _jsonable
 
     path = _folder(folder) / f"{claim.name}.json"
@@ -320,7 +346,14 @@ def write_record(result: Mapping[str, Any], claim: Claim,
 
 def load_record(name: str, folder: str | os.PathLike[str] | None = None
                 ) -> dict[str, Any] | None:
-    """The stored record of claim ``name``, or None (none shipped, or unreadable)."""
+    """The stored record of claim ``name``, or None (none shipped, or unreadable).
+
+    Examples
+    --------
+    >>> record = load_record("gradnorm")                    # a shipped full run
+    >>> record["verdict"], record["budget"], "fingerprint" in record["record"]
+    ('holds', 'full', True)
+    """
     path = _folder(folder) / f"{name}.json"
     try:
         record = json.loads(path.read_text())
@@ -333,7 +366,14 @@ def record_summary(name: str, folder: str | os.PathLike[str] | None = None
                    ) -> dict[str, Any] | None:
     """What a report shows of claim ``name``'s record: ``verdict``, ``seeds`` (their
     number), ``series``, ``date``, ``commit`` and ``stale`` (the fingerprint changed, or
-    the claim is gone); None when there is no record."""
+    the claim is gone); None when there is no record.
+
+    Examples
+    --------
+    >>> s = record_summary("gradnorm")
+    >>> s["verdict"], s["seeds"], isinstance(s["stale"], bool)
+    ('holds', 10, True)
+    """
     from .base import create_claim
 
     record = load_record(name, folder)
@@ -357,6 +397,13 @@ def refingerprint(name: str, folder: str | os.PathLike[str] | None = None) -> bo
     config's hash equal to the stored one). Returns whether the record was updated; a
     record whose code changed is left as it is (stale). For changes of this module's
     hashing (what counts as prose), never for changes of the code.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as empty:
+    ...     refingerprint("gradnorm", folder=empty)             # no record there
+    False
     """
     from .base import create_claim
 
@@ -388,6 +435,33 @@ def carry(name: str, before: Mapping[str, Any], after: Mapping[str, Any],
     This is for behaviour-preserving changes (moving code, renaming): the evidence is a
     run of another budget than the record's, so it shows the change computes the same
     thing, not that the full run would be reproduced.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dataclasses import dataclass
+    >>> from transferkit.claims import Claim, Comparison
+    >>> @dataclass(frozen=True)
+    ... class Budget:
+    ...     seeds: int = 5
+    >>> def run(cfg, seed):
+    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
+    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
+    ...               {"quick": Budget(), "full": Budget(10)}, run,
+    ...               [Comparison("better", "base", 0.05)])
+    >>> import json
+    >>> from transferkit.claims.base import CLAIMS
+    >>> from transferkit.claims.runner import run_claim
+    >>> with tempfile.TemporaryDirectory() as d, CLAIMS.temporary("demo", claim):
+    ...     records = d + "/records"
+    ...     path = write_record(run_claim(claim, "full", out_dir=d), claim, folder=records)
+    ...     before = run_claim(claim, "quick", out_dir=d)      # by the record's code
+    ...     stored = json.loads(path.read_text())              # then the code changes:
+    ...     stored["record"]["fingerprint"]["digest"] = before["fingerprint"] = "0" * 16
+    ...     _ = path.write_text(json.dumps(stored))
+    ...     after = run_claim(claim, "quick", out_dir=d + "/after")  # by today's code
+    ...     carry("demo", before, after, records), record_summary("demo", records)["stale"]
+    (True, False)
     """
     from .base import create_claim
 
@@ -429,12 +503,25 @@ def carry(name: str, before: Mapping[str, Any], after: Mapping[str, Any],
 
 def recheck(record: Mapping[str, Any], claim: Claim) -> dict[str, Any]:
     """Recompute a record's comparisons and verdict from its stored arms (with today's
-    statistics and comparisons); what a test compares with the stored verdict."""
+    statistics and comparisons); what a test compares with the stored verdict.
+
+    Examples
+    --------
+    >>> from transferkit.claims import create_claim
+    >>> recheck(load_record("gradnorm"), create_claim("gradnorm"))["verdict"]  # from its arms
+    'holds'
+    """
     from .runner import judge_arms
 
     return judge_arms(claim, record["arms"], record["seeds"])
 
 
 def shipped(folder: str | os.PathLike[str] | None = None) -> Iterable[str]:
-    """Names of the claims that have a record (by default among the shipped ones)."""
+    """Names of the claims that have a record (by default among the shipped ones).
+
+    Examples
+    --------
+    >>> {"gradnorm", "mstn", "l2t"} <= set(shipped())
+    True
+    """
     return sorted(p.stem for p in _folder(folder).glob("*.json"))

@@ -12,14 +12,19 @@ from typing import Any
 from .._io import atomic_write_text
 from .plotting import figure
 
-__all__ = ["claim_section", "comparison_rows", "load_results", "plot_seeds", "plot_verdicts",
-           "record_line", "terminal_table", "verdict_word", "write_report"]
+__all__ = ["load_results", "terminal_table", "verdict_word", "write_report"]
 
 _LEGACY = {True: "holds", False: "does not hold", None: "ERROR"}
 
 
 def verdict_word(result: Mapping[str, Any]) -> str:
-    """A result's verdict: ``holds``, ``does not hold``, ``inconclusive`` or ``ERROR``."""
+    """A result's verdict: ``holds``, ``does not hold``, ``inconclusive`` or ``ERROR``.
+
+    Examples
+    --------
+    >>> verdict_word({"verdict": "inconclusive"}), verdict_word({"error": "ValueError: ..."})
+    ('inconclusive', 'ERROR')
+    """
     if result.get("error"):
         return "ERROR"
     return str(result.get("verdict") or _LEGACY[result.get("holds")])
@@ -95,7 +100,27 @@ def terminal_table(results: Sequence[Mapping[str, Any]],
                    records: Mapping[str, Mapping[str, Any] | None] | None = None) -> str:
     """The plain-text table printed after ``transferkit reproduce``; with ``records``
     (claim -> :func:`~transferkit.claims.records.record_summary`), each claim's full-run
-    record is printed under its verdict."""
+    record is printed under its verdict.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dataclasses import dataclass
+    >>> from transferkit.claims import Claim, Comparison
+    >>> @dataclass(frozen=True)
+    ... class Budget:
+    ...     seeds: int = 5
+    >>> def run(cfg, seed):
+    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
+    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
+    ...               {"quick": Budget(), "full": Budget(10)}, run,
+    ...               [Comparison("better", "base", 0.05)])
+    >>> from transferkit.claims.runner import run_claim
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     result = run_claim(claim, "quick", out_dir=out)
+    >>> print(terminal_table([result]).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
+    claim  comparison  delta  95% CI  need  p  p(short)  p(>0)  verdict  seeds@80%
+    """
     header = ["claim", "comparison", "delta", "95% CI", "need", "p", "p(short)", "p(>0)",
               "verdict", "seeds@80%"]
     blank = [""] * (len(header) - 2)
@@ -264,7 +289,15 @@ def claim_section(result: Mapping[str, Any], images: Sequence[Path], notes: str,
 
 
 def load_results(out_dir: str | os.PathLike[str], names: Sequence[str]) -> list[dict[str, Any]]:
-    """Results of the named claims found in ``out_dir`` (missing ones are skipped)."""
+    """Results of the named claims found in ``out_dir`` (missing ones are skipped).
+
+    Examples
+    --------
+    See :func:`write_report`; a folder without results gives none:
+
+    >>> load_results(".", ["no-such-claim"])
+    []
+    """
     found = []
     for name in names:
         path = Path(out_dir) / f"{name}.json"
@@ -280,7 +313,30 @@ def write_report(results: Sequence[Mapping[str, Any]], out_dir: str | os.PathLik
                  records: Mapping[str, Mapping[str, Any] | None] | None = None) -> Path:
     """Write ``report.md`` with every result's tables and plots, each beside its claim's
     full-run record (``records``: claim -> record summary; looked up when not given);
-    return its path."""
+    return its path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dataclasses import dataclass
+    >>> from transferkit.claims import Claim, Comparison
+    >>> @dataclass(frozen=True)
+    ... class Budget:
+    ...     seeds: int = 5
+    >>> def run(cfg, seed):
+    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
+    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
+    ...               {"quick": Budget(), "full": Budget(10)}, run,
+    ...               [Comparison("better", "base", 0.05)])
+    >>> from transferkit.claims.base import CLAIMS
+    >>> from transferkit.claims.runner import run_claim
+    >>> with tempfile.TemporaryDirectory() as out, CLAIMS.temporary("demo", claim):
+    ...     _ = run_claim(claim, "quick", out_dir=out)
+    ...     found = load_results(out, ["demo", "l2sp"])      # what is in the folder
+    ...     report = write_report(found, out, records={"demo": None})
+    ...     [r["claim"] for r in found], report.name, "better vs base" in report.read_text()
+    (['demo'], 'report.md', True)
+    """
     from .base import create_claim
     from .records import record_summary
 

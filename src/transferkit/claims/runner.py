@@ -48,9 +48,8 @@ from .overrides import apply_overrides
 from .stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, summarize
 from .units import unit_scope
 
-__all__ = ["CONFIRMATION_SEED", "MIN_SEEDS", "UNIT_THREADS", "budget_seeds", "check_out_dir",
-           "claim_verdict", "config_key", "environment", "judge", "judge_arms", "run_claim",
-           "series_name"]
+__all__ = ["CONFIRMATION_SEED", "MIN_SEEDS", "UNIT_THREADS", "budget_seeds", "claim_verdict",
+           "judge_arms", "run_claim"]
 
 UNIT_THREADS = 1
 """Intra-op threads of every seed unit, serial or in a worker: a claim's numbers may depend
@@ -283,7 +282,26 @@ def judge_arms(
 ) -> dict[str, Any]:
     """Comparisons and the verdict from each arm's per-seed values (None: non-finite), in
     the order of ``seeds``; what :func:`judge` does after gathering the seeds' records,
-    and what a stored result's verdict can be recomputed with."""
+    and what a stored result's verdict can be recomputed with.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dataclasses import dataclass
+    >>> from transferkit.claims import Claim, Comparison
+    >>> @dataclass(frozen=True)
+    ... class Budget:
+    ...     seeds: int = 5
+    >>> def run(cfg, seed):
+    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
+    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
+    ...               {"quick": Budget(), "full": Budget(10)}, run,
+    ...               [Comparison("better", "base", 0.05)])
+    >>> verdict = judge_arms(claim, {"base": [0.5, 0.52, 0.49, 0.51, 0.5],
+    ...                              "better": [0.51, 0.52, 0.5, 0.52, 0.5]}, [0, 1, 2, 3, 4])
+    >>> verdict["verdict"]                        # +0.006, far below the 0.05 it needs
+    'does not hold'
+    """
     def value(v: Any) -> float:
         return math.nan if v is None else float(v)
 
@@ -353,6 +371,24 @@ def run_claim(
     A crash inside the recipe does not propagate: the result then has ``"error"`` set
     (with the traceback's last lines), ``"verdict": "error"`` and ``"holds": None``, so
     other claims still run.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dataclasses import dataclass
+    >>> from transferkit.claims import Claim, Comparison
+    >>> @dataclass(frozen=True)
+    ... class Budget:
+    ...     seeds: int = 5
+    >>> def run(cfg, seed):
+    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
+    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
+    ...               {"quick": Budget(), "full": Budget(10)}, run,
+    ...               [Comparison("better", "base", 0.05)])
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     result = run_claim(claim, "quick", out_dir=out)
+    >>> result["verdict"], result["seeds"], result["comparisons"][0]["required_delta"]
+    ('holds', [0, 1, 2, 3, 4], 0.05)
     """
     claim = name if isinstance(name, Claim) else create_claim(name)
     name = claim.name

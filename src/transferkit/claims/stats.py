@@ -220,7 +220,14 @@ def one_sample_comparison(
 
 
 def summarize(values: Sequence[float]) -> dict[str, Any]:
-    """Mean, standard deviation (ddof=1) and 95% t interval of one arm over seeds."""
+    """Mean, standard deviation (ddof=1) and 95% t interval of one arm over seeds.
+
+    Examples
+    --------
+    >>> s = summarize([0.80, 0.82, 0.78, 0.81, 0.79])
+    >>> round(s["mean"], 3), round(s["std"], 4), [round(v, 3) for v in s["ci95"]]
+    (0.8, 0.0158, [0.78, 0.82])
+    """
     from scipy import stats
 
     x = np.asarray(values, dtype=float)

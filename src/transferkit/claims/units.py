@@ -60,7 +60,18 @@ def unit_scope(
     folder: Path, on_unit: Callable[[str, float, bool], None] | None = None
 ) -> Iterator[dict[str, dict[str, Any]]]:
     """Make :func:`unit` cache under ``folder`` inside the block; yields the units' log
-    (``{name: {"seconds": compute seconds, "cached": bool}}``)."""
+    (``{name: {"seconds": compute seconds, "cached": bool}}``).
+
+    Examples
+    --------
+    See :func:`unit`; the runner opens one scope per seed and reports the units' log.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d, unit_scope(Path(d)) as log:
+    ...     _ = unit("a", lambda: 1)
+    ...     sorted(log), log["a"]["cached"]
+    (['a'], False)
+    """
     state = _Units(Path(folder), on_unit)
     token = _CURRENT.set(state)
     try:
@@ -70,7 +81,28 @@ def unit_scope(
 
 
 def unit(name: str, fn: Callable[[], T]) -> T:
-    """``fn()``, cached as the unit ``name`` of the current seed when the runner runs it."""
+    """``fn()``, cached as the unit ``name`` of the current seed when the runner runs it.
+
+    Examples
+    --------
+    Outside the runner a unit is just the call; inside it (:func:`unit_scope`), a finished
+    unit is cached and a resumed seed skips it:
+
+    >>> import tempfile
+    >>> calls = []
+    >>> def slow():
+    ...     calls.append(1)
+    ...     return 42
+    >>> unit("outside", slow), len(calls)
+    (42, 1)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     with unit_scope(Path(d)) as log:
+    ...         first = unit("train", slow)
+    ...     with unit_scope(Path(d)) as again:
+    ...         second = unit("train", slow)                     # from the cache
+    >>> first, second, len(calls), again["train"]["cached"]
+    (42, 42, 2, True)
+    """
     state = _CURRENT.get()
     if state is None:
         return fn()
@@ -115,7 +147,17 @@ def _cached(path: Path, name: str) -> dict[str, Any] | None:
 
 def unit_checkpoint(name: str) -> Path | None:
     """Where the loop may checkpoint the training inside unit ``name`` (None outside the
-    runner); the file is removed when the unit finishes."""
+    runner); the file is removed when the unit finishes.
+
+    Examples
+    --------
+    >>> unit_checkpoint("train") is None                 # outside the runner: no checkpoint
+    True
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d, unit_scope(Path(d)):
+    ...     unit_checkpoint("k3/l2sp").name
+    'k3_l2sp.pt'
+    """
     state = _CURRENT.get()
     if state is None:
         return None
