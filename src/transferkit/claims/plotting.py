@@ -19,7 +19,8 @@ def bars_with_intervals(ax: Any, labels: Sequence[str], summary: Mapping[str, An
     Examples
     --------
     >>> import tempfile
-    >>> summary = {"a": {"mean": 0.8, "ci95": [0.75, 0.85]}, "b": {"mean": 0.9, "ci95": [0.88, 0.92]}}
+    >>> summary = {"a": {"mean": 0.8, "ci95": [0.75, 0.85]},
+    ...            "b": {"mean": 0.9, "ci95": [0.88, 0.92]}}
     >>> with tempfile.TemporaryDirectory() as d:
     ...     with figure(d, "arms") as (fig, path):
     ...         bars_with_intervals(fig.add_subplot(), ["A", "B"], summary, ["a", "b"], scale=100)
