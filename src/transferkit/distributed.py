@@ -41,7 +41,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "average_gradients", "barrier", "broadcast_module", "differentiable_sum", "from_rank_zero",
-    "gather_rows", "init_from_env", "is_distributed", "local_device",
+    "gather_rows", "init_from_env", "is_distributed", "launched_by_torchrun", "local_device",
     "on_rank_zero", "rank_and_world_size", "sum_across_ranks",
 ]
 
@@ -49,7 +49,13 @@ T = TypeVar("T")
 
 
 def rank_and_world_size() -> tuple[int, int]:
-    """``(rank, world_size)`` of this process under ``torch.distributed``; ``(0, 1)`` alone."""
+    """``(rank, world_size)`` of this process under ``torch.distributed``; ``(0, 1)`` alone.
+
+    Examples
+    --------
+    >>> rank_and_world_size()                      # one process, no process group
+    (0, 1)
+    """
     dist = torch.distributed
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
@@ -57,12 +63,24 @@ def rank_and_world_size() -> tuple[int, int]:
 
 
 def is_distributed() -> bool:
-    """True when a process group of more than one process is initialised."""
+    """True when a process group of more than one process is initialised.
+
+    Examples
+    --------
+    >>> is_distributed()
+    False
+    """
     return rank_and_world_size()[1] > 1
 
 
 def launched_by_torchrun() -> bool:
-    """True when the environment describes a ``torchrun`` launch of more than one process."""
+    """True when the environment describes a ``torchrun`` launch of more than one process.
+
+    Examples
+    --------
+    >>> launched_by_torchrun()                     # torchrun sets WORLD_SIZE and RANK
+    False
+    """
     try:
         return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
     except ValueError:
@@ -80,6 +98,11 @@ def init_from_env(backend: str | None = None) -> bool:
     nccl each process takes the GPU ``LOCAL_RANK``. Returns whether a group of more than
     one process is now initialised. Called by the trainer and the command line, so a
     program written for one process runs unchanged under ``torchrun``.
+
+    Examples
+    --------
+    >>> init_from_env()                            # not launched by torchrun: nothing to join
+    False
     """
     dist = torch.distributed
     if not dist.is_available():
@@ -100,7 +123,13 @@ def init_from_env(backend: str | None = None) -> bool:
 
 
 def local_device() -> torch.device | None:
-    """This process's GPU under a multi-process CUDA launch (``cuda:LOCAL_RANK``), else None."""
+    """This process's GPU under a multi-process CUDA launch (``cuda:LOCAL_RANK``), else None.
+
+    Examples
+    --------
+    >>> local_device() is None                     # alone: the caller picks the device
+    True
+    """
     if launched_by_torchrun() and torch.cuda.is_available():
         return torch.device("cuda", _local_rank())
     return None
@@ -108,7 +137,14 @@ def local_device() -> torch.device | None:
 
 def sum_across_ranks(value: Tensor) -> Tensor:
     """The element-wise sum of a tensor over the ranks, without gradient and without
-    changing ``value`` (``value`` itself when alone)."""
+    changing ``value`` (``value`` itself when alone).
+
+    Examples
+    --------
+    >>> x = torch.tensor([1.0, 2.0])
+    >>> sum_across_ranks(x) is x                   # alone the sum over ranks is the value
+    True
+    """
     if not is_distributed():
         return value
     out = value.detach().clone()
@@ -119,7 +155,13 @@ def sum_across_ranks(value: Tensor) -> Tensor:
 def gather_rows(value: np.ndarray) -> np.ndarray:
     """Every rank's rows of ``value``, concatenated in rank order, on every rank (``value``
     itself when alone). BBSE under DDP: each rank predicts its share of the holdout, and
-    fitting on the gathered rows gives the confusion counts summed over the ranks."""
+    fitting on the gathered rows gives the confusion counts summed over the ranks.
+
+    Examples
+    --------
+    >>> gather_rows(np.arange(6).reshape(3, 2)).shape
+    (3, 2)
+    """
     if not is_distributed():
         return value
     parts: list[Any] = [None] * torch.distributed.get_world_size()
@@ -130,7 +172,15 @@ def gather_rows(value: np.ndarray) -> np.ndarray:
 def differentiable_sum(value: Tensor) -> Tensor:
     """The sum of ``value`` over the ranks, differentiable: the backward pass sums each
     rank's gradient with respect to the result, so every rank's rows receive the gradient
-    of the global quantity (``value`` itself when alone)."""
+    of the global quantity (``value`` itself when alone).
+
+    Examples
+    --------
+    >>> x = torch.tensor([1.0, 2.0], requires_grad=True)
+    >>> differentiable_sum(x).sum().backward()
+    >>> x.grad
+    tensor([1., 1.])
+    """
     if not is_distributed():
         return value
     from torch.distributed.nn.functional import all_reduce
@@ -151,6 +201,14 @@ def average_gradients(params: Sequence[Tensor]) -> None:
     One flat all-reduce per (dtype, device). A parameter with no gradient on a rank counts
     as a zero gradient there; one with no gradient on any rank keeps ``grad=None``, so the
     optimiser skips it as it would in one process.
+
+    Examples
+    --------
+    >>> p = torch.nn.Parameter(torch.zeros(2))
+    >>> p.grad = torch.tensor([0.5, -1.0])
+    >>> average_gradients([p])                     # under torchrun: the mean over the ranks
+    >>> p.grad
+    tensor([ 0.5000, -1.0000])
     """
     if not is_distributed():
         return
@@ -178,7 +236,13 @@ def average_gradients(params: Sequence[Tensor]) -> None:
 
 def from_rank_zero(fn: Callable[[], T]) -> T:
     """``fn()`` evaluated on rank 0 and sent to every rank (just ``fn()`` when alone): for
-    decisions that must agree, such as which cached results a resumed run skips."""
+    decisions that must agree, such as which cached results a resumed run skips.
+
+    Examples
+    --------
+    >>> from_rank_zero(lambda: "rank 0 decides")
+    'rank 0 decides'
+    """
     if not is_distributed():
         return fn()
     box = [fn() if torch.distributed.get_rank() == 0 else None]
@@ -188,19 +252,41 @@ def from_rank_zero(fn: Callable[[], T]) -> T:
 
 def barrier() -> None:
     """Wait until every rank gets here (nothing when alone): e.g. before reading a file
-    rank 0 has just written."""
+    rank 0 has just written.
+
+    Examples
+    --------
+    >>> barrier()                                  # alone there is nobody to wait for
+    """
     if is_distributed():
         torch.distributed.barrier()
 
 
 def on_rank_zero(fn: Callable[[], Any]) -> None:
-    """Run ``fn()`` on rank 0 only (always when alone): writing results and checkpoints."""
+    """Run ``fn()`` on rank 0 only (always when alone): writing results and checkpoints.
+
+    Examples
+    --------
+    >>> written = []
+    >>> on_rank_zero(lambda: written.append("results.json"))
+    >>> written
+    ['results.json']
+    """
     if rank_and_world_size()[0] == 0:
         fn()
 
 
 def broadcast_module(module: nn.Module, src: int = 0) -> None:
-    """Copy rank ``src``'s parameters and buffers to every rank, in place (nothing alone)."""
+    """Copy rank ``src``'s parameters and buffers to every rank, in place (nothing alone).
+
+    Examples
+    --------
+    >>> net = torch.nn.Linear(2, 1)
+    >>> before = net.weight.clone()
+    >>> broadcast_module(net)                      # under torchrun: rank 0's weights everywhere
+    >>> torch.equal(before, net.weight)
+    True
+    """
     if not is_distributed():
         return
     with torch.no_grad():

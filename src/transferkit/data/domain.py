@@ -20,6 +20,12 @@ class Domain:
     labels : Tensor, shape (n,), int64 class indices
     name : str
         Where the images come from, e.g. ``"digits"`` or ``"mnist5k@8x8"``.
+
+    Examples
+    --------
+    >>> d = Domain(torch.rand(6, 1, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2]), "toy")
+    >>> d.n_classes, len(d.subset(d.labels == 0)), tuple(d.flat().shape)
+    (3, 2, (6, 64))
     """
 
     images: Tensor

@@ -138,6 +138,18 @@ class ImageFiles(_Images):
         Applied to each image tensor (float, (C, H, W) in [0, 1]) after loading.
     source : str
         What the items came from, for messages.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     paths = [Path(d) / f"{i}.png" for i in range(3)]
+    ...     for p in paths:
+    ...         Image.new("L", (8, 8), 128).save(p)
+    ...     ds = ImageFiles(paths, [0, 1, -1], ["a", "b"], mode="L")   # -1: unlabelled
+    ...     tuple(ds[0][0].shape), ds[2][1]
+    ((1, 8, 8), -1)
     """
 
     def __init__(
@@ -285,6 +297,19 @@ class ImageCSV(ImageFiles):
     column) marks an unlabelled image. Class names are the labels seen, sorted (numbers
     numerically), unless ``classes`` gives them (then an unknown label is an error).
     Other columns are ignored.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for i in range(3):
+    ...         Image.new("RGB", (8, 8)).save(Path(d) / f"{i}.png")
+    ...     rows = ["path,label", "0.png,ok", "1.png,bad", "2.png,"]   # 2.png: unlabelled
+    ...     _ = (Path(d) / "list.csv").write_text(chr(10).join(rows))
+    ...     ds = ImageCSV(Path(d) / "list.csv")
+    ...     list(ds.classes), [ds[i][1] for i in range(3)]
+    (['bad', 'ok'], [1, 0, -1])
     """
 
     def __init__(
@@ -332,7 +357,18 @@ def _is_number(s: str) -> bool:
 
 
 class ImageArrays(_Images):
-    """Images in a ``.npy`` (unlabelled) or ``.npz`` (``images``/``x`` [+ ``labels``/``y``])."""
+    """Images in a ``.npy`` (unlabelled) or ``.npz`` (``images``/``x`` [+ ``labels``/``y``]).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     images = np.zeros((5, 1, 8, 8), np.uint8)
+    ...     np.savez(Path(d) / "set.npz", images=images, labels=[0, 1, 0, 1, 1])
+    ...     ds = ImageArrays(Path(d) / "set.npz")
+    ...     len(ds), list(ds.classes), float(ds[0][0].max())
+    (5, ['0', '1'], 0.0)
+    """
 
     def __init__(
         self, path: str | os.PathLike[str], size: int | tuple[int, int] | None = None,
@@ -422,6 +458,22 @@ def open_images(
     A folder with class sub-folders is labelled; a folder of images without sub-folders,
     or any folder with ``labelled=False``, is unlabelled. ``classes`` fixes the class
     names and their order (the training set's, for validation and test sets).
+
+    Examples
+    --------
+    A folder of class folders (your own images), read at one size:
+
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for cls in ("cat", "dog"):
+    ...         (Path(d) / cls).mkdir()
+    ...         for i in range(2):
+    ...             Image.new("RGB", (20, 16), (40 * i, 90, 200)).save(Path(d) / cls / f"{i}.png")
+    ...     ds = open_images(d, size=12)
+    ...     image, label = ds[3]
+    ...     len(ds), list(ds.classes), tuple(image.shape), label
+    (4, ['cat', 'dog'], (3, 12, 12), 1)
     """
     p = Path(path)
     if p.is_dir():

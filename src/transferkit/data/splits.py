@@ -118,6 +118,13 @@ def stratified_split(
         Images drawn per class; every class must have more than this many.
     seed : int or torch.Generator
         The draw is a function of the seed alone (no global random state).
+
+    Examples
+    --------
+    >>> from transferkit.data import load_digits
+    >>> drawn, rest = stratified_split(load_digits(), 3, seed=0)
+    >>> len(drawn), torch.bincount(drawn.labels).tolist()[:3], len(rest)
+    (30, [3, 3, 3], 1767)
     """
     domain = _check_domain(domain, "stratified_split")
     _check_count(n_per_class, "n_per_class", 0)
@@ -133,7 +140,20 @@ def split_images(
 ) -> tuple[Any, Any]:
     """:func:`stratified_indices` on an image dataset (:mod:`transferkit.data.folder`):
     ``(drawn, rest)`` subsets with the dataset's classes. ``k_per_class`` sampling is
-    ``split_images(ds, k, seed, keep_rest=False)[0]``."""
+    ``split_images(ds, k, seed, keep_rest=False)[0]``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from transferkit.data.folder import open_images
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     images, labels = np.zeros((10, 1, 4, 4), np.uint8), [0] * 5 + [1] * 5
+    ...     np.savez(f"{d}/set.npz", images=images, labels=labels)
+    ...     val, train = split_images(open_images(f"{d}/set.npz"), 0.2, seed=0)  # 20% per class
+    ...     len(val), len(train)
+    (2, 8)
+    """
     drawn, rest = stratified_indices(dataset.targets, n_per_class, seed, keep_rest,
                                      what=getattr(dataset, "source", "the dataset"))
     return dataset.subset(drawn), dataset.subset(rest)

@@ -28,6 +28,12 @@ def resize(domain: Domain, size: int | tuple[int, int], antialias: bool = True) 
     size : int or (height, width)
     antialias : bool
         Low-pass filter before downsampling (avoids aliasing of thin strokes).
+
+    Examples
+    --------
+    >>> from transferkit.data import load_digits
+    >>> tuple(resize(load_digits(), 16).images.shape[1:])
+    (1, 16, 16)
     """
     hw = (size, size) if isinstance(size, int) else tuple(size)
     if len(hw) != 2 or min(hw) < 1:
@@ -71,6 +77,13 @@ def optdigits_style(domain: Domain, threshold: float = 0.5, block: int = 4) -> D
     Domain
         Images of shape (1, 32 // block, 32 // block), each cell the fraction of ink pixels
         in its block (UCI's 0-16 count divided by 16).
+
+    Examples
+    --------
+    >>> from transferkit.data import load_mnist5k
+    >>> small = optdigits_style(load_mnist5k())   # cropped to the ink, 4x4 block counts: 8x8
+    >>> tuple(small.images.shape[1:]), float(small.images.max()) <= 1.0
+    ((1, 8, 8), True)
     """
     if domain.shape[0] != 1:
         raise ValueError(f"optdigits_style needs single-channel images; got {domain.shape}")
@@ -92,7 +105,15 @@ def _with(domain: Domain, images: Tensor, tag: str) -> Domain:
 
 def rotate(domain: Domain, degrees: float) -> Domain:
     """Rotate every image by ``degrees`` (counter-clockwise) about its centre (bilinear,
-    zeros outside)."""
+    zeros outside).
+
+    Examples
+    --------
+    >>> from transferkit.data import load_digits
+    >>> turned = rotate(load_digits(), 90)
+    >>> turned.name, tuple(turned.images.shape) == tuple(load_digits().images.shape)
+    ('digits+rot90', True)
+    """
     theta = torch.tensor(float(degrees)) * torch.pi / 180
     c, s = torch.cos(theta), torch.sin(theta)
     mat = torch.tensor([[c, -s, 0.0], [s, c, 0.0]], dtype=domain.images.dtype)
@@ -105,7 +126,15 @@ def rotate(domain: Domain, degrees: float) -> Domain:
 
 def blur(domain: Domain, sigma: float) -> Domain:
     """Gaussian blur with standard deviation ``sigma`` pixels (kernel of radius 3 sigma,
-    reflected borders)."""
+    reflected borders).
+
+    Examples
+    --------
+    >>> from transferkit.data import load_digits
+    >>> d = load_digits()
+    >>> bool(blur(d, 1.0).images.std() < d.images.std())   # smoother images
+    True
+    """
     if not sigma > 0:
         raise ValueError(f"sigma must be > 0; got {sigma}")
     radius = max(1, int(round(3 * sigma)))
@@ -120,7 +149,15 @@ def blur(domain: Domain, sigma: float) -> Domain:
 
 
 def add_noise(domain: Domain, std: float, seed: int | torch.Generator = 0) -> Domain:
-    """Add Gaussian noise of standard deviation ``std`` (seeded), clipped to [0, 1]."""
+    """Add Gaussian noise of standard deviation ``std`` (seeded), clipped to [0, 1].
+
+    Examples
+    --------
+    >>> from transferkit.data import load_digits
+    >>> noisy = add_noise(load_digits(), 0.1, seed=0)
+    >>> float(noisy.images.min()) >= 0.0, float(noisy.images.max()) <= 1.0   # clipped to [0, 1]
+    (True, True)
+    """
     if not std >= 0:
         raise ValueError(f"std must be >= 0; got {std}")
     gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
@@ -130,7 +167,15 @@ def add_noise(domain: Domain, std: float, seed: int | torch.Generator = 0) -> Do
 
 def lower_resolution(domain: Domain, factor: int) -> Domain:
     """Average ``factor`` x ``factor`` blocks and scale back up (nearest): the same image
-    size with ``factor`` times fewer pixels per side of detail."""
+    size with ``factor`` times fewer pixels per side of detail.
+
+    Examples
+    --------
+    >>> from transferkit.data import load_mnist5k
+    >>> low = lower_resolution(load_mnist5k(), 2)
+    >>> tuple(low.images.shape[1:])               # the same size, half the detail
+    (1, 28, 28)
+    """
     factor = int(factor)
     h, w = domain.images.shape[2:]
     if factor < 1 or h % factor or w % factor:
