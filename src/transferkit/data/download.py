@@ -54,10 +54,10 @@ def data_dir() -> Path:
     Examples
     --------
     >>> import os
-    >>> os.environ["TRANSFERKIT_DATA"] = "my-data"
-    >>> data_dir()
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"TRANSFERKIT_DATA": "my-data"}):
+    ...     data_dir()
     PosixPath('my-data')
-    >>> del os.environ["TRANSFERKIT_DATA"]
     """
     env = os.environ.get("TRANSFERKIT_DATA")
     if env:

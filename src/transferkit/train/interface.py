@@ -94,7 +94,22 @@ class StepContext:
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A step's combined loss was NaN or infinite (the default ``nonfinite="raise"``)."""
+    """A step's combined loss was NaN or infinite (the default ``nonfinite="raise"``).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from transferkit.train import Phase, Stream, Trainer
+    >>> net = nn.Linear(2, 1)
+    >>> def step(model, batches, ctx):
+    ...     return {"loss": model(batches["train"][0]).sum() * float("nan")}
+    >>> phase = Phase(step, torch.optim.SGD(net.parameters(), lr=0.1),
+    ...               {"train": Stream(torch.randn(8, 2), batch_size=4, seed=0)})
+    >>> Trainer(net, phase, 2, seed=0, progress=False).fit()  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    transferkit.train.interface.NonFiniteLossError: ...
+    """
 
 
 NONFINITE_POLICIES = ("raise", "skip", "warn", "ignore")
@@ -110,6 +125,25 @@ def finite_or_policy(
     ``"warn"``: a ``RuntimeWarning`` and the step goes on; ``"ignore"``: no check at all
     (the check reads one number from the device per step). Under ``torch.distributed`` a
     non-finite loss on any rank counts on every rank, so the ranks skip or stop together.
+
+    Examples
+    --------
+    What an :class:`Update` calls before its backward pass; with ``nonfinite="skip"`` a NaN
+    step is dropped and training goes on:
+
+    >>> from torch import nn
+    >>> from transferkit.train import Phase, Stream, Trainer
+    >>> net = nn.Linear(2, 1)
+    >>> calls = []
+    >>> def step(model, batches, ctx):
+    ...     calls.append(1)
+    ...     bad = float("nan") if len(calls) == 1 else 1.0
+    ...     return {"loss": model(batches["train"][0]).pow(2).mean() * bad}
+    >>> phase = Phase(step, torch.optim.SGD(net.parameters(), lr=0.1),
+    ...               {"train": Stream(torch.randn(8, 2), batch_size=4, seed=0)})
+    >>> _ = Trainer(net, phase, 3, seed=0, progress=False, nonfinite="skip").fit()
+    >>> len(calls), bool(torch.isfinite(net.weight).all())
+    (3, True)
     """
     policy = getattr(ctx.trainer, "nonfinite", "raise")
     if policy == "ignore":
@@ -383,7 +417,16 @@ def derived_generator(seed: int, index: int) -> torch.Generator:
 
 def progress_wanted() -> bool:
     """Whether a progress bar should show by default: only for a person at a terminal
-    (stderr is a tty) and never when ``TRANSFERKIT_QUIET`` is set (``reproduce --quiet``)."""
+    (stderr is a tty) and never when ``TRANSFERKIT_QUIET`` is set (``reproduce --quiet``).
+
+    Examples
+    --------
+    >>> import os
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"TRANSFERKIT_QUIET": "1"}):
+    ...     progress_wanted()                      # quiet, or not a terminal: no bars
+    False
+    """
     import os
     import sys
 
