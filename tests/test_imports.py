@@ -76,7 +76,8 @@ def test_the_shipped_checks_are_public_and_run_in_one_line():
     import transferkit.testing as testing
 
     assert set(testing.__all__) == {"check_adaptation_objective", "check_label_shift_estimator",
-                                    "check_weighting", "synthetic_label_shift"}
+                                    "check_weighting", "synthetic_label_shift",
+                                    "synthetic_transfer_pair"}
     from transferkit.testing import check_weighting
 
     check_weighting("equal", n_steps=3)  # a registered method, checked in one line

@@ -46,16 +46,8 @@ class Executor:
     Examples
     --------
     >>> import tempfile
-    >>> from dataclasses import dataclass
-    >>> from transferkit.claims import Claim, Comparison
-    >>> @dataclass(frozen=True)
-    ... class Budget:
-    ...     seeds: int = 5
-    >>> def run(cfg, seed):
-    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
-    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
-    ...               {"quick": Budget(), "full": Budget(10)}, run,
-    ...               [Comparison("better", "base", 0.05)])
+    >>> from transferkit.claims.demo import demo_claim
+    >>> claim = demo_claim()
 
     An executor of one's own runs the seeds in reverse (any order works: the runner
     keys every record by its seed):

@@ -32,16 +32,8 @@ class ReproduceResult:
     Examples
     --------
     >>> import tempfile
-    >>> from dataclasses import dataclass
-    >>> from transferkit.claims import Claim, Comparison
-    >>> @dataclass(frozen=True)
-    ... class Budget:
-    ...     seeds: int = 5
-    >>> def run(cfg, seed):
-    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
-    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
-    ...               {"quick": Budget(), "full": Budget(10)}, run,
-    ...               [Comparison("better", "base", 0.05)])
+    >>> from transferkit.claims.demo import demo_claim
+    >>> claim = demo_claim()
     >>> from transferkit.claims.base import CLAIMS
     >>> with tempfile.TemporaryDirectory() as out, CLAIMS.temporary("demo", claim):
     ...     run = reproduce(["demo"], out=out, jobs=1, say=None)
@@ -154,16 +146,8 @@ def reproduce(
     Examples
     --------
     >>> import tempfile
-    >>> from dataclasses import dataclass
-    >>> from transferkit.claims import Claim, Comparison
-    >>> @dataclass(frozen=True)
-    ... class Budget:
-    ...     seeds: int = 5
-    >>> def run(cfg, seed):
-    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
-    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
-    ...               {"quick": Budget(), "full": Budget(10)}, run,
-    ...               [Comparison("better", "base", 0.05)])
+    >>> from transferkit.claims.demo import demo_claim
+    >>> claim = demo_claim()
     >>> from transferkit.claims.base import CLAIMS
     >>> with tempfile.TemporaryDirectory() as out, CLAIMS.temporary("demo", claim):
     ...     run = reproduce(["demo"], out=out, jobs=1, say=None)

@@ -319,16 +319,8 @@ def write_record(result: Mapping[str, Any], claim: Claim,
     Examples
     --------
     >>> import tempfile
-    >>> from dataclasses import dataclass
-    >>> from transferkit.claims import Claim, Comparison
-    >>> @dataclass(frozen=True)
-    ... class Budget:
-    ...     seeds: int = 5
-    >>> def run(cfg, seed):
-    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
-    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
-    ...               {"quick": Budget(), "full": Budget(10)}, run,
-    ...               [Comparison("better", "base", 0.05)])
+    >>> from transferkit.claims.demo import demo_claim
+    >>> claim = demo_claim()
     >>> from transferkit.claims.runner import run_claim
     >>> with tempfile.TemporaryDirectory() as d:
     ...     full = run_claim(claim, "full", out_dir=d)
@@ -439,16 +431,8 @@ def carry(name: str, before: Mapping[str, Any], after: Mapping[str, Any],
     Examples
     --------
     >>> import tempfile
-    >>> from dataclasses import dataclass
-    >>> from transferkit.claims import Claim, Comparison
-    >>> @dataclass(frozen=True)
-    ... class Budget:
-    ...     seeds: int = 5
-    >>> def run(cfg, seed):
-    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
-    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
-    ...               {"quick": Budget(), "full": Budget(10)}, run,
-    ...               [Comparison("better", "base", 0.05)])
+    >>> from transferkit.claims.demo import demo_claim
+    >>> claim = demo_claim()
     >>> import json
     >>> from transferkit.claims.base import CLAIMS
     >>> from transferkit.claims.runner import run_claim

@@ -105,16 +105,8 @@ def terminal_table(results: Sequence[Mapping[str, Any]],
     Examples
     --------
     >>> import tempfile
-    >>> from dataclasses import dataclass
-    >>> from transferkit.claims import Claim, Comparison
-    >>> @dataclass(frozen=True)
-    ... class Budget:
-    ...     seeds: int = 5
-    >>> def run(cfg, seed):
-    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
-    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
-    ...               {"quick": Budget(), "full": Budget(10)}, run,
-    ...               [Comparison("better", "base", 0.05)])
+    >>> from transferkit.claims.demo import demo_claim
+    >>> claim = demo_claim()
     >>> from transferkit.claims.runner import run_claim
     >>> with tempfile.TemporaryDirectory() as out:
     ...     result = run_claim(claim, "quick", out_dir=out)
@@ -318,16 +310,8 @@ def write_report(results: Sequence[Mapping[str, Any]], out_dir: str | os.PathLik
     Examples
     --------
     >>> import tempfile
-    >>> from dataclasses import dataclass
-    >>> from transferkit.claims import Claim, Comparison
-    >>> @dataclass(frozen=True)
-    ... class Budget:
-    ...     seeds: int = 5
-    >>> def run(cfg, seed):
-    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
-    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
-    ...               {"quick": Budget(), "full": Budget(10)}, run,
-    ...               [Comparison("better", "base", 0.05)])
+    >>> from transferkit.claims.demo import demo_claim
+    >>> claim = demo_claim()
     >>> from transferkit.claims.base import CLAIMS
     >>> from transferkit.claims.runner import run_claim
     >>> with tempfile.TemporaryDirectory() as out, CLAIMS.temporary("demo", claim):

@@ -287,16 +287,8 @@ def judge_arms(
     Examples
     --------
     >>> import tempfile
-    >>> from dataclasses import dataclass
-    >>> from transferkit.claims import Claim, Comparison
-    >>> @dataclass(frozen=True)
-    ... class Budget:
-    ...     seeds: int = 5
-    >>> def run(cfg, seed):
-    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
-    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
-    ...               {"quick": Budget(), "full": Budget(10)}, run,
-    ...               [Comparison("better", "base", 0.05)])
+    >>> from transferkit.claims.demo import demo_claim
+    >>> claim = demo_claim()
     >>> verdict = judge_arms(claim, {"base": [0.5, 0.52, 0.49, 0.51, 0.5],
     ...                              "better": [0.51, 0.52, 0.5, 0.52, 0.5]}, [0, 1, 2, 3, 4])
     >>> verdict["verdict"]                        # +0.006, far below the 0.05 it needs
@@ -375,16 +367,8 @@ def run_claim(
     Examples
     --------
     >>> import tempfile
-    >>> from dataclasses import dataclass
-    >>> from transferkit.claims import Claim, Comparison
-    >>> @dataclass(frozen=True)
-    ... class Budget:
-    ...     seeds: int = 5
-    >>> def run(cfg, seed):
-    ...     return {"base": 0.50 + seed / 100, "better": 0.58 + seed / 90}
-    >>> claim = Claim("demo", "-", "better beats base", "accuracy", True,
-    ...               {"quick": Budget(), "full": Budget(10)}, run,
-    ...               [Comparison("better", "base", 0.05)])
+    >>> from transferkit.claims.demo import demo_claim
+    >>> claim = demo_claim()
     >>> with tempfile.TemporaryDirectory() as out:
     ...     result = run_claim(claim, "quick", out_dir=out)
     >>> result["verdict"], result["seeds"], result["comparisons"][0]["required_delta"]

@@ -123,12 +123,8 @@ def improvement_ratio(pair: TransferPair, W: NDArray[np.float64]) -> tuple[float
 
     Examples
     --------
-    >>> rng = np.random.default_rng(0)
-    >>> ys, yt = np.repeat([0, 1], 30), np.repeat([0, 1], 20)
-    >>> Xs = rng.normal(size=(60, 4)) + 2 * ys[:, None]
-    >>> Xt = rng.normal(size=(40, 4)) + 2 * yt[:, None] + 0.5
-    >>> pair = TransferPair(Xs, ys, Xt[4:], Xt[[0, 1, 38, 39]], yt[[0, 1, 38, 39]],
-    ...                     Xt[4:], yt[4:])
+    >>> from transferkit.testing import synthetic_transfer_pair
+    >>> pair = synthetic_transfer_pair(shift=0.5)       # 60 source rows, 4 + 36 target
     >>> ratio, with_transfer, without = improvement_ratio(pair, np.eye(4))
     >>> bool(np.isclose(ratio, with_transfer / without))
     True
@@ -150,12 +146,8 @@ class Experience:
 
     Examples
     --------
-    >>> rng = np.random.default_rng(0)
-    >>> ys, yt = np.repeat([0, 1], 30), np.repeat([0, 1], 20)
-    >>> Xs = rng.normal(size=(60, 4)) + 2 * ys[:, None]
-    >>> Xt = rng.normal(size=(40, 4)) + 2 * yt[:, None] + 0.5
-    >>> pair = TransferPair(Xs, ys, Xt[4:], Xt[[0, 1, 38, 39]], yt[[0, 1, 38, 39]],
-    ...                     Xt[4:], yt[4:])
+    >>> from transferkit.testing import synthetic_transfer_pair
+    >>> pair = synthetic_transfer_pair(shift=0.5)       # 60 source rows, 4 + 36 target
     >>> exp = make_experience(pair, "shift-0.5", "pca@2", 2, pair.statistics())
     >>> exp.key, exp.W.shape, exp.features.shape
     ('shift-0.5/pca@2', (4, 2), (11,))
@@ -190,12 +182,8 @@ class ExperienceStore:
 
     Examples
     --------
-    >>> rng = np.random.default_rng(0)
-    >>> ys, yt = np.repeat([0, 1], 30), np.repeat([0, 1], 20)
-    >>> Xs = rng.normal(size=(60, 4)) + 2 * ys[:, None]
-    >>> Xt = rng.normal(size=(40, 4)) + 2 * yt[:, None] + 0.5
-    >>> pair = TransferPair(Xs, ys, Xt[4:], Xt[[0, 1, 38, 39]], yt[[0, 1, 38, 39]],
-    ...                     Xt[4:], yt[4:])
+    >>> from transferkit.testing import synthetic_transfer_pair
+    >>> pair = synthetic_transfer_pair(shift=0.5)       # 60 source rows, 4 + 36 target
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     store = generate_experiences([("shift-0.5", pair)], ExperienceStore(folder),
@@ -285,12 +273,8 @@ def make_experience(pair: TransferPair, name: str, algorithm: str, n_components:
 
     Examples
     --------
-    >>> rng = np.random.default_rng(0)
-    >>> ys, yt = np.repeat([0, 1], 30), np.repeat([0, 1], 20)
-    >>> Xs = rng.normal(size=(60, 4)) + 2 * ys[:, None]
-    >>> Xt = rng.normal(size=(40, 4)) + 2 * yt[:, None] + 0.5
-    >>> pair = TransferPair(Xs, ys, Xt[4:], Xt[[0, 1, 38, 39]], yt[[0, 1, 38, 39]],
-    ...                     Xt[4:], yt[4:])
+    >>> from transferkit.testing import synthetic_transfer_pair
+    >>> pair = synthetic_transfer_pair(shift=0.5)       # 60 source rows, 4 + 36 target
     >>> exp = make_experience(pair, "shift-0.5", "tca", 2, pair.statistics())
     >>> exp.algorithm, sorted(exp.info), bool(exp.ratio > 0)
     ('tca', ['accuracy', 'accuracy_without'], True)
@@ -321,12 +305,8 @@ def generate_experiences(
 
     Examples
     --------
-    >>> rng = np.random.default_rng(0)
-    >>> ys, yt = np.repeat([0, 1], 30), np.repeat([0, 1], 20)
-    >>> Xs = rng.normal(size=(60, 4)) + 2 * ys[:, None]
-    >>> Xt = rng.normal(size=(40, 4)) + 2 * yt[:, None] + 0.5
-    >>> pair = TransferPair(Xs, ys, Xt[4:], Xt[[0, 1, 38, 39]], yt[[0, 1, 38, 39]],
-    ...                     Xt[4:], yt[4:])
+    >>> from transferkit.testing import synthetic_transfer_pair
+    >>> pair = synthetic_transfer_pair(shift=0.5)       # 60 source rows, 4 + 36 target
     >>> store = generate_experiences([("a", pair), ("b", lambda: pair)], ExperienceStore(),
     ...                              algorithms=("identity", "pca@2", "coral"), n_components=2)
     >>> features, ratios, groups = store.arrays()
