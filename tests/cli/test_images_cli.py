@@ -48,6 +48,11 @@ def test_finetune_predict_labelshift(data, tmp_path, capsys):
     out = tmp_path / "ft"
     assert main(["finetune", "--train", str(data / "train"), "--test", str(data / "test"),
                  "--method", "l2sp", "--epochs", "2", "--out", str(out), *FAST]) == 0
+    # stderr is not a terminal here: one line per epoch all the same (issue 33)
+    err = [line for line in capsys.readouterr().err.splitlines() if "] epoch " in line]
+    assert [line.split(":")[0] for line in err] == [
+        "[finetune l2sp alpha=0.1] epoch 1/2", "[finetune l2sp alpha=0.1] epoch 2/2"]
+    assert "val accuracy" in err[0] and "elapsed" in err[0] and "left" in err[0]
     for name in ("model.json", "metrics.json", "confusion.png", "learning_curve.png"):
         assert (out / name).is_file()
     metrics = json.loads((out / "metrics.json").read_text())
@@ -79,10 +84,12 @@ def test_linear_probe_keeps_the_features(data, tmp_path):
 
 
 @pytest.mark.parametrize("method", ["dann", "mstn"])
-def test_adapt_writes_the_same_outputs(data, tmp_path, method):
+def test_adapt_writes_the_same_outputs(data, tmp_path, method, capsys):
     out = tmp_path / method
     assert main(["adapt", "--source", str(data / "train"), "--target", str(data / "test"),
                  "--method", method, "--epochs", "2", "--out", str(out), *FAST]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "] epoch " in line]
+    assert len(err) == 2 and all("DEV risk" in line for line in err)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["target"]["n"] == 18 and metrics["chosen_epoch"] in (1, 2)
     assert (out / "model.json").is_file() and (out / "learning_curve.png").is_file()
@@ -96,8 +103,15 @@ def test_finetune_resumes_after_a_kill(data, tmp_path):
     args = ["finetune", "--train", str(data / "train"), "--alpha", "auto", "--epochs", "3",
             *FAST]
     whole = tmp_path / "whole"
-    subprocess.run(_cli(*args, "--out", str(whole)), check=True, capture_output=True,
-                   timeout=600)
+    done = subprocess.run(_cli(*args, "--out", str(whole)), check=True, capture_output=True,
+                          text=True, timeout=600)
+    # redirected output still says what runs: the grid, each alpha, each epoch (issue 33)
+    assert "--alpha auto trains 4 models (l2sp, alpha 0.001, 0.01, 0.1, 1; 3 epochs" in \
+        done.stderr
+    assert done.stderr.count("] epoch ") == 12 and "alpha 1 (4 of 4)" in done.stderr
+    chosen = json.loads((whole / "metrics.json").read_text())["alpha"]
+    kept = sorted(p.parent.name for p in (whole / "runs").glob("*/weights.pt"))
+    assert kept == [f"alpha={chosen:g}"]  # only the chosen model's weights stay
     killed = tmp_path / "killed"
     proc = subprocess.Popen(_cli(*args, "--out", str(killed)), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -116,6 +130,16 @@ def test_finetune_resumes_after_a_kill(data, tmp_path):
     a = json.loads((whole / "metrics.json").read_text())
     b = json.loads((killed / "metrics.json").read_text())
     assert a["alpha_sweep"] == b["alpha_sweep"] and a["validation"] == b["validation"]
+
+
+def test_finetune_takes_an_alpha_list_and_says_what_auto_costs(capsys):
+    from transferkit.cli.finetune import _alpha
+
+    assert _alpha("0.01,0.1") == (0.01, 0.1) and _alpha("0.5") == 0.5 and _alpha("auto")
+    with pytest.raises(SystemExit):
+        main(["finetune", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "0.001,0.01,0.1,1" in text and "one model per value" in text
 
 
 def _err(args, capsys):

@@ -17,13 +17,16 @@ HELP = {"finetune": "fine-tune a pretrained backbone on your labelled images",
         "predict": "per-image class probabilities of a fine-tuned model, as CSV"}
 
 
-def _alpha(text: str) -> float | str:
+def _alpha(text: str) -> float | str | tuple[float, ...]:
     if text == "auto":
         return text
     try:
-        return float(text)
+        values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'auto'; got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a number, a comma-separated list (0.01,0.1) or 'auto'; got {text!r}"
+        ) from None
+    return values[0] if len(values) == 1 else values
 
 
 def add_common(p: Any) -> None:
@@ -96,7 +99,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--method", choices=list_finetune_methods(), default="l2sp")
     p.add_argument("--freeze", type=int, default=0, help="freeze the first N feature blocks")
     p.add_argument("--alpha", type=_alpha, default=0.1,
-                   help="penalty strength, or 'auto' to choose it on the validation set")
+                   help="penalty strength (default 0.1); a list such as 0.01,0.1, or 'auto' "
+                   "for 0.001,0.01,0.1,1 (times 0.01 for l1sp and group-lasso-sp), trains "
+                   "one model per value and keeps the best on the validation set")
+    p.add_argument("--keep-runs", action="store_true",
+                   help="with several alphas, keep every model's weights under runs/ (by "
+                   "default only the chosen one's)")
     add_common(p)
     p.set_defaults(func=run)
 
@@ -119,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     from ..workflows import FinetuneOptions, InputError, run_finetune
 
     opts = FinetuneOptions(method=args.method, alpha=args.alpha, freeze=args.freeze,
-                           **common_options(args))
+                           keep_runs=args.keep_runs, **common_options(args))
     try:
         result = run_finetune(args.train, args.out, val=args.val, test=args.test, options=opts,
                               device=args.device, workers=args.workers, resume=args.resume,

@@ -78,12 +78,6 @@ def fit_dsmt(
 ) -> DSMTResult:
     """Train a DSMT-Net with the authors' schedule in the one training loop.
 
-The schedule is part of the method, so it lives with it: :func:`train_dsmt` (select the
-auxiliary tasks on your windows, then train) and :func:`fit_dsmt` (the two-phase loop on
-tensors) are the one implementation that ``transferkit.workflows`` re-exports and the
-``dsmt`` claim runs. This is the one module of a piece that drives the loop
-(:class:`~transferkit.train.Trainer`) rather than only its published interface.
-
     Parameters
     ----------
     labelled, validation : (x, missing, y)

@@ -4,11 +4,12 @@ Each workflow reads and validates its inputs (raising :class:`InputError` with w
 expected and what was given), calls the pieces, and writes its outputs atomically.
 """
 
+from .adapt import AdaptOptions, AdaptResult, run_adapt
 from .dsmt import DSMTModel, DSMTResult, fit_dsmt, train_dsmt
 from .finetune import FinetuneOptions, FinetuneResult, run_finetune, run_predict
 from .images import load_model
 from .labelshift import InputError, LabelShiftReport, correct_label_shift, run_labelshift
 
-__all__ = ["DSMTModel", "DSMTResult", "FinetuneOptions", "FinetuneResult", "InputError",
+__all__ = ["AdaptOptions", "AdaptResult", "DSMTModel", "DSMTResult", "FinetuneOptions", "FinetuneResult", "InputError",
            "load_model", "run_finetune", "run_predict", "LabelShiftReport", "correct_label_shift",
-           "fit_dsmt", "run_labelshift", "train_dsmt"]
+           "fit_dsmt", "run_adapt", "run_labelshift", "train_dsmt"]

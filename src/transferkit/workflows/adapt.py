@@ -41,6 +41,7 @@ from ..nets import replace_head
 from ..train import BestCheckpoint, DatasetStream, Evaluate, Phase, Trainer, seeded
 from ..train.interface import progress_wanted
 from .images import (
+    EpochLines,
     RunFolder,
     TrainingOptions,
     build_backbone,
@@ -184,8 +185,10 @@ def run_adapt(
 
     opt = torch.optim.SGD(model.parameters(), lr=opts.lr, momentum=opts.momentum)
     phase = Phase(adaptation_step(weight=opts.weight), opt, streams)
+    lines = EpochLines(f"adapt {opts.method}", per_epoch, opts.epochs,
+                       {"val/accuracy": "source val accuracy", "selection/dev": "DEV risk"})
     trainer = Trainer(model, phase, steps, callbacks=[Evaluate(on_val, every=per_epoch),
-                                                      selection],
+                                                      selection, lines],
                       seed=opts.seed, checkpoint=folder.path / "checkpoint.pt",
                       checkpoint_every=per_epoch, progress=show,
                       desc=f"adapt {opts.method}")

@@ -7,12 +7,15 @@ momentum 0.9 and no optimiser weight decay, the penalty applied by
 :class:`~transferkit.finetune.PenaltyUpdate`, a fixed number of epochs.
 
 ``alpha="auto"`` trains one model per alpha of the grid (0.001 .. 1; times 0.01 for the
-non-quadratic L1-SP and Group-Lasso-SP) and keeps the one with the best validation
-accuracy (then cross-entropy, then the smaller alpha); the validation set is ``val`` or,
-without it, a stratified 20% of ``train``. The test set, when given, is only reported.
+non-quadratic L1-SP and Group-Lasso-SP), ``alpha=(0.01, 0.1)`` one per alpha of that list,
+and keeps the one with the best validation accuracy (then cross-entropy, then the smaller
+alpha): it costs one training per alpha, and says so on standard error at the start. The
+validation set is ``val`` or, without it, a stratified 20% of ``train``. The test set, when
+given, is only reported.
 
 The ``out`` folder: ``settings.json``; ``runs/alpha=<a>/`` (the loop's checkpoint at every
-epoch, then that run's weights and ``result.json``); and at the end the model
+epoch, then that run's weights, removed at the end for every alpha but the chosen one
+unless ``keep_runs``, and ``result.json`` with its curve); and at the end the model
 (``model.json`` + weights, see :mod:`transferkit.workflows.images`), ``metrics.json``,
 ``confusion.png`` and ``learning_curve.png``. A killed run started again with
 ``resume=True`` continues from the last epoch of the unfinished alpha and skips the
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,7 @@ import torch
 
 from .._io import atomic_write, atomic_write_json, check_writable_dir
 from ..data.splits import split_images
-from ..distributed import barrier
+from ..distributed import barrier, rank_and_world_size
 from ..finetune import (
     PenaltyUpdate,
     alpha_grid,
@@ -44,6 +48,7 @@ from ..finetune import (
 from ..train import DatasetStream, Evaluate, Phase, Trainer, classification_step
 from ..train.interface import progress_wanted
 from .images import (
+    EpochLines,
     RunFolder,
     TrainingOptions,
     build_backbone,
@@ -74,6 +79,8 @@ class FinetuneOptions(TrainingOptions):
     --------
     >>> FinetuneOptions(method="l1sp", alpha="auto").alphas()   # L1-SP's grid is scaled
     (1e-05, 0.0001, 0.001, 0.01)
+    >>> FinetuneOptions(alpha=(0.01, 0.1)).alphas()              # a grid of one's own
+    (0.01, 0.1)
     >>> FinetuneOptions(method="nope").check()  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -81,19 +88,28 @@ class FinetuneOptions(TrainingOptions):
     """
 
     method: str = "l2sp"
-    alpha: float | str = 0.1
+    alpha: float | str | tuple[float, ...] = 0.1
     beta: float = 0.01
     freeze: int = 0
+    keep_runs: bool = False
 
     def check(self) -> None:
         self.check_common(list_finetune_methods())
-        if self.alpha != "auto" and (not isinstance(self.alpha, (int, float))
-                                     or self.alpha < 0):
-            raise InputError(f"--alpha must be a number >= 0 or 'auto'; got {self.alpha!r}")
+        values = self.alpha if isinstance(self.alpha, (tuple, list)) else (self.alpha,)
+        if self.alpha != "auto" and (not values or any(
+                isinstance(a, bool) or not isinstance(a, (int, float)) or not a >= 0
+                for a in values)):
+            raise InputError("--alpha must be a number >= 0, a list of them (0.01,0.1) or "
+                             f"'auto'; got {self.alpha!r}")
         if self.freeze < 0:
             raise InputError(f"--freeze must be >= 0; got {self.freeze}")
 
     def alphas(self) -> tuple[float, ...]:
+        """The alphas to train: the one given, the list given, or with ``"auto"`` the
+        method's grid (:func:`~transferkit.finetune.alpha_grid`); more than one is chosen
+        among on validation."""
+        if isinstance(self.alpha, (tuple, list)):
+            return tuple(float(a) for a in self.alpha)
         if self.alpha != "auto":
             return (float(self.alpha),)
         return alpha_grid(self.method)
@@ -125,6 +141,12 @@ class FinetuneResult:
                 out.append(f"{part} accuracy {m[part]['accuracy']:.4f} "
                            f"({m[part]['n']} images)")
         return out
+
+
+def _say(msg: str) -> None:
+    """A progress line on standard error (rank 0 only), terminal or not."""
+    if rank_and_world_size()[0] == 0:
+        print(msg, file=sys.stderr, flush=True)
 
 
 def _run_one(
@@ -159,7 +181,9 @@ def _run_one(
         m = evaluate(probs, labels, classes)
         return {"val/accuracy": m["accuracy"], "val/cross_entropy": m["cross_entropy"]}
 
-    trainer = Trainer(net, phase, steps, callbacks=[Evaluate(on_val, every=per_epoch)],
+    lines = EpochLines(f"finetune {opts.method} alpha={alpha:g}", per_epoch, opts.epochs,
+                       {"val/accuracy": "val accuracy", "val/cross_entropy": "val cross-entropy"})
+    trainer = Trainer(net, phase, steps, callbacks=[Evaluate(on_val, every=per_epoch), lines],
                       seed=opts.seed, checkpoint=run_dir / "checkpoint.pt",
                       checkpoint_every=per_epoch, progress=progress,
                       desc=f"finetune {opts.method} alpha={alpha:g}",
@@ -241,8 +265,19 @@ def run_finetune(
     settings = {**asdict(opts), "train": str(train), "val": None if val is None else str(val),
                 "skip_bad": skip_bad}
     folder = RunFolder(out, settings, resume)
-    runs = [_run_one(a, opts, train_ds, val_ds, classes, folder.sub(f"runs/alpha={a:g}"),
-                     dev, workers, show) for a in opts.alphas()]
+    grid = opts.alphas()
+    if len(grid) > 1:
+        _say(f"finetune: --alpha {opts.alpha if opts.alpha == 'auto' else 'list'} trains "
+             f"{len(grid)} models ({opts.method}, alpha "
+             f"{', '.join(f'{a:g}' for a in grid)}; {opts.epochs} epochs of "
+             f"{len(train_ds)} images each) and keeps the best on {len(val_ds)} validation "
+             "images")
+    runs = []
+    for i, a in enumerate(grid, 1):
+        if len(grid) > 1:
+            _say(f"finetune: alpha {a:g} ({i} of {len(grid)})")
+        runs.append(_run_one(a, opts, train_ds, val_ds, classes,
+                             folder.sub(f"runs/alpha={a:g}"), dev, workers, show))
     best = select_alpha([r["validation"]["accuracy"] for r in runs],
                         [r["validation"]["cross_entropy"] for r in runs])
     alpha = float(runs[best]["alpha"])
@@ -281,6 +316,11 @@ def run_finetune(
             "trained_by": "finetune", "method": opts.method, "alpha": alpha,
             "epochs": opts.epochs}
     written.insert(0, save_model(folder.path, net.cpu(), meta))
+    if not opts.keep_runs:  # the chosen model is saved: the others' weights go
+        for r in runs:
+            if r["alpha"] != alpha:
+                (folder.path / f"runs/alpha={r['alpha']:g}" / "weights.pt").unlink(
+                    missing_ok=True)
     return FinetuneResult(folder.path, alpha, metrics, written)
 
 

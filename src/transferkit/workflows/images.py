@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +25,13 @@ from torch import Tensor, nn
 
 from .._io import atomic_write, atomic_write_json, atomic_write_text, check_writable_dir
 from ..data.folder import open_images
-from ..distributed import from_rank_zero, local_device
+from ..distributed import from_rank_zero, local_device, rank_and_world_size
 from ..nets import InputSpec, MissingExtraError, SplitNet, create_backbone, from_checkpoint
+from ..train.interface import Callback
 from .labelshift import InputError
 
-__all__ = ["RunFolder", "TrainingOptions", "evaluate", "load_model", "open_image_set",
-           "predict_proba", "resolve_device", "save_model"]
+__all__ = ["EpochLines", "RunFolder", "TrainingOptions", "evaluate", "load_model",
+           "open_image_set", "predict_proba", "resolve_device", "save_model"]
 
 MODEL_FILE = "model.json"
 
@@ -70,6 +73,69 @@ class TrainingOptions:
         if not 0 < self.val_fraction < 1:
             raise InputError(f"the validation fraction must be in (0, 1); got "
                              f"{self.val_fraction}")
+
+
+class EpochLines(Callback):
+    """A training-loop callback that writes one line per epoch to standard error, whether
+    or not it is a terminal (a log file, ``nohup``, a CI job): the epoch, the mean of the
+    epoch's training losses, the metrics an evaluation logged at that step (``metrics``:
+    history key -> name), the time spent and an estimate of the time left. Rank 0 only.
+
+    Examples
+    --------
+    >>> import io
+    >>> from transferkit.train import Evaluate, Phase, Stream, Trainer, classification_step
+    >>> net = nn.Linear(3, 2)
+    >>> x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    >>> phase = Phase(classification_step(), torch.optim.SGD(net.parameters(), lr=0.1),
+    ...               {"train": Stream(x, y, batch_size=8, seed=0)})
+    >>> log = io.StringIO()
+    >>> lines = EpochLines("demo", per_epoch=2, epochs=3, metrics={"val/acc": "val accuracy"},
+    ...                    stream=log)
+    >>> check = Evaluate(lambda m: {"val/acc": 0.5}, every=2)
+    >>> _ = Trainer(net, phase, 6, callbacks=[check, lines], seed=0, progress=False).fit()
+    >>> log.getvalue().splitlines()[0].split(",")[:2]     # doctest: +ELLIPSIS
+    ['[demo] epoch 1/3: loss ...', ' val accuracy 0.5000']
+    """
+
+    def __init__(self, label: str, per_epoch: int, epochs: int,
+                 metrics: Mapping[str, str] | None = None, stream: Any = None) -> None:
+        self.label, self.per_epoch, self.epochs = label, int(per_epoch), int(epochs)
+        self.every = self.per_epoch
+        self.metrics = dict(metrics or {})
+        self.stream = stream
+        self._start = 0.0
+        self._first = 0
+
+    def on_fit_start(self, trainer: Any) -> None:
+        self._start = time.monotonic()
+        self._first = trainer.step  # a resumed run estimates from its own epochs
+
+    def on_step_end(self, trainer: Any, ctx: Any) -> None:
+        step = ctx.step + 1
+        if step % self.per_epoch or rank_and_world_size()[0] != 0:
+            return
+        epoch = step // self.per_epoch
+        records = [r for r in trainer.history.records
+                   if step - self.per_epoch < r["step"] <= step]
+        losses = [sum(v for k, v in r.items() if k.startswith("loss/")) for r in records
+                  if any(k.startswith("loss/") for k in r)]
+        parts = [f"[{self.label}] epoch {epoch}/{self.epochs}: loss "
+                 + (f"{sum(losses) / len(losses):.4f}" if losses else "n/a")]
+        last: Mapping[str, float] = next((r for r in reversed(records) if r["step"] == step), {})
+        parts += [f" {name} {last[key]:.4f}" for key, name in self.metrics.items()
+                  if key in last]
+        spent = time.monotonic() - self._start
+        done = step - self._first
+        left = spent / done * (self.epochs * self.per_epoch - step) if done > 0 else 0.0
+        parts.append(f" {_duration(spent)} elapsed" + (f", about {_duration(left)} left"
+                                                       if epoch < self.epochs else ""))
+        print(",".join(parts), file=self.stream or sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
 def resolve_device(name: str = "auto") -> torch.device:
