@@ -10,6 +10,7 @@ from .finetune import FinetuneOptions, FinetuneResult, run_finetune, run_predict
 from .images import load_model
 from .labelshift import InputError, LabelShiftReport, correct_label_shift, run_labelshift
 
-__all__ = ["AdaptOptions", "AdaptResult", "DSMTModel", "DSMTResult", "FinetuneOptions", "FinetuneResult", "InputError",
-           "load_model", "run_finetune", "run_predict", "LabelShiftReport", "correct_label_shift",
-           "fit_dsmt", "run_adapt", "run_labelshift", "train_dsmt"]
+__all__ = ["AdaptOptions", "AdaptResult", "DSMTModel", "DSMTResult", "FinetuneOptions",
+           "FinetuneResult", "InputError", "LabelShiftReport", "correct_label_shift",
+           "fit_dsmt", "load_model", "run_adapt", "run_finetune", "run_labelshift",
+           "run_predict", "train_dsmt"]
