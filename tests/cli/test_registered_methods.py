@@ -63,3 +63,15 @@ def test_the_l2_regularizer_is_the_finetune_method_and_the_probe_is_registered()
             "l2sp-fisher"} <= set(list_finetune_methods())
     assert "l2" not in list_finetune_methods()
     assert alpha_grid("l1sp") == tuple(a * 0.01 for a in alpha_grid("l2sp"))
+
+
+def test_every_backbone_finetune_offers_builds_with_an_input_spec(capsys):
+    from transferkit.nets import create_backbone, image_backbones
+
+    text = _choices(capsys, ["finetune"])
+    offered = [n for n, missing in image_backbones().items() if missing is None]
+    choices = text.split("--backbone {")[1].split("}")[0].split(",")
+    assert offered and choices == offered          # not lenet or mlp: they take no images
+    for name in offered:
+        net = create_backbone(name, image_size=32)
+        assert net.input_spec is not None and net.input_spec.size == 32

