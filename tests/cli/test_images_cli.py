@@ -49,10 +49,15 @@ def test_finetune_predict_labelshift(data, tmp_path, capsys):
     assert main(["finetune", "--train", str(data / "train"), "--test", str(data / "test"),
                  "--method", "l2sp", "--epochs", "2", "--out", str(out), *FAST]) == 0
     # stderr is not a terminal here: one line per epoch all the same (issue 33)
-    err = [line for line in capsys.readouterr().err.splitlines() if "] epoch " in line]
+    stderr = capsys.readouterr().err
+    assert "transferkit: warning: training: only" in stderr
+    err = [line for line in stderr.splitlines() if "] epoch " in line]
     assert [line.split(":")[0] for line in err] == [
         "[finetune l2sp alpha=0.1] epoch 1/2", "[finetune l2sp alpha=0.1] epoch 2/2"]
     assert "val accuracy" in err[0] and "elapsed" in err[0] and "left" in err[0]
+    # 2 epochs of 24 images: a result that cannot mean much says so, in one line and the JSON
+    saved = json.loads((out / "metrics.json").read_text())
+    assert any("optimiser steps" in w for w in saved["warnings"])
     for name in ("model.json", "metrics.json", "confusion.png", "learning_curve.png"):
         assert (out / name).is_file()
     metrics = json.loads((out / "metrics.json").read_text())

@@ -75,3 +75,19 @@ def test_every_backbone_finetune_offers_builds_with_an_input_spec(capsys):
     for name in offered:
         net = create_backbone(name, image_size=32)
         assert net.input_spec is not None and net.input_spec.size == 32
+
+
+def test_a_constant_classifier_is_called_collapsed_and_at_chance():
+    import warnings
+
+    from transferkit.workflows.images import ResultWarning, result_warnings
+
+    probs = torch.tensor([[0.1, 0.8, 0.1]] * 60)           # always class "b"
+    labels = torch.arange(60) % 3
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = result_warnings("target", probs, labels, ["a", "b", "c"], steps=500)
+    assert len(found) == 2 and "collapsed" in found[0] and "within noise" in found[1]
+    assert all(issubclass(w.category, ResultWarning) for w in caught)
+    good = torch.nn.functional.one_hot(labels, 3).double()  # a perfect classifier: silence
+    assert result_warnings("target", good, labels, ["a", "b", "c"], steps=500) == []

@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .. import __version__
 
@@ -62,6 +63,12 @@ def _command(argv: Sequence[str]) -> str:
     return next((a for a in argv if not a.startswith("-")), "")
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    """Warnings as a user of the command reads them: one line, no source location."""
+    print(f"transferkit: warning: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``transferkit`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -71,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..distributed import init_from_env
 
         init_from_env()  # under torchrun: join the process group before any work
-        return int(args.func(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.func(args))
     except CLIError as exc:
         print(f"transferkit: error: {exc}", file=sys.stderr)
         return 2

@@ -41,6 +41,7 @@ from ..nets import replace_head
 from ..train import BestCheckpoint, DatasetStream, Evaluate, Phase, Trainer, seeded
 from ..train.interface import progress_wanted
 from .images import (
+    MIN_STEPS,
     EpochLines,
     RunFolder,
     TrainingOptions,
@@ -53,6 +54,7 @@ from .images import (
     plot_curves,
     predict_proba,
     resolve_device,
+    result_warnings,
     save_model,
     steps_for,
 )
@@ -202,9 +204,14 @@ def run_adapt(
         "source_validation": evaluate(probs, labels, classes), "target": None,
         "curve": curve,
     }
+    prior = torch.bincount(torch.as_tensor(fit_part.targets), minlength=len(classes)).double()
+    prior /= prior.sum()
+    metrics["warnings"] = result_warnings("source validation", probs, labels, classes, steps,
+                                          prior)
+    probs, labels = predict_proba(model, tgt, dev, workers=workers)
     if tgt.labelled:
-        probs, labels = predict_proba(model, tgt, dev, workers=workers)
         metrics["target"] = evaluate(probs, labels, classes)
+    metrics["warnings"] += result_warnings("target", probs, None, classes, MIN_STEPS, prior)
     written = [atomic_write_json(folder.path / "metrics.json", metrics)]
     shown = metrics["target"] or metrics["source_validation"]
     written.append(plot_confusion(folder.path / "confusion.png", shown["confusion"], classes,

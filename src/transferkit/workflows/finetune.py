@@ -48,6 +48,7 @@ from ..finetune import (
 from ..train import DatasetStream, Evaluate, Phase, Trainer, classification_step
 from ..train.interface import progress_wanted
 from .images import (
+    MIN_STEPS,
     EpochLines,
     RunFolder,
     TrainingOptions,
@@ -61,6 +62,7 @@ from .images import (
     plot_curves,
     predict_proba,
     resolve_device,
+    result_warnings,
     save_model,
     steps_for,
     write_probabilities,
@@ -297,11 +299,18 @@ def run_finetune(
         "validation": runs[best]["validation"], "test": None,
         "curves": {f"alpha={r['alpha']:g}": r["curve"] for r in runs},
     }
+    prior = torch.bincount(torch.as_tensor(train_ds.targets), minlength=len(classes)).double()
+    prior /= prior.sum()
+    steps = steps_for(len(train_ds), opts.batch_size, opts.epochs)[1]
+    probs, labels = predict_proba(net, val_ds, dev, workers=workers)
+    metrics["warnings"] = result_warnings("validation", probs, labels, classes, steps, prior)
     if test_ds is not None:
         test_ds = test_ds.with_transform(spec)
         probs, labels = predict_proba(net, test_ds, dev, workers=workers)
         if test_ds.labelled:
             metrics["test"] = evaluate(probs, labels, classes)
+        metrics["warnings"] += result_warnings(
+            "test", probs, labels if test_ds.labelled else None, classes, MIN_STEPS, prior)
     written = [folder.path / "metrics.json"]
     atomic_write_json(written[0], metrics)
     shown = metrics["test"] or metrics["validation"]

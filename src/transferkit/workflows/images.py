@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +31,12 @@ from ..nets import InputSpec, MissingExtraError, SplitNet, create_backbone, from
 from ..train.interface import Callback
 from .labelshift import InputError
 
-__all__ = ["EpochLines", "RunFolder", "TrainingOptions", "evaluate", "load_model",
-           "open_image_set", "predict_proba", "resolve_device", "save_model"]
+__all__ = ["MIN_STEPS", "EpochLines", "ResultWarning", "RunFolder", "TrainingOptions",
+           "evaluate", "load_model", "open_image_set", "predict_proba", "resolve_device",
+           "result_warnings", "save_model"]
+
+MIN_STEPS = 100
+"""Fewer optimiser steps than this, and a workflow warns that its numbers mean little."""
 
 MODEL_FILE = "model.json"
 
@@ -136,6 +141,67 @@ class EpochLines(Callback):
 def _duration(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+class ResultWarning(UserWarning):
+    """A workflow's result may mean nothing: a collapsed model, accuracy within noise of
+    chance, too few optimiser steps (see :func:`result_warnings`)."""
+
+
+def result_warnings(what: str, probs: Tensor, labels: Tensor | None, classes: Sequence[str],
+                    steps: int, prior: Tensor | None = None) -> list[str]:
+    """Say when a result cannot mean much, and warn (:class:`ResultWarning`) for each:
+
+    - **collapse**: one class takes at least 80 % of the predictions, and twice its share
+      of ``prior`` or 30 points more than it, whichever is less (``prior``: the labels'
+      class shares, by default those of ``labels``);
+    - **chance**: with labels, accuracy no more than two binomial standard errors above
+      always predicting the most common class;
+    - **too short**: fewer than :data:`MIN_STEPS` optimiser steps.
+
+    Returns the messages (the workflows store them in ``metrics.json`` as ``warnings``).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> probs = torch.tensor([[0.9, 0.1]] * 45 + [[0.2, 0.8]] * 5)   # nearly all class a
+    >>> labels = torch.tensor([0, 1] * 25)
+    >>> with warnings.catch_warnings(record=True):
+    ...     found = result_warnings("validation", probs, labels, ["a", "b"], steps=30)
+    >>> [m.split(":")[0] for m in found]
+    ['validation', 'validation', 'training']
+    """
+    out: list[str] = []
+    k, n = len(classes), len(probs)
+    if n == 0 or k < 2:
+        return out
+    pred = probs.argmax(1)
+    counts = torch.bincount(pred, minlength=k).double()
+    top = int(counts.argmax())
+    share = float(counts[top] / n)
+    known = labels is not None and bool((labels >= 0).all())
+    ref = prior if prior is not None else (
+        torch.bincount(labels, minlength=k).double() / n if known and labels is not None
+        else None)
+    expected = float(ref[top]) if ref is not None else 1.0 / k
+    if n >= 20 and share >= 0.8 and share >= min(2 * expected, expected + 0.3):
+        out.append(f"{what}: {int(counts[top])} of {n} predictions are {classes[top]!r} "
+                   f"({share:.0%}; its share of the labels is {expected:.0%}): the model "
+                   "may have collapsed onto one class")
+    if known and labels is not None:
+        majority = float(torch.bincount(labels, minlength=k).max()) / n
+        accuracy = float((pred == labels).double().mean())
+        margin = 2 * math.sqrt(majority * (1 - majority) / n)
+        if accuracy <= majority + margin:
+            out.append(f"{what}: accuracy {accuracy:.3f} is within noise of always "
+                       f"predicting the most common class ({majority:.3f} + {margin:.3f} "
+                       f"on {n} images)")
+    if steps < MIN_STEPS:
+        out.append(f"training: only {steps} optimiser steps, too few for these numbers to "
+                   "mean much; give more --epochs or a smaller --batch-size")
+    for message in out:
+        warnings.warn(message, ResultWarning, stacklevel=2)
+    return out
 
 
 def resolve_device(name: str = "auto") -> torch.device:
