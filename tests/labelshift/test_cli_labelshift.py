@@ -168,3 +168,41 @@ def test_the_cli_offers_every_registered_estimator():
     sub = next(a for a in build_parser()._subparsers._group_actions if a.choices)
     method = next(a for a in sub.choices["labelshift"]._actions if a.dest == "method")
     assert list(method.choices) == list_estimators()
+
+
+def _never_predicts_eel(files, tmp_path):
+    """The same holdout with 'eel' never the argmax: its probability kept below another's."""
+    hp = files["hp"].copy()
+    hp[:, 2] = np.minimum(hp[:, 2], 0.9 * hp[:, :2].max(1))  # below the larger of the others
+    hp /= hp.sum(1, keepdims=True)
+    assert (hp.argmax(1) != 2).all()
+    pcols = [f"p_{n}" for n in NAMES]
+    return _write(tmp_path / "h_never.csv", ["label", *pcols],
+                  [[NAMES[y], *(f"{v:.10f}" for v in p)]
+                   for p, y in zip(hp, files["hy"], strict=True)])
+
+
+def test_a_class_never_predicted_stops_only_the_estimators_it_blinds(files, capsys, tmp_path):
+    hold = _never_predicts_eel(files, tmp_path)
+    assert main(_args(files, hold, None)) == 2  # hard BBSE: its confusion has an empty row
+    err = capsys.readouterr().err
+    assert "never predicted" in err and "--force" in err and "--soft" in err
+    assert "--method mlls" in err
+    for extra in (["--method", "mlls"], ["--method", "rlls"]):
+        assert main(_args(files, hold, None, *extra)) == 0, extra  # they see probabilities
+    capsys.readouterr()
+
+
+def test_no_shift_is_said_and_paths_are_kept(files, capsys, tmp_path):
+    hp, hy = files["hp"], files["hy"]
+    pcols = [f"p_{n}" for n in NAMES]
+    same = _write(tmp_path / "t_same.csv", ["path", *pcols],  # the holdout's own distribution
+                  [[f"img/{i}.png", *(f"{v:.8f}" for v in p)] for i, p in enumerate(hp)])
+    assert main(_args(files, None, same)) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((files["dir"] / "out" / "labelshift.json").read_text())
+    assert any("consistent with no shift" in w for w in summary["warnings"])
+    assert "consistent with no shift" in out
+    lines = (files["dir"] / "out" / "corrected_target.csv").read_text().splitlines()
+    assert lines[0].startswith("path,p_cat") and lines[1].startswith("img/0.png,")
+    del hy

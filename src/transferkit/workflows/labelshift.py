@@ -65,6 +65,7 @@ class _Table:
     pred: list[str] | np.ndarray | None  # hard predictions (names or ints)
     labels: list[str] | np.ndarray | None
     kind: str  # "csv", "npy", "parquet"
+    paths: list[str] | None = None  # the images' paths, when the file names them
 
 
 def _fmt_row(i: int) -> str:
@@ -97,6 +98,7 @@ def _columns_table(cols: dict[str, list[Any]], path: Path, holdout: bool, kind: 
         raise InputError(f"{path}: unexpected column(s) {other}; expected "
                        f"{'label and ' if holdout else ''}p_<class>... or pred")
     labels = [str(v).strip() for v in cols["label"]] if holdout else None
+    paths = [str(v) for v in cols["path"]] if "path" in cols else None
     if p_cols:
         if len(p_cols) < 2:
             raise InputError(f"{path}: need at least 2 p_<class> columns; found {p_cols}")
@@ -106,10 +108,10 @@ def _columns_table(cols: dict[str, list[Any]], path: Path, holdout: bool, kind: 
         for j, c in enumerate(p_cols):
             for i, v in enumerate(cols[c]):
                 proba[i, j] = _parse_float(str(v), f"{path}: {_fmt_row(i)}, column {c}")
-        return _Table(classes, proba, None, labels, kind)
+        return _Table(classes, proba, None, labels, kind, paths)
     if "pred" not in cols:
         raise InputError(f"{path}: no prediction columns: expected p_<class>... or pred")
-    return _Table([], None, [str(v).strip() for v in cols["pred"]], labels, kind)
+    return _Table([], None, [str(v).strip() for v in cols["pred"]], labels, kind, paths)
 
 
 def _read_csv(path: Path, holdout: bool) -> _Table:
@@ -293,6 +295,7 @@ def _load_inputs(holdout: Path, target: Path) -> dict[str, Any]:
             "needs labelled holdout examples"
         )
     return {"classes": classes, "y": y, "holdout": h_pred, "target": t_pred,
+            "target_paths": targ.paths,
             "proba": hold.proba is not None, "kind": targ.kind}
 
 
@@ -488,11 +491,18 @@ def correct_label_shift(
                 )
             if not est.identifiable_ and not force:
                 never = [names[j] for j in range(k) if est.classes_[j] in est.never_predicted_]
+                ways = ["a holdout where the model predicts every class"]
+                if proba and method == "bbse" and not options.get("soft"):
+                    ways.append("--soft (BBSE on the probabilities)")
+                ways += ["--method rlls (regularised, shrinks towards no shift)"]
+                if proba and method != "mlls":
+                    ways.append("--method mlls")
                 raise InputError(
-                    "the holdout cannot identify the target prior: the confusion matrix's "
-                    f"condition number is {est.condition_number_:.3g}"
+                    f"{method} cannot identify the target prior from this holdout: the "
+                    f"confusion matrix's condition number is {est.condition_number_:.3g}"
                     + (f" and class(es) {never} are never predicted" if never else "")
-                    + "; use a holdout where the model predicts every class"
+                    + f"; use {', or '.join(ways)}; or --force to get the estimate anyway "
+                    "(not to be trusted)"
                 )
             result = est.estimate(t)
             test = chi2_shift_test(h, t, alpha=alpha, n_classes=k)
@@ -506,11 +516,20 @@ def correct_label_shift(
         rows = joint.sum(axis=1, keepdims=True)
         table = np.where(rows > 0, joint / np.where(rows > 0, rows, 1.0), 1.0 / k)
         corrected = table[t]
+    notes = list(dict.fromkeys(str(w.message) for w in caught))
+    w_int = np.asarray(result.weights_interval, dtype=np.float64)
+    if np.isfinite(w_int).all() and bool(((w_int[:, 0] <= 1) & (w_int[:, 1] >= 1)).all()):
+        notes.append(f"the estimate is consistent with no shift: every weight's "
+                     f"{confidence:.0%} interval contains 1, so the corrected probabilities "
+                     "differ from the model's by noise only; keep the model's")
+    elif not test.reject:
+        notes.append(f"the shift test does not reject 'no shift' (p = {test.p_value:.3g}): "
+                     "the correction may not help")
     return LabelShiftReport(
         classes=names, method=method, options=dict(options), source_prior=est.source_prior_,
         estimate=result, chi2=test, ks=ks, corrected=np.asarray(corrected), alpha=alpha,
         confidence=confidence, n_holdout=len(h), n_target=len(t),
-        warnings=list(dict.fromkeys(str(w.message) for w in caught)),
+        warnings=notes,
     )
 
 
@@ -567,8 +586,11 @@ def run_labelshift(
             atomic_write(path, lambda f: np.save(f, report.corrected))
         else:
             buf = io.StringIO()
-            buf.write(",".join(f"p_{c}" for c in report.classes) + "\n")
-            np.savetxt(buf, report.corrected, delimiter=",", fmt="%.8g")
+            paths = data.get("target_paths")
+            writer = csv.writer(buf, lineterminator="\n")
+            writer.writerow([*(["path"] if paths else []), *(f"p_{c}" for c in report.classes)])
+            for i, row in enumerate(report.corrected):
+                writer.writerow([*([paths[i]] if paths else []), *(f"{v:.8g}" for v in row)])
             path = out / "corrected_target.csv"
             atomic_write_text(path, buf.getvalue())
         written = [path, atomic_write_json(out / "labelshift.json", report.summary())]

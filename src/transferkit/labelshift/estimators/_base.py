@@ -179,6 +179,7 @@ class LabelShiftEstimator(Params):
 
     _method = "base"
     _needs_proba = False
+    _regularised = False  # shrinks towards "no shift" where the holdout cannot tell
 
     # --- fitting ------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> LabelShiftEstimator:
@@ -254,7 +255,11 @@ class LabelShiftEstimator(Params):
             cond = (np.asarray(probs, dtype=np.float64).T @ onehot) / self.class_counts_
             self.condition_number_ = float(np.linalg.cond(cond))
         limit = float(getattr(self, "max_condition", 100.0))
-        self.identifiable_ = bool(len(never) == 0 and self.condition_number_ <= limit)
+        # a class never predicted empties a row of the hard confusion only: an estimator
+        # on probabilities (soft BBSE, MLLS) still sees it, and RLLS is regularised for this
+        hard = not (is_proba and (self._soft() or self._needs_proba))
+        blocked = (len(never) > 0 and hard) or not self.condition_number_ <= limit
+        self.identifiable_ = bool(self._regularised or not blocked)
 
     def _check_params(self) -> None:
         if self.interval not in _INTERVALS:

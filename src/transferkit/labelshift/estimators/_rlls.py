@@ -47,6 +47,7 @@ class RLLS(BBSE):
     """
 
     _method = "rlls"
+    _regularised = True
 
     def __init__(
         self,
