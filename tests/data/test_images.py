@@ -84,3 +84,15 @@ def test_stratified_and_k_per_class_splits(tmp_path):
     assert torch.bincount(k2.targets).tolist() == [2, 2, 2]
     with pytest.raises(ValueError, match="has 5 items"):
         split_images(ds, 5, seed=0)
+
+
+def test_a_csv_path_missing_from_the_csvs_folder_names_both_readings(tmp_path, monkeypatch):
+    (tmp_path / "img").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "img" / "a.png")
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "train.csv").write_text("path,label\nimg/a.png,x\n")
+    monkeypatch.chdir(tmp_path)  # img/a.png exists from here, not from lists/
+    ds = ImageCSV("lists/train.csv")
+    with pytest.raises(ValueError, match="read from its folder, 'lists'; 'img/a.png' from "
+                                         "the current folder exists"):
+        ds.scan()

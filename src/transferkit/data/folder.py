@@ -347,6 +347,22 @@ class ImageCSV(ImageFiles):
         labels = [index[lab] if lab else UNLABELLED for _, lab in rows]
         super().__init__(paths, labels, names, size, mode, transform, str(self.csv_path))
 
+    def load(self, path: str | os.PathLike[str]) -> Tensor:
+        """As :meth:`ImageFiles.load`; a missing file's error names both readings of a
+        relative path (from the CSV's folder, as used, and from the current folder)."""
+        try:
+            return super().load(path)
+        except ValueError as exc:
+            p, base = Path(path), self.csv_path.parent
+            if p.exists() or not p.is_relative_to(base) or base == Path("."):
+                raise
+            as_written = p.relative_to(base)
+            other = (f"{str(as_written)!r} from the current folder exists: write the paths "
+                     "relative to the CSV's folder, or absolute" if as_written.exists()
+                     else f"nor does {str(as_written)!r} from the current folder")
+            raise ValueError(f"{exc} (the CSV's relative paths are read from its folder, "
+                             f"{str(base)!r}; {other})") from None
+
 
 def _is_number(s: str) -> bool:
     try:
