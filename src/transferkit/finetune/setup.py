@@ -81,7 +81,7 @@ def hold_batchnorm(module: nn.Module) -> int:
     return n
 
 
-@dataclass
+@dataclass(repr=False)
 class FinetuneSetup:
     """What :func:`prepare_finetune` returns: train ``params`` of ``net`` with ``penalty``.
 
@@ -92,12 +92,20 @@ class FinetuneSetup:
     >>> setup = prepare_finetune(net, 3, "linear-probe", alpha=0.01)
     >>> setup.method, len(setup.params)          # only the new head's weight and bias train
     ('linear-probe', 2)
+    >>> setup                                       # a summary, not every weight
+    FinetuneSetup(method='linear-probe', net=MLP, penalty=L2, params=2 tensors, 51 values)
     """
 
     net: nn.Module
     penalty: FinetuneRegularizer
     params: list[nn.Parameter]
     method: str
+
+    def __repr__(self) -> str:  # the default printed every weight (hundreds of KB)
+        n = sum(p.numel() for p in self.params)
+        return (f"FinetuneSetup(method={self.method!r}, net={type(self.net).__name__}, "
+                f"penalty={type(self.penalty).__name__}, params={len(self.params)} tensors, "
+                f"{n:,} values)")
 
 
 def _fisher(net: nn.Module, data: Tensor, seed: int) -> dict[str, Tensor]:

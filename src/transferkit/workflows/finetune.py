@@ -320,7 +320,8 @@ def run_finetune(
                                   f"{shown['accuracy']:.3f}"))
     written.append(plot_curves(folder.path / "learning_curve.png",
                                metrics["curves"],
-                               f"{opts.method} on {opts.backbone}"))
+                               f"{opts.method} on {opts.backbone}",
+                               chosen=f"alpha={alpha:g}" if len(runs) > 1 else None))
     meta = {"architecture": opts.backbone, "classes": classes, "input_spec": spec.to_dict(),
             "trained_by": "finetune", "method": opts.method, "alpha": alpha,
             "epochs": opts.epochs}

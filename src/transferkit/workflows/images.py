@@ -517,22 +517,30 @@ def plot_confusion(path: Path, confusion: Sequence[Sequence[int]], classes: Sequ
 
 def plot_curves(path: Path, curves: Mapping[str, Mapping[str, Sequence[float]]],
                 title: str, metric: str = "val_accuracy",
-                metric_label: str = "validation accuracy") -> Path:
-    """Training loss and ``metric`` per epoch, one line per run (e.g. per alpha)."""
+                metric_label: str = "validation accuracy", chosen: str | None = None) -> Path:
+    """Training loss and ``metric`` per epoch, one line per run (e.g. per alpha), on whole
+    epochs; the ``chosen`` run drawn thicker and marked in the legend; a run of one epoch
+    is a marker."""
+    from matplotlib.ticker import MaxNLocator
+
     from .._plotting import figure
 
     with figure(path.parent, path.stem, figsize=(9, 3.4)) as (fig, out):
         ax_loss, ax_acc = fig.subplots(1, 2)
         for label, c in curves.items():
-            ax_loss.plot(c["epoch"], c["train_loss"], marker="o", ms=3, label=label)
+            style = {"marker": "o", "ms": 4 if label == chosen else 3,
+                     "lw": 2.4 if label == chosen else 1.2,
+                     "label": f"{label} (chosen)" if label == chosen else label}
+            ax_loss.plot(c["epoch"], c["train_loss"], **style)
             if c.get(metric):
-                ax_acc.plot(c["epoch"], c[metric], marker="o", ms=3, label=label)
+                ax_acc.plot(c["epoch"], c[metric], **style)
         ax_loss.set_xlabel("epoch")
         ax_loss.set_ylabel("training loss")
         ax_acc.set_xlabel("epoch")
         ax_acc.set_ylabel(metric_label)
         for ax in (ax_loss, ax_acc):
             ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax_acc.legend(fontsize=7)
         fig.suptitle(title, fontsize=9)
     return out
