@@ -151,7 +151,8 @@ class MLflowTracker:
                   "seeds": result.get("seeds"), "config": result.get("config", {}),
                   "overrides": result.get("overrides", {})}
         run_id = self.start(f"{result['claim']} ({result.get('budget')})", params,
-                            {"verdict": verdict, "paper": str(result.get("paper", ""))[:250]})
+                            {"verdict": verdict, "paper": str(result.get("paper", ""))[:250],
+                             **_code_tags()})
         points = [(f"arm.{arm}", v, i) for arm, values in result.get("arms", {}).items()
                   for i, v in enumerate(values)]
         points += [(f"mean.{a}", s.get("mean"), 0) for a, s in result.get("summary", {}).items()]
@@ -163,7 +164,9 @@ class MLflowTracker:
                        (f"holds.{name}", float(bool(c.get("holds"))), 0),
                        (f"shown_short.{name}", float(c.get("verdict") == "does not hold"), 0)]
         self.metrics(run_id, points)
-        self.artifacts(run_id, [json_path] + ([report] if report is not None else []))
+        figures = _report_figures(report, result["claim"]) if report is not None else []
+        files: list[str | os.PathLike[str]] = [json_path, *([report] if report else []), *figures]
+        self.artifacts(run_id, files)
         self.end(run_id, "FAILED" if result.get("error") else "FINISHED")
         return run_id
 
@@ -172,7 +175,7 @@ class MLflowTracker:
                      metrics: Mapping[str, Any], curves: Mapping[str, Mapping[str, Any]],
                      files: Iterable[str | os.PathLike[str]]) -> str:
         """One run for ``transferkit finetune``/``adapt``; returns its id."""
-        run_id = self.start(command, settings, {"command": command})
+        run_id = self.start(command, settings, {"command": command, **_code_tags()})
         points = self.curve_points(curves)
         for part in ("validation", "test", "source_validation", "target"):
             m = metrics.get(part)
@@ -191,6 +194,53 @@ class MLflowTracker:
         settings it saved in its folder, its metrics, ``curves`` and the files it wrote."""
         settings = json.loads((Path(result.out) / "settings.json").read_text())
         return self.log_workflow(command, settings, result.metrics, curves, result.written)
+
+
+def _code_tags() -> dict[str, str]:
+    """The code that ran: transferkit's version and, in a git checkout, its commit (and
+    whether the checkout had uncommitted changes)."""
+    import subprocess
+
+    from . import __version__
+
+    tags = {"transferkit.version": __version__}
+    try:
+        root = Path(__file__).resolve().parent
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, timeout=10,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return tags
+    tags["transferkit.commit"] = commit
+    tags["transferkit.dirty"] = str(bool(dirty)).lower()
+    return tags
+
+
+def _report_figures(report: str | os.PathLike[str], claim: str) -> list[Path]:
+    """The figures ``report.md`` shows in claim ``claim``'s section (files beside it).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (Path(d) / "a_seeds.png").write_bytes(b"png")
+    ...     lines = ["## `a` — holds", "![a_seeds](a_seeds.png)", "## `b` — holds", "![b](b.png)"]
+    ...     _ = (Path(d) / "report.md").write_text(chr(10).join(lines))
+    ...     [p.name for p in _report_figures(Path(d) / "report.md", "a")]
+    ['a_seeds.png']
+    """
+    path = Path(report)
+    section, found = False, []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            section = line.startswith(f"## `{claim}`")
+        elif section:
+            match = re.fullmatch(r"!\[[^\]]*\]\(([^)]+)\)", line.strip())
+            if match and (path.parent / match.group(1)).is_file():
+                found.append(path.parent / match.group(1))
+    return found
 
 
 def open_tracker(uri: str | None = None) -> MLflowTracker:

@@ -54,7 +54,9 @@ def test_reproduce_track_logs_every_claim_it_ran(tmp_path, monkeypatch, capsys):
     arms = {k[len("arm."):]: v for k, v in runs[0].data.metrics.items() if k.startswith("arm.")}
     assert arms == pytest.approx({a: v[0] for a, v in saved["arms"].items()})
     names = sorted(a.path for a in client.list_artifacts(runs[0].info.run_id))
-    assert names == ["bbse-correction.json", "report.md"]
+    assert {"bbse-correction.json", "report.md"} <= set(names)
+    assert any(n.endswith(".png") for n in names)  # the figures the report shows, logged too
+    assert runs[0].data.tags["transferkit.version"]
 
 
 def test_a_workflow_result_is_tracked_from_its_folder(tmp_path, monkeypatch, capsys):
