@@ -6,12 +6,25 @@ from pathlib import Path
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
+def _python_blocks():
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
 def test_readme_python_example_runs(capsys):
-    text = README.read_text()
-    (example,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    exec(compile(example, "README example", "exec"), {})
+    exec(compile(_python_blocks()[0], "README example", "exec"), {})
     accuracy = float(capsys.readouterr().out.strip())
     assert 0.5 < accuracy <= 1.0
+
+
+def test_readme_workflows_from_python_run(capsys, tmp_path, monkeypatch):
+    """The "From Python" block: finetune, predict and adapt on arrays it writes."""
+    monkeypatch.chdir(tmp_path)
+    blocks = _python_blocks()
+    assert len(blocks) == 2
+    exec(compile(blocks[1], "README workflows example", "exec"), {})
+    n_val, n_predicted, epoch = map(int, capsys.readouterr().out.split())
+    assert n_predicted == 24 and 1 <= n_val < 24 and epoch == 1
+    assert (tmp_path / "runs" / "tuned" / "model.json").is_file()
 
 
 def test_readme_gives_the_two_commands():
