@@ -147,6 +147,28 @@ def test_finetune_takes_an_alpha_list_and_says_what_auto_costs(capsys):
     assert "0.001,0.01,0.1,1" in text and "one model per value" in text
 
 
+@pytest.mark.parametrize("verb, option, value, message", [
+    ("finetune", "--lr", "nan", "--lr must be a finite number"),
+    ("finetune", "--lr", "inf", "--lr must be a finite number"),
+    ("finetune", "--alpha", "nan", "--alpha must be"),
+    ("finetune", "--alpha", "0.1,inf", "--alpha must be"),
+    ("finetune", "--image-size", "0", "--image-size must be >= 1"),
+    ("finetune", "--workers", "-1", "--workers must be"),
+    ("adapt", "--weight", "nan", "adaptation weight must be a finite number"),
+    ("adapt", "--image-size", "-32", "--image-size must be >= 1"),
+])
+def test_impossible_options_are_refused_before_anything_is_written(
+        data, tmp_path, capsys, verb, option, value, message):
+    out = tmp_path / "out"
+    inputs = (["--train", str(data / "train")] if verb == "finetune" else
+              ["--source", str(data / "train"), "--target", str(data / "test")])
+    assert main([verb, *inputs, "--out", str(out), *FAST, "--epochs", "1",
+                 option, value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not out.exists()  # no settings.json, no runs/: a rerun needs no --resume
+
+
 def _err(args, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()

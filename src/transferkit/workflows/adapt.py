@@ -21,6 +21,7 @@ checkpoint while training), and ``resume=True`` continues a killed run.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ from .images import (
     TrainingOptions,
     build_backbone,
     check_labelled,
+    check_workers,
     epoch_curve,
     evaluate,
     open_image_set,
@@ -71,10 +73,10 @@ class AdaptOptions(TrainingOptions):
     Examples
     --------
     >>> AdaptOptions(method="mstn", weight=0.5).check()     # any registered objective
-    >>> AdaptOptions(weight=-1.0).check()
+    >>> AdaptOptions(weight=float("nan")).check()  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    transferkit.workflows.labelshift.InputError: the adaptation weight must be >= 0; got -1.0
+    transferkit.workflows.labelshift.InputError: the adaptation weight must be ...; got nan
     """
 
     method: str = "dann"
@@ -83,8 +85,9 @@ class AdaptOptions(TrainingOptions):
 
     def check(self) -> None:
         self.check_common(list_adaptations(), counts=("dev_images",))
-        if self.weight < 0:
-            raise InputError(f"the adaptation weight must be >= 0; got {self.weight}")
+        if not (math.isfinite(self.weight) and self.weight >= 0):
+            raise InputError(f"the adaptation weight must be a finite number >= 0; got "
+                             f"{self.weight}")
 
 
 @dataclass
@@ -149,6 +152,7 @@ def run_adapt(
     """
     opts = options or AdaptOptions()
     opts.check()
+    check_workers(workers)
     dev = resolve_device(device)
     show = progress_wanted() if progress is None else progress
     src = open_image_set(source, "--source", skip_bad=skip_bad, progress=show)

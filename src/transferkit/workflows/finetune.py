@@ -25,6 +25,7 @@ finished ones.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from dataclasses import asdict, dataclass, field
@@ -54,6 +55,7 @@ from .images import (
     TrainingOptions,
     build_backbone,
     check_labelled,
+    check_workers,
     epoch_curve,
     evaluate,
     load_model,
@@ -99,12 +101,14 @@ class FinetuneOptions(TrainingOptions):
         self.check_common(list_finetune_methods())
         values = self.alpha if isinstance(self.alpha, (tuple, list)) else (self.alpha,)
         if self.alpha != "auto" and (not values or any(
-                isinstance(a, bool) or not isinstance(a, (int, float)) or not a >= 0
-                for a in values)):
+                isinstance(a, bool) or not isinstance(a, (int, float))
+                or not (math.isfinite(a) and a >= 0) for a in values)):
             raise InputError("--alpha must be a number >= 0, a list of them (0.01,0.1) or "
                              f"'auto'; got {self.alpha!r}")
         if self.freeze < 0:
             raise InputError(f"--freeze must be >= 0; got {self.freeze}")
+        if not (math.isfinite(self.beta) and self.beta >= 0):
+            raise InputError(f"beta must be a finite number >= 0; got {self.beta}")
 
     def alphas(self) -> tuple[float, ...]:
         """The alphas to train: the one given, the list given, or with ``"auto"`` the
@@ -238,6 +242,7 @@ def run_finetune(
     """
     opts = options or FinetuneOptions()
     opts.check()
+    check_workers(workers)
     dev = resolve_device(device)
     show = progress_wanted() if progress is None else progress
     train_ds = open_image_set(train, "--train", skip_bad=skip_bad, progress=show)
@@ -355,6 +360,9 @@ def run_predict(
     ...
     transferkit.workflows.labelshift.InputError: --model 'no-such-model' holds no model.json: ...
     """
+    check_workers(workers)
+    if batch_size < 1:
+        raise InputError(f"the batch size must be >= 1; got {batch_size}")
     net, meta = load_model(model)
     classes = list(meta["classes"])
     ds = open_image_set(images, "--images", classes=classes, skip_bad=skip_bad)

@@ -73,8 +73,12 @@ class TrainingOptions:
             if int(getattr(self, name)) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 1; got "
                                  f"{getattr(self, name)}")
-        if self.lr <= 0:
-            raise InputError(f"--lr must be > 0; got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise InputError(f"--lr must be a finite number > 0; got {self.lr}")
+        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
+            raise InputError(f"the momentum must be in [0, 1); got {self.momentum}")
+        if self.image_size is not None and int(self.image_size) < 1:
+            raise InputError(f"--image-size must be >= 1; got {self.image_size}")
         if not 0 < self.val_fraction < 1:
             raise InputError(f"the validation fraction must be in (0, 1); got "
                              f"{self.val_fraction}")
@@ -202,6 +206,13 @@ def result_warnings(what: str, probs: Tensor, labels: Tensor | None, classes: Se
     for message in out:
         warnings.warn(message, ResultWarning, stacklevel=2)
     return out
+
+
+def check_workers(workers: int) -> int:
+    """``--workers`` as given, or an :class:`InputError` when it is negative."""
+    if isinstance(workers, bool) or int(workers) != workers or workers < 0:
+        raise InputError(f"--workers must be a whole number >= 0; got {workers}")
+    return int(workers)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
