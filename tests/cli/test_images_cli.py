@@ -205,3 +205,45 @@ def test_bad_inputs_are_one_line_and_write_nothing(data, tmp_path, capsys):
     # the good run's files appear only once it finishes: skip-bad gets past the bad image
     assert main([*base, "--train", str(bad), "--skip-bad"]) == 0
     assert json.loads((out / "metrics.json").read_text())["skipped_files"] == 1
+
+
+@pytest.fixture
+def model_folder(tmp_path):
+    from transferkit.nets import create_backbone
+    from transferkit.workflows.images import save_model
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    net = create_backbone("efficientnet-lite0", image_size=32, n_classes=3)
+    save_model(folder, net, {"architecture": "efficientnet-lite0",
+                             "classes": ["d0", "d1", "d2"],
+                             "input_spec": net.input_spec.to_dict()})
+    return folder
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda m: "{not json", "is not JSON"),
+    (lambda m: json.dumps({k: v for k, v in json.loads(m).items() if k != "classes"}),
+     "lacks classes"),
+    (lambda m: json.dumps({**json.loads(m), "architecture": "resnet-9000"}), "resnet-9000"),
+    (lambda m: json.dumps({**json.loads(m), "weights": "../../etc/weights.pt"}),
+     "outside the model folder"),
+])
+def test_a_damaged_model_folder_is_one_clear_error(data, model_folder, tmp_path, capsys,
+                                                   damage, message):
+    meta = model_folder / "model.json"
+    meta.write_text(damage(meta.read_text()))
+    err = _err(["predict", "--model", str(model_folder), "--images", str(data / "test"),
+                "--out", str(tmp_path / "p.csv"), "--device", "cpu"], capsys)
+    assert message in err, err
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_checkpoint_holding_objects_is_refused_in_words(tmp_path):
+    from transferkit.nets import from_checkpoint
+
+    path = tmp_path / "model.pt"
+    torch.save({"weights": torch.zeros(2), "note": ValueError("a pickled object")}, path)
+    with pytest.raises(ValueError, match="holds code or Python objects") as info:
+        from_checkpoint(path, "efficientnet-lite0")
+    assert "weights_only=False" not in str(info.value)

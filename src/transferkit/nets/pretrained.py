@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -406,9 +407,14 @@ def load_state_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
             raise ValueError(f"cannot read safetensors file {str(path)!r}: {exc}") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and weights-only errors alike
-        raise ValueError(f"cannot read checkpoint {str(path)!r} as a state dict "
-                         f"(weights_only=True): {exc}") from None
+    except pickle.UnpicklingError:  # torch's advice to load it unsafely is not repeated
+        raise ValueError(f"checkpoint {str(path)!r} holds code or Python objects besides "
+                         "tensors, and is refused: loading it could run code. Save the "
+                         "weights alone (torch.save(model.state_dict(), path)) or as "
+                         ".safetensors") from None
+    except Exception as exc:  # a damaged zip, not a torch file at all
+        raise ValueError(f"cannot read checkpoint {str(path)!r} as a state dict: "
+                         f"{type(exc).__name__}: {exc}") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]

@@ -7,7 +7,7 @@ for recipes, workflows and users.
 
 from .callbacks import BestCheckpoint, Evaluate
 from .interface import Callback, NonFiniteLossError, StepContext, Update, evaluating
-from .loop import History, Phase, Trainer, fit, sum_losses
+from .loop import CheckpointError, History, Phase, Trainer, fit, sum_losses
 from .seeding import seeded
 from .steps import accuracy, classification_step, predict_logits, weighted_cross_entropy
 from .streams import (
@@ -22,6 +22,7 @@ from .streams import (
 __all__ = [
     "BestCheckpoint",
     "Callback",
+    "CheckpointError",
     "DatasetStream",
     "EpochSampler",
     "Evaluate",

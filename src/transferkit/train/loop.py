@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,8 +65,8 @@ from .interface import (
 from .streams import Stream
 
 __all__ = [
-    "Batches", "Callback", "Combiner", "History", "Phase", "StepContext", "StepFn", "Trainer",
-    "Update", "fit", "sum_losses",
+    "Batches", "Callback", "CheckpointError", "Combiner", "History", "Phase", "StepContext",
+    "StepFn", "Trainer", "Update", "fit", "sum_losses",
 ]
 
 
@@ -143,6 +144,16 @@ class Phase:
     combiner: Combiner = sum_losses
     update: Update = field(default_factory=Update)
     first_steps: int | None = None
+
+
+class CheckpointError(ValueError):
+    """A checkpoint the loop refuses to load (it holds more than tensors).
+
+    Examples
+    --------
+    >>> issubclass(CheckpointError, ValueError)
+    True
+    """
 
 
 @dataclass
@@ -462,8 +473,14 @@ class Trainer:
         atomic_write(path, lambda f: f.write(buf.getvalue()))
 
     def load(self, path: str | os.PathLike[str]) -> None:
-        """Restore a state written by :meth:`save` (loaded with ``weights_only=True``)."""
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        """Restore a state written by :meth:`save` (loaded with ``weights_only=True``); a
+        file holding code or other objects is refused with a :class:`CheckpointError`."""
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except pickle.UnpicklingError:
+            raise CheckpointError(f"checkpoint {str(path)!r} holds code or Python objects besides "
+                             "tensors and is refused (it is not one this loop wrote); "
+                             "delete it to start the run again") from None
         self.load_state_dict(state)
 
     # --------------------------------------------------------------------- fit

@@ -39,7 +39,7 @@ from ..adaptation import (
 )
 from ..data.splits import split_images
 from ..nets import replace_head
-from ..train import BestCheckpoint, DatasetStream, Evaluate, Phase, Trainer, seeded
+from ..train import BestCheckpoint, CheckpointError, DatasetStream, Evaluate, Phase, Trainer, seeded
 from ..train.interface import progress_wanted
 from .images import (
     MIN_STEPS,
@@ -198,7 +198,10 @@ def run_adapt(
                       seed=opts.seed, checkpoint=folder.path / "checkpoint.pt",
                       checkpoint_every=per_epoch, progress=show,
                       desc=f"adapt {opts.method}")
-    trainer.fit()
+    try:
+        trainer.fit()
+    except CheckpointError as exc:
+        raise InputError(str(exc)) from None
     curve = epoch_curve(trainer.history, per_epoch, opts.epochs,
                         {"val_accuracy": "val/accuracy", "dev_risk": "selection/dev"})
     probs, labels = predict_proba(model, val, dev, workers=workers)

@@ -46,7 +46,7 @@ from ..finetune import (
     regularizer_class,
     select_alpha,
 )
-from ..train import DatasetStream, Evaluate, Phase, Trainer, classification_step
+from ..train import CheckpointError, DatasetStream, Evaluate, Phase, Trainer, classification_step
 from ..train.interface import progress_wanted
 from .images import (
     MIN_STEPS,
@@ -194,7 +194,10 @@ def _run_one(
                       checkpoint_every=per_epoch, progress=progress,
                       desc=f"finetune {opts.method} alpha={alpha:g}",
                       log_losses_every=1)
-    trainer.fit()
+    try:
+        trainer.fit()
+    except CheckpointError as exc:
+        raise InputError(str(exc)) from None
     probs, labels = predict_proba(net, val_ds, device, workers=workers)
     val = evaluate(probs, labels, classes)
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}

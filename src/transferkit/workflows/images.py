@@ -474,14 +474,32 @@ def load_model(folder: str | os.PathLike[str]) -> tuple[SplitNet, dict[str, Any]
     if not meta_path.is_file():
         raise InputError(f"--model {str(folder)!r} holds no {MODEL_FILE}: expected the --out "
                          "folder of a finished `transferkit finetune` or `adapt` run")
-    meta = json.loads(meta_path.read_text())
-    kwargs: dict[str, Any] = {"n_classes": len(meta["classes"]),
-                              "image_size": meta["input_spec"]["size"]}
+    where = f"--model {str(folder)!r}: {MODEL_FILE}"
     try:
-        net = from_checkpoint(folder / meta["weights"], meta["architecture"], **kwargs)
-    except (ValueError, FileNotFoundError, MissingExtraError) as exc:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{where} is not JSON ({exc}); the folder is damaged: train again "
+                         "or restore it") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{where} holds {type(meta).__name__}, expected an object")
+    needed = {"architecture": str, "classes": list, "input_spec": dict, "weights": str}
+    wrong = [k for k, kind in needed.items() if not isinstance(meta.get(k), kind)]
+    if wrong:
+        raise InputError(f"{where} lacks {', '.join(wrong)} (expected "
+                         f"{', '.join(needed)}); the folder is damaged")
+    weights = (folder / meta["weights"]).resolve()
+    if weights.parent != folder.resolve() or "/" in meta["weights"] or "\\" in meta["weights"]:
+        raise InputError(f"{where} names weights {meta['weights']!r} outside the model "
+                         "folder; only a file inside it is read")
+    try:
+        spec = InputSpec.from_dict(meta["input_spec"])
+        net = from_checkpoint(weights, meta["architecture"], n_classes=len(meta["classes"]),
+                              image_size=spec.size)
+    except KeyError as exc:
+        raise InputError(f"{where}: {exc.args[0] if exc.args else exc}") from None
+    except (ValueError, TypeError, FileNotFoundError, MissingExtraError) as exc:
         raise InputError(f"--model {str(folder)!r}: {exc}") from None
-    net.input_spec = InputSpec.from_dict(meta["input_spec"])
+    net.input_spec = spec
     return net, meta
 
 
