@@ -96,3 +96,11 @@ def test_a_csv_path_missing_from_the_csvs_folder_names_both_readings(tmp_path, m
     with pytest.raises(ValueError, match="read from its folder, 'lists'; 'img/a.png' from "
                                          "the current folder exists"):
         ds.scan()
+
+
+@pytest.mark.parametrize("row, got", [("a.png,x,extra", 3), ("a.png", 1)])
+def test_a_ragged_csv_row_is_refused_with_its_line(tmp_path, row, got):
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    (tmp_path / "list.csv").write_text(f"path,label\na.png,x\n{row}\n")
+    with pytest.raises(ValueError, match=f"line 3: {got} fields where the header has 2"):
+        ImageCSV(tmp_path / "list.csv")

@@ -326,7 +326,16 @@ class ImageCSV(ImageFiles):
             if "path" not in fields:
                 raise ValueError(f"{str(self.csv_path)!r}: expected a header with the columns "
                                  f"'path' and (optionally) 'label'; found {fields}")
-            rows = [(r["path"] or "", (r.get("label") or "").strip()) for r in reader]
+            rows = []
+            for r in reader:
+                extra = r.pop(None, None)  # fields beyond the header's
+                short = [k for k, v in r.items() if v is None]  # fields the row lacks
+                if extra or short:
+                    got = len(fields) + len(extra or []) - len(short)
+                    raise ValueError(f"{str(self.csv_path)!r} line {reader.line_num}: {got} "
+                                     f"fields where the header has {len(fields)} "
+                                     f"({','.join(fields)})")
+                rows.append((r["path"] or "", (r.get("label") or "").strip()))
         if not rows:
             raise ValueError(f"{str(self.csv_path)!r} lists no images")
         base = self.csv_path.parent
