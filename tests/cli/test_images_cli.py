@@ -247,3 +247,16 @@ def test_a_checkpoint_holding_objects_is_refused_in_words(tmp_path):
     with pytest.raises(ValueError, match="holds code or Python objects") as info:
         from_checkpoint(path, "efficientnet-lite0")
     assert "weights_only=False" not in str(info.value)
+
+
+def test_an_out_folder_with_other_files_is_refused_unless_forced(data, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("\\documentclass{article}")
+    args = ["finetune", "--train", str(data / "train"), "--out", str(out), *FAST,
+            "--epochs", "1"]
+    err = _err(args, capsys)
+    assert "holds files that no run wrote (thesis.tex)" in err and "--force" in err
+    assert sorted(p.name for p in out.iterdir()) == ["thesis.tex"]
+    assert main([*args, "--force"]) == 0
+    assert (out / "model.json").is_file() and (out / "thesis.tex").is_file()

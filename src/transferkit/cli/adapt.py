@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = run_adapt(args.source, args.target, args.out, options=opts,
                            device=args.device, workers=args.workers, resume=args.resume,
-                           skip_bad=args.skip_bad)
+                           skip_bad=args.skip_bad, force=args.force)
     except InputError as exc:
         raise CLIError(str(exc)) from None
     return finish(args, "adapt", result, {args.method: result.metrics["curve"]})

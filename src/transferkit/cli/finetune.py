@@ -52,6 +52,8 @@ def add_common(p: Any) -> None:
     p.add_argument("--skip-bad", action="store_true",
                    help="skip (and count) unreadable image files instead of stopping")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--force", action="store_true",
+                   help="write into an --out folder that holds other files")
     p.add_argument("--out", type=Path, required=True, help="folder for the model and reports")
     p.add_argument("--track", nargs="?", const="", default=None, metavar="URI",
                    help="log the run to MLflow (the extra 'tracking'): settings, per-epoch "
@@ -135,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = run_finetune(args.train, args.out, val=args.val, test=args.test, options=opts,
                               device=args.device, workers=args.workers, resume=args.resume,
-                              skip_bad=args.skip_bad)
+                              skip_bad=args.skip_bad, force=args.force)
     except InputError as exc:
         raise CLIError(str(exc)) from None
     return finish(args, "finetune", result, result.metrics["curves"])

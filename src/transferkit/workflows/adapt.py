@@ -128,7 +128,7 @@ def run_adapt(
     source: str | os.PathLike[str], target: str | os.PathLike[str],
     out: str | os.PathLike[str], *, options: AdaptOptions | None = None,
     device: str = "auto", workers: int = 0, resume: bool = False, skip_bad: bool = False,
-    progress: bool | None = None,
+    progress: bool | None = None, force: bool = False,
 ) -> AdaptResult:
     """Adapt from labelled ``source`` images to unlabelled ``target`` images; see the module
     docstring. Bad input raises :class:`InputError` before anything is written.
@@ -169,7 +169,7 @@ def run_adapt(
                          ) from None
     fit_part, val, tgt = (d.with_transform(spec) for d in (fit_part, val, tgt))
     folder = RunFolder(out, {**asdict(opts), "source": str(source), "target": str(target),
-                             "skip_bad": skip_bad}, resume)
+                             "skip_bad": skip_bad}, resume, force)
     with seeded(opts.seed + 1):
         replace_head(net, len(classes))
         objective = create_adaptation(opts.method, in_features=net.feature_dim,

@@ -215,6 +215,7 @@ def run_finetune(
     val: str | os.PathLike[str] | None = None, test: str | os.PathLike[str] | None = None,
     options: FinetuneOptions | None = None, device: str = "auto", workers: int = 0,
     resume: bool = False, skip_bad: bool = False, progress: bool | None = None,
+    force: bool = False,
 ) -> FinetuneResult:
     """Fine-tune on the labelled images ``train`` (a folder of class folders, a CSV or an
     ``.npz``) and write the model and its reports to ``out``; see the module docstring.
@@ -274,7 +275,7 @@ def run_finetune(
     train_ds, val_ds = train_ds.with_transform(spec), val_ds.with_transform(spec)
     settings = {**asdict(opts), "train": str(train), "val": None if val is None else str(val),
                 "skip_bad": skip_bad}
-    folder = RunFolder(out, settings, resume)
+    folder = RunFolder(out, settings, resume, force)
     grid = opts.alphas()
     if len(grid) > 1:
         _say(f"finetune: --alpha {opts.alpha if opts.alpha == 'auto' else 'list'} trains "

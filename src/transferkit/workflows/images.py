@@ -317,7 +317,8 @@ class RunFolder:
     """The ``--out`` folder of a run: refuses to mix runs, and resumes only the same one.
 
     ``settings.json`` records what the run was asked to do; a folder holding another run
-    is an error unless ``resume`` and the settings agree.
+    is an error unless ``resume`` and the settings agree, and a folder holding files that
+    no run wrote is an error unless ``force``.
 
     Examples
     --------
@@ -332,7 +333,8 @@ class RunFolder:
     """
 
     def __init__(self, out: str | os.PathLike[str], settings: Mapping[str, Any],
-                 resume: bool) -> None:
+                 resume: bool, force: bool = False) -> None:
+        self.force = bool(force)
         try:
             self.path = check_writable_dir(out)
         except OSError as exc:
@@ -364,6 +366,11 @@ class RunFolder:
                                  f"other settings ({', '.join(diff)}); use another --out")
         elif resume and self.path.exists() and any(self.path.iterdir()):
             raise InputError(f"--resume: {str(self.path)!r} holds no run to resume")
+        elif not self.force and self.path.exists() and any(self.path.iterdir()):
+            names = sorted(p.name for p in self.path.iterdir())
+            raise InputError(f"--out {str(self.path)!r} holds files that no run wrote "
+                             f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
+                             "choose a new or empty folder, or pass --force to write into it")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             atomic_write_json(recorded, self.settings)
