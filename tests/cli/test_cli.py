@@ -147,3 +147,12 @@ def test_each_command_builds_its_own_options_only_when_run(capsys):
     with pytest.raises(SystemExit):
         main(["finetune", "--help"])
     assert "--method" in capsys.readouterr().out
+
+
+def test_a_set_that_drops_a_compared_arm_is_refused_before_any_seed(tmp_path, capsys):
+    code = main(["reproduce", "maml", "--quiet", "--out", str(tmp_path),
+                 "--set", "arms=('maml',)"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--set for claim 'maml'" in err and "leave out 'pretrained'" in err
+    assert not (tmp_path / "maml.json").exists() and not (tmp_path / ".partial").exists()

@@ -162,7 +162,7 @@ def reproduce(
     from .overrides import apply_overrides
     from .records import before_run, record_summary, write_record
     from .report import load_results, record_line, terminal_table, verdict_word, write_report
-    from .runner import check_out_dir, run_claim
+    from .runner import check_config, check_out_dir, run_claim
 
     if budget not in ("quick", "full"):
         raise ValueError(f"budget must be 'quick' or 'full'; got {budget!r}")
@@ -177,6 +177,7 @@ def reproduce(
     for name in names:  # every override is checked before any work starts
         try:
             configs[name] = apply_overrides(create_claim(name).config(budget), overrides)
+            check_config(create_claim(name), configs[name])
         except ValueError as exc:
             raise ValueError(f"override for claim {name!r}: {exc}") from None
     if record and (budget != "full" or seeds is not None or overrides):

@@ -48,8 +48,8 @@ from .overrides import apply_overrides
 from .stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, summarize
 from .units import unit_scope
 
-__all__ = ["CONFIRMATION_SEED", "MIN_SEEDS", "UNIT_THREADS", "budget_seeds", "claim_verdict",
-           "judge_arms", "run_claim"]
+__all__ = ["CONFIRMATION_SEED", "MIN_SEEDS", "UNIT_THREADS", "budget_seeds", "check_config",
+           "claim_verdict", "judge_arms", "run_claim"]
 
 UNIT_THREADS = 1
 """Intra-op threads of every seed unit, serial or in a worker: a claim's numbers may depend
@@ -277,6 +277,35 @@ def judge(
                       seeds)
 
 
+def check_config(claim: Claim, cfg: Any) -> None:
+    """Refuse, before any seed runs, a config whose ``arms`` (for recipes that have that
+    field) leave out an arm a comparison that must be made needs (an optional comparison
+    may lose its arms: it is then skipped).
+
+    Examples
+    --------
+    >>> from transferkit.claims import create_claim
+    >>> claim = create_claim("maml")
+    >>> import dataclasses
+    >>> check_config(claim, dataclasses.replace(claim.config("quick"), arms=("maml",)))
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: claim 'maml': its config's arms ('maml',) leave out 'pretrained', which ...
+    """
+    arms = getattr(cfg, "arms", None)
+    if not isinstance(arms, (tuple, list)):
+        return
+    for c in claim.comparisons:
+        if getattr(c, "optional", False):
+            continue
+        for name in c.arms():
+            base = name.rsplit("/", 1)[-1].split("@", 1)[0]
+            if base not in arms:
+                raise ValueError(f"claim {claim.name!r}: its config's arms {tuple(arms)} leave "
+                                 f"out {base!r}, which the comparison {c.label} needs")
+
+
 def judge_arms(
     claim: Claim, values: Mapping[str, Sequence[float | None]], seeds: Sequence[int]
 ) -> dict[str, Any]:
@@ -378,6 +407,7 @@ def run_claim(
     name = claim.name
     cfg = config if config is not None else apply_overrides(claim.config(budget),
                                                             overrides or {})
+    check_config(claim, cfg)
     if n_seeds is not None:
         if n_seeds < 1:
             raise ValueError(f"the number of seeds must be >= 1; got {n_seeds}")
