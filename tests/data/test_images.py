@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from transferkit.data import ImageArrays, ImageCSV, ImageFolder, open_images, split_images
+from transferkit.data.folder import ImageFiles
 
 
 def _folder(root, per_class=4, classes=("a", "b", "c"), size=(6, 5)):
@@ -104,3 +105,22 @@ def test_a_ragged_csv_row_is_refused_with_its_line(tmp_path, row, got):
     (tmp_path / "list.csv").write_text(f"path,label\na.png,x\n{row}\n")
     with pytest.raises(ValueError, match=f"line 3: {got} fields where the header has 2"):
         ImageCSV(tmp_path / "list.csv")
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda: Image.fromarray(np.full((4, 4), 32768, np.uint16)), 32768 / 65535),  # I;16
+    (lambda: Image.fromarray(np.full((4, 4), 1000, np.int32)), 1000 / 65535),     # I
+    (lambda: Image.fromarray(np.full((4, 4), 0.25, np.float32)), 0.25),            # F
+    (lambda: Image.new("L", (4, 4), 128).convert("P"), 128 / 255),                # palette
+    (lambda: Image.new("LA", (4, 4), (64, 255)), 64 / 255),                       # grey+alpha
+    (lambda: Image.new("CMYK", (4, 4), (0, 0, 0, 0)), 1.0),                       # white
+])
+def test_every_pillow_mode_reaches_the_network_in_its_range(tmp_path, make, expected):
+    img = make()
+    path = tmp_path / ("x.tiff" if img.mode in ("I", "F", "CMYK") else "x.png")
+    img.save(path)
+    for mode in ("L", "RGB"):
+        x = ImageFiles([path], [0], ["a"], mode=mode)[0][0]
+        assert x.shape[0] == (1 if mode == "L" else 3)
+        assert float(x.min()) == pytest.approx(expected, abs=0.01), (img.mode, mode)
+        assert float(x.max()) == pytest.approx(expected, abs=0.01), (img.mode, mode)

@@ -37,6 +37,23 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", "
 UNLABELLED = -1
 
 
+_DEEP_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _deep_grey(img: Any) -> Any:
+    """A 16- or 32-bit grey image as Pillow's float mode ``F`` in [0, 1]: 16-bit values over
+    65,535; 32-bit integers over 65,535 when they fit in 16 bits (as 16-bit PNGs open),
+    else over their own maximum; floats as they are (expected in [0, 1])."""
+    from PIL import Image
+
+    arr = np.asarray(img, dtype=np.float64)
+    if img.mode != "F":
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) <= 65535 else \
+            float(arr.max())
+        arr = arr / max(top, 1.0)
+    return Image.fromarray(arr.astype(np.float32), mode="F")
+
+
 class _Images(torch.utils.data.Dataset[tuple[Tensor, int]]):
     """What the three datasets share: classes, labels, transforms, subsets."""
 
@@ -186,7 +203,14 @@ class ImageFiles(_Images):
 
         try:
             with Image.open(path) as opened:
-                img = opened.convert(self.mode)
+                if opened.mode in _DEEP_MODES:  # 16/32-bit integer or float grey
+                    grey = _deep_grey(opened)
+                    if self.size is not None:
+                        grey = grey.resize((self.size[1], self.size[0]),
+                                           Image.Resampling.BILINEAR)
+                    deep = torch.from_numpy(np.asarray(grey, dtype=np.float32).copy())
+                    return deep.clamp_(0.0, 1.0)[None].repeat(1 if self.mode == "L" else 3, 1, 1)
+                img = opened.convert(self.mode)  # palette, CMYK, LA, RGBA, 1-bit: Pillow's
             if self.size is not None:
                 img = img.resize((self.size[1], self.size[0]), Image.Resampling.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
