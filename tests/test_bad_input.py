@@ -56,7 +56,39 @@ API = [
      ValueError, "3 class columns but target probabilities have 2"),
     ("proba-rows", lambda p: BBSE(soft=True).fit(np.array([[0.5, 0.6], [0.5, 0.5]]),
                                                  np.array([0, 1])), ValueError, "sum to one"),
+    # the newer methods' entry points (issue 34, items 8 and 9)
+    ("maml-adapt-nan", lambda p: _maml().adapt(torch.full((3, 1), float("nan")),
+                                               torch.zeros(3, 1)), ValueError, "support_x"),
+    ("maml-adapt-empty", lambda p: _maml().adapt(torch.zeros(0, 1), torch.zeros(0, 1)),
+     ValueError, "at least one"),
+    ("dsmt-no-channels", lambda p: _dsmt(0), ValueError, "n_channels must be >= 1"),
+    ("dsmt-wrong-channels", lambda p: _dsmt(2)(torch.zeros(4, 3, 64), torch.zeros(4, 3)),
+     ValueError, "expected windows \\(n, 2, steps\\)"),
+    ("reform-predict-unfitted", lambda p: _reform().predict(np.zeros((2, 3))), Exception,
+     "not fitted"),
+    ("reform-fit-no-rows", lambda p: _reform().fit(np.zeros((0, 3)), np.zeros(0)),
+     ValueError, "no rows"),
+    ("reform-fit-nan", lambda p: _reform().fit(np.full((2, 3), np.nan), np.array([0, 1])),
+     ValueError, "NaN or infinite"),
 ]
+
+
+def _maml():
+    from transferkit.meta import MAML
+
+    return MAML(torch.nn.Linear(1, 1), torch.nn.functional.mse_loss)
+
+
+def _dsmt(channels):
+    from transferkit.multitask import DSMTNet
+
+    return DSMTNet(channels, 0, width=4, units=8)
+
+
+def _reform():
+    from transferkit.heterogeneous import ReForm
+
+    return ReForm((np.eye(2, 3), np.zeros(2)), np.eye(3), np.eye(3))
 
 
 @pytest.mark.parametrize("case, call, exc, match", API, ids=[c[0] for c in API])

@@ -491,6 +491,11 @@ class ReForm(Params):
                 f"X must have one column per new feature ({cost.shape[1]}); got shape "
                 f"{X.shape}"
             )
+        if len(X) == 0:
+            raise ValueError("X has no rows: ReForm needs at least one labelled example in "
+                             "the new feature space")
+        if not np.isfinite(X).all():
+            raise ValueError(f"X has {int((~np.isfinite(X)).sum())} NaN or infinite values")
         y = np.asarray(y)
         if len(y) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
@@ -553,6 +558,8 @@ class ReForm(Params):
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.coef_.shape[1]:
             raise ValueError(f"X must have {self.coef_.shape[1]} columns; got shape {X.shape}")
+        if not np.isfinite(X).all():
+            raise ValueError(f"X has {int((~np.isfinite(X)).sum())} NaN or infinite values")
         return np.asarray(X @ self.coef_.T + self.intercept_)
 
     def predict_proba(self, X: Any) -> NDArray[np.float64]:
@@ -562,7 +569,8 @@ class ReForm(Params):
         return np.asarray(p / p.sum(axis=1, keepdims=True))
 
     def predict(self, X: Any) -> NDArray[Any]:
-        return np.asarray(self.classes_[self.decision_function(X).argmax(axis=1)])
+        scores = self.decision_function(X)  # first: it says when the model is not fitted
+        return np.asarray(self.classes_[scores.argmax(axis=1)])
 
     def score(self, X: Any, y: Any) -> float:
         """Accuracy on ``(X, y)``."""

@@ -289,6 +289,12 @@ class MAML(nn.Module):
     def adapt(self, support_x: Tensor, support_y: Tensor, steps: int | None = None) -> nn.Module:
         """A copy of the model adapted to one task's support set; the meta-parameters are
         left as they are. ``steps`` defaults to ``inner_steps``."""
+        if len(support_x) == 0 or len(support_x) != len(support_y):
+            raise ValueError(f"the support set needs as many targets as inputs, at least one; "
+                             f"got {len(support_x)} inputs and {len(support_y)} targets")
+        for name, t in (("support_x", support_x), ("support_y", support_y)):
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise ValueError(f"{name} has NaN or infinite values")
         with _frozen_batch_norm(self.model, self.batch_norm == "frozen"):
             adapted = self.adapted_weights(support_x, support_y, steps, create_graph=False)
         out = copy.deepcopy(self.model)

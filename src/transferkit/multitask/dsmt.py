@@ -158,6 +158,8 @@ class DSMTNet(nn.Module):
             raise ValueError(f"aux_mode must be 'blocks' or 'shared'; got {aux_mode!r}")
         if n_aux < 0:
             raise ValueError(f"n_aux must be >= 0; got {n_aux}")
+        if n_channels < 1:
+            raise ValueError(f"n_channels must be >= 1; got {n_channels}")
         self.groups = [list(g) for g in (groups or [[c] for c in range(n_channels)])]
         used = sorted(c for g in self.groups for c in g)
         if used != list(range(n_channels)):
@@ -190,6 +192,11 @@ class DSMTNet(nn.Module):
 
     def forward(self, x: Tensor, missing: Tensor) -> tuple[Tensor, Tensor]:
         """``(main logit (n,), auxiliary outputs (n, K))``."""
+        channels = sum(len(g) for g in self.groups)
+        if x.ndim != 3 or x.shape[1] != channels or missing.shape != (len(x), channels):
+            raise ValueError(f"expected windows (n, {channels}, steps) and indicators "
+                             f"(n, {channels}); got {tuple(x.shape)} and "
+                             f"{tuple(missing.shape)}")
         z = self.represent(x, missing)
         if self.aux_mode == "blocks" and self.n_aux:
             h = F.relu(torch.baddbmm(self.block_b, z.expand(self.n_aux, -1, -1), self.block_w))
