@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._text import duration
 from .base import BROKEN, create_claim, list_claims
 
 __all__ = ["ReproduceResult", "reproduce"]
@@ -70,7 +71,7 @@ class _Progress:
         elapsed = time.monotonic() - self.start
         if left <= 0 or self.computed == 0:
             return ""
-        return f", about {_duration(elapsed / self.computed * left)} left"
+        return f", about {duration(elapsed / self.computed * left)} left"
 
     def seed(self, seed: int, record: Mapping[str, Any]) -> None:
         self.done += 1
@@ -78,16 +79,11 @@ class _Progress:
         self.computed += 0 if cached else 1
         took = "from the cache" if cached else f"{record['seconds']:.0f} s"
         self.say(f"[{self.label}] seed {self.done}/{self.n_seeds} (seed {seed}) done, {took}; "
-                 f"{_duration(time.monotonic() - self.start)} elapsed{self._eta()}")
+                 f"{duration(time.monotonic() - self.start)} elapsed{self._eta()}")
 
     def unit(self, seed: int, unit: str, seconds: float, cached: bool) -> None:
         took = "from the cache" if cached else f"{seconds:.0f} s"
         self.say(f"[{self.label}] seed {self.done + 1}/{self.n_seeds}: {unit} done, {took}")
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
 def _stderr(msg: str) -> None:

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._io import atomic_write, atomic_write_json, atomic_write_text, check_writable_dir
+from .._text import duration
 from ..data.folder import open_images
 from ..distributed import from_rank_zero, local_device, rank_and_world_size
 from ..nets import InputSpec, MissingExtraError, SplitNet, create_backbone, from_checkpoint
@@ -137,14 +138,9 @@ class EpochLines(Callback):
         spent = time.monotonic() - self._start
         done = step - self._first
         left = spent / done * (self.epochs * self.per_epoch - step) if done > 0 else 0.0
-        parts.append(f" {_duration(spent)} elapsed" + (f", about {_duration(left)} left"
+        parts.append(f" {duration(spent)} elapsed" + (f", about {duration(left)} left"
                                                        if epoch < self.epochs else ""))
         print(",".join(parts), file=self.stream or sys.stderr, flush=True)
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
 class ResultWarning(UserWarning):
