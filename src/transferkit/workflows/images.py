@@ -145,7 +145,21 @@ class EpochLines(Callback):
 
 class ResultWarning(UserWarning):
     """A workflow's result may mean nothing: a collapsed model, accuracy within noise of
-    chance, too few optimiser steps (see :func:`result_warnings`)."""
+    chance, too few optimiser steps (see :func:`result_warnings`).
+
+    Examples
+    --------
+    To stop on such a result instead of going on:
+
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", ResultWarning)
+    ...     result_warnings("validation", torch.eye(2), torch.arange(2), ["a", "b"], steps=3)
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    transferkit.workflows.images.ResultWarning: validation: accuracy 1.000 is within noise ...
+    """
 
 
 def result_warnings(what: str, probs: Tensor, labels: Tensor | None, classes: Sequence[str],
