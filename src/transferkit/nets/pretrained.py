@@ -34,6 +34,7 @@ from __future__ import annotations
 import inspect
 import os
 import pickle
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -407,11 +408,15 @@ def load_state_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
             raise ValueError(f"cannot read safetensors file {str(path)!r}: {exc}") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # torch's advice to load it unsafely is not repeated
-        raise ValueError(f"checkpoint {str(path)!r} holds code or Python objects besides "
-                         "tensors, and is refused: loading it could run code. Save the "
-                         "weights alone (torch.save(model.state_dict(), path)) or as "
-                         ".safetensors") from None
+    except pickle.UnpicklingError as exc:
+        if zipfile.is_zipfile(path):  # a torch file holding more than tensors; torch's
+            # advice to load it unsafely is not given
+            raise ValueError(f"checkpoint {str(path)!r} holds code or Python objects besides "
+                             "tensors, and is refused: loading it could run code. Save the "
+                             "weights alone (torch.save(model.state_dict(), path)) or as "
+                             ".safetensors") from None
+        raise ValueError(f"cannot read checkpoint {str(path)!r} as a state dict: not a torch "
+                         f"file ({exc})") from None
     except Exception as exc:  # a damaged zip, not a torch file at all
         raise ValueError(f"cannot read checkpoint {str(path)!r} as a state dict: "
                          f"{type(exc).__name__}: {exc}") from None

@@ -41,6 +41,7 @@ import io
 import os
 import pickle
 import shutil
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -478,9 +479,10 @@ class Trainer:
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except pickle.UnpicklingError:
-            raise CheckpointError(f"checkpoint {str(path)!r} holds code or Python objects besides "
-                             "tensors and is refused (it is not one this loop wrote); "
-                             "delete it to start the run again") from None
+            what = ("holds code or Python objects besides tensors and is refused"
+                    if zipfile.is_zipfile(path) else "is not a torch file")
+            raise CheckpointError(f"checkpoint {str(path)!r} {what}: it is not one this loop "
+                                  "wrote; delete it to start the run again") from None
         self.load_state_dict(state)
 
     # --------------------------------------------------------------------- fit
