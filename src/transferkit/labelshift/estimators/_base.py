@@ -81,9 +81,10 @@ class LabelShiftEstimate(NamedTuple):
     confidence : float
     method : str
     identifiable : bool
-        False when the holdout cannot tell the classes apart: a class is never predicted,
-        or the confusion matrix's condition number exceeds the estimator's limit. The
-        numbers are then not to be trusted (a warning says why).
+        False when the holdout cannot tell the classes apart for this estimator: the
+        confusion matrix's condition number exceeds its limit, or (for estimators on hard
+        predictions) a class is never predicted. RLLS, regularised for this, is always
+        identifiable. The numbers are then not to be trusted (a warning says why).
     interval_method : str
         ``"delta"``, ``"bootstrap"``, ``"exact"`` (small targets, BBSE: exact per-class
         bounds on the target's predicted-class shares, Bonferroni-combined and mapped
