@@ -199,23 +199,11 @@ class MLflowTracker:
 def _code_tags() -> dict[str, str]:
     """The code that ran: transferkit's version and, in a git checkout, its commit (and
     whether the checkout had uncommitted changes)."""
-    import subprocess
-
     from . import __version__
+    from .claims.records import checkout_state
 
-    tags = {"transferkit.version": __version__}
-    try:
-        root = Path(__file__).resolve().parent
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, timeout=10,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return tags
-    tags["transferkit.commit"] = commit
-    tags["transferkit.dirty"] = str(bool(dirty)).lower()
-    return tags
+    return {"transferkit.version": __version__,
+            **{f"transferkit.{k}": v for k, v in checkout_state().items()}}
 
 
 def _report_figures(report: str | os.PathLike[str], claim: str) -> list[Path]:

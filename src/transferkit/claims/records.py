@@ -41,8 +41,8 @@ from typing import Any
 from .._io import atomic_write_json
 from .base import Claim
 
-__all__ = ["RECORDS", "carry", "fingerprint", "load_record", "recheck", "record_summary",
-           "refingerprint", "shipped", "source_modules", "write_record"]
+__all__ = ["RECORDS", "carry", "checkout_state", "fingerprint", "load_record", "recheck",
+           "record_summary", "refingerprint", "shipped", "source_modules", "write_record"]
 
 RECORDS = Path(__file__).with_name("records")
 """Where the shipped records live (one ``<claim>.json`` each)."""
@@ -273,6 +273,23 @@ def provenance(modules: Iterable[str] = ()) -> dict[str, Any]:
         "machine": {"cpu": _cpu_model(), "cpus": os.cpu_count(), "system": platform.system(),
                     "arch": platform.machine()},
     }
+
+
+def checkout_state() -> dict[str, str]:
+    """The commit of this git checkout and whether its tracked files have uncommitted
+    changes (``{}`` outside a checkout): the code a run ran, for tags and logs.
+
+    Examples
+    --------
+    >>> state = checkout_state()
+    >>> state == {} or (len(state["commit"]) == 40 and state["dirty"] in ("true", "false"))
+    True
+    """
+    commit = _git("rev-parse", "HEAD")
+    if not commit:
+        return {}
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": str(bool(status)).lower()}
 
 
 def before_run(claim: Claim) -> dict[str, Any]:

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         run = reproduce(args.claims, budget=args.budget, seeds=args.seeds, out=args.out,
                         jobs=args.jobs, executor=args.executor, address=args.address,
                         overrides=overrides, record=args.record, tracker=tracker,
-                        say=None if args.quiet else _stderr)
+                        **({"say": None} if args.quiet else {}))
     except OSError as exc:
         raise CLIError(f"cannot write to output directory {args.out!r}: "
                        f"{exc.strerror or exc}") from None
@@ -134,10 +134,6 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return 0
-
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _flag_names(message: str) -> str:
