@@ -224,3 +224,43 @@ def test_best_checkpoint_patience_stops_and_a_resumed_run_stays_stopped(tiny_xy,
     again, best2, seen2 = make()
     again.fit()
     assert again.step == 10 and seen2 == [] and best2.best_step == 4
+
+
+def test_a_callback_ends_one_phase_the_others_go_on_and_a_resume_keeps_it_ended(tiny_xy,
+                                                                                 tmp_path):
+    from transferkit.train import BestCheckpoint
+
+    x, y = tiny_xy
+    scores = iter([3.0, 2.0, 2.5, 2.6] + [9.0] * 100)
+
+    def make(max_steps):
+        model = nn.Linear(16, 2)
+        seen = []
+        stop_aux = BestCheckpoint(lambda m: next(scores), every=2, patience=2,
+                                  after_phase="aux", ends="aux", restore=False)
+        phases = [_phase_log(x, y, model, "aux", seen, 2, first_steps=4),
+                  _phase_log(x, y, model, "main", seen, 2)]
+        return Trainer(model, phases, max_steps, callbacks=[stop_aux], seed=0,
+                       checkpoint=tmp_path / "ck.pt"), seen
+
+    trainer, seen = make(14)
+    trainer.fit()
+    # aux scored after steps 2, 4 (burn-in), 8: best at 4, then worse at 8 and 12 -> ended
+    assert seen == ["aux"] * 4 + ["main"] * 2 + ["aux"] * 2 + ["main"] * 2 + ["aux"] * 2 \
+        + ["main"] * 2
+    assert trainer.ended == {"aux"} and trainer.step == 14
+    again, seen2 = make(20)  # resumed: only main steps remain
+    again.fit()
+    assert seen2 == ["main"] * 6 and again.ended == {"aux"}
+    with pytest.raises(ValueError, match="no phase named 'x'"):
+        again.end_phase("x")
+
+
+def test_ending_every_phase_stops_training(tiny_xy):
+    x, y = tiny_xy
+    model = nn.Linear(16, 2)
+    seen = []
+    trainer = Trainer(model, [_phase_log(x, y, model, "only", seen, 1)], 5, seed=0)
+    trainer.end_phase("only")
+    trainer.fit()
+    assert seen == [] and trainer.step == 0

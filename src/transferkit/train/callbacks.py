@@ -70,6 +70,12 @@ class BestCheckpoint(Callback):
     after_phase : str, optional
         Evaluate only at steps taken by the phase of this name (with several phases: e.g.
         after each main-task epoch, not after the auxiliary ones).
+    ends : str, optional
+        What running out of ``patience`` ends: the whole training (None) or only the
+        phase of this name (:meth:`Trainer.end_phase`; the others go on), as DSMT-Nets'
+        auxiliary tasks stop on their own validation loss.
+    restore : bool
+        Load the best state at the end (False: only stop, as Keras' ``EarlyStopping``).
 
     Examples
     --------
@@ -88,6 +94,7 @@ class BestCheckpoint(Callback):
     def __init__(
         self, criterion: Callable[[nn.Module], float], every: int = 100, start: int = 0,
         name: str = "criterion", patience: int | None = None, after_phase: str | None = None,
+        ends: str | None = None, restore: bool = True,
     ) -> None:
         if every < 1:
             raise ValueError(f"every must be >= 1; got {every}")
@@ -95,6 +102,7 @@ class BestCheckpoint(Callback):
             raise ValueError(f"patience must be >= 1 or None; got {patience}")
         self.patience = patience
         self.after_phase = after_phase
+        self.ends, self.restore = ends, restore
         self.since_best = 0
         self.criterion = criterion
         self.every = every
@@ -113,20 +121,27 @@ class BestCheckpoint(Callback):
         trainer.log(step, {f"selection/{self.name}": score})
         if score < self.best_score:
             self.best_score, self.best_step = score, step
-            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if self.restore:
+                self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             self.since_best = 0
         else:
             self.since_best += 1
             if self.patience is not None and self.since_best >= self.patience:
-                trainer.should_stop = True
+                self._stop(trainer)
+
+    def _stop(self, trainer: Trainer) -> None:
+        if self.ends is None:
+            trainer.should_stop = True
+        else:
+            trainer.end_phase(self.ends)
 
     def on_fit_start(self, trainer: Trainer) -> None:
         # a run resumed after it stopped early stays stopped
         if self.patience is not None and self.since_best >= self.patience:
-            trainer.should_stop = True
+            self._stop(trainer)
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        if self.best_state is not None:
+        if self.restore and self.best_state is not None:
             trainer.model.load_state_dict(self.best_state)
 
     def state_dict(self) -> dict[str, Any]:

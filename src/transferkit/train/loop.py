@@ -246,6 +246,8 @@ class Trainer:
         Logged losses and metrics.
     should_stop : bool
         Set by a callback to end training after the current step.
+    ended : set of str
+        Names of the phases ended by :meth:`end_phase` (restored on resume).
     device : torch.device
         The model's device.
     rank : int
@@ -327,6 +329,8 @@ class Trainer:
         self._pending: list[tuple[int, dict[str, Tensor]]] = []
         self.step = 0
         self.should_stop = False
+        self.ended: set[str] = set()
+        self._cursor = 0  # position in the phase schedule; == step until a phase ends
         self.device = _model_device(model)
         self._cycle = [i for i, ph in enumerate(self.phases) for _ in range(ph.steps)]
         self._first_cycle = [
@@ -410,6 +414,8 @@ class Trainer:
                 for st, d in zip(self._streams, self._draws, strict=True)
             ],
             "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "ended": sorted(self.ended),
+            "cursor": self._cursor,
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(self.device)
             if self.device.type == "cuda"
@@ -453,6 +459,34 @@ class Trainer:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.history = History([dict(r) for r in state["history"]])
         self.step = int(state["step"])
+        self.ended = set(state.get("ended", ()))
+        self._cursor = int(state.get("cursor", self.step))
+
+    def end_phase(self, name: str) -> None:
+        """Skip the phase ``name`` from now on (e.g. when its own early stopping fires);
+        the other phases go on in their order. Ending every phase stops training.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch import nn
+        >>> from transferkit.train import Phase, Stream, Trainer, classification_step
+        >>> x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+        >>> net = nn.Linear(3, 2)
+        >>> make = lambda name: Phase(classification_step(),
+        ...                           torch.optim.SGD(net.parameters(), lr=0.1),
+        ...                           {"train": Stream(x, y, batch_size=4)}, name=name)
+        >>> trainer = Trainer(net, [make("a"), make("b")], max_steps=6, seed=0)
+        >>> trainer.end_phase("b")
+        >>> trainer.fit().series("loss/ce")[0], sorted(trainer.ended)
+        ([1, 2, 3, 4, 5, 6], ['b'])
+        """
+        names = [ph.name for ph in self.phases]
+        if name not in names:
+            raise ValueError(f"no phase named {name!r}; the phases are {names}")
+        self.ended.add(name)
+        if all(ph.name in self.ended for ph in self.phases):
+            self.should_stop = True
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the full training state atomically (a killed write leaves the old file).
@@ -541,10 +575,19 @@ class Trainer:
             self._draws[i] += 1
         return batches
 
-    def _one_step(self, bar: Any) -> None:
+    def _next_phase(self) -> int:
+        """The index of the phase that takes this step, skipping ended phases."""
         first = len(self._first_cycle)
-        index = (self._first_cycle[self.step] if self.step < first
-                 else self._cycle[(self.step - first) % len(self._cycle)])
+        while True:
+            pos = self._cursor
+            index = (self._first_cycle[pos] if pos < first
+                     else self._cycle[(pos - first) % len(self._cycle)])
+            self._cursor += 1
+            if self.phases[index].name not in self.ended:
+                return index
+
+    def _one_step(self, bar: Any) -> None:
+        index = self._next_phase()
         phase, slots = self.phases[index], self._phase_streams[index]
         ctx = StepContext(self.step, self.max_steps, phase.name, self)
 
