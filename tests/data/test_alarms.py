@@ -76,6 +76,40 @@ def test_events_look_like_their_physiology(sim):
     assert np.median([spo2[i, -8:].mean() for i in desat]) < 88
 
 
+def test_false_alarms_carry_artefact_energy_and_true_ones_respiratory_distress(sim):
+    """What separates the classes beyond the events, as in bedside data."""
+    fs = sim.sampling_rate
+    ok = ~np.isnan(sim.X).any(axis=2).any(axis=1)
+    true, false = ok & (sim.y == 1), ok & (sim.y == 0)
+
+    def wander(i):  # low-frequency (0.15-1 Hz) energy of the pleth: movement
+        sig = sim.X[i, 1] - sim.X[i, 1].mean()
+        spec = np.abs(np.fft.rfft(sig)) ** 2
+        f = np.fft.rfftfreq(len(sig), 1 / fs)
+        return spec[(f > 0.15) & (f < 1.0)].sum() / spec.sum()
+
+    assert np.median([wander(i) for i in np.flatnonzero(false)]) > \
+        2 * np.median([wander(i) for i in np.flatnonzero(true)])
+    # breathing: zero crossings of the respiration per minute, twice the breath rate
+    def breaths(i):
+        r = sim.X[i, 2] - sim.X[i, 2].mean()
+        return (np.diff(np.sign(r)) != 0).sum() / 2 * 60 * fs / len(r)
+
+    assert np.median([breaths(i) for i in np.flatnonzero(true)]) > \
+        np.median([breaths(i) for i in np.flatnonzero(false)]) + 4
+
+
+def test_two_seeds_share_no_source_record():
+    """A test set simulated from another seed than the training windows shares no record."""
+    import neurokit2 as nk
+
+    from transferkit.data.alarms import _Bank
+
+    a, b = _Bank(nk, 0, 64, 8.0), _Bank(nk, 1, 64, 8.0)
+    assert not np.allclose(a._record("ecg", 80), b._record("ecg", 80))
+    assert not np.allclose(a._record("pleth", 80), b._record("pleth", 80))
+
+
 def test_missing_segments_are_nan_and_counted_as_indicators(sim):
     frac = sim.missing_fraction()
     assert frac.shape == (400, 4)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from transferkit.multitask.dsmt import ChannelScaler, DSMTNet, youden_threshold
+from transferkit.multitask.dsmt import ChannelScaler, DSMTNet, Highway, youden_threshold
 from transferkit.train import seeded
 from transferkit.workflows import fit_dsmt
 
@@ -58,7 +58,7 @@ def test_schedule_burn_in_then_alternating_epochs_with_early_stopping():
         net = DSMTNet(2, 2, width=4, units=8)
     res = fit_dsmt(net, lab, val, aux, epochs=6, burn_in=2, patience=2, batch_size=10,
                    lr=1e-3, seed=0)
-    # epochs are ceil(40 / 10) = 4 steps; burn-in 2 aux epochs, then aux/main in turn
+    # an epoch is 12 steps (the labelled windows); burn-in 2 aux epochs, then aux/main in turn
     assert 1 <= res.epochs <= 6 and 1 <= res.best_epoch <= res.epochs
     assert res.epochs == 6 or res.epochs - res.best_epoch == 2
     assert len(res.val_loss) == res.epochs and 0.0 <= res.threshold <= 1.0
@@ -101,9 +101,70 @@ def test_train_dsmt_on_a_users_windows_with_missing_labels_and_values():
         assert p.shape == (10,) and np.isfinite(p).all()
         assert set(model.predict(val)) <= {0, 1}
         assert (model.tasks is None) == (k == 0)
-        # an epoch is ceil(50 train windows / 16) = 4 steps of either phase, whatever K
-        assert model.result.steps == (2 * 4 if k == 0 else (1 + 2 * 2 - 1) * 4)
+        # an epoch is 20 steps (the labelled windows) of either phase, whatever K
+        assert model.result.steps == (2 * 20 if k == 0 else (1 + 2 * 2 - 1) * 20)
+        pooled = train_dsmt(train, val, k, fc="minimal", width=4, units=8, epochs=2,
+                            burn_in=1, patience=5, batch_size=16, epoch="pool")
+        # ... or ceil(50 train windows / 16) = 4 steps with epoch="pool"
+        assert pooled.result.steps == (2 * 4 if k == 0 else (1 + 2 * 2 - 1) * 4)
     with pytest.raises(ValueError, match="both classes"):
         train_dsmt(Windows.from_arrays(X[:10], np.zeros(10)), val, 0)
     with pytest.raises(ValueError, match="channels"):
         train_dsmt(train, Windows.from_arrays(X[50:], y.numpy()[50:]), 0)
+
+
+def test_the_authors_layers_batch_norm_in_blocks_and_head_and_a_highway_for_k0():
+    blocks = DSMTNet(2, 3, width=4, units=8)
+    assert blocks.block_norm.num_features == 3 * 8
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in blocks.head)
+    plain = DSMTNet(2, 3, width=4, units=8, batch_norm=False)
+    assert plain.block_norm is None
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.head)
+    supervised = DSMTNet(2, 0, width=4, units=8)  # perception -> highway -> logit
+    assert isinstance(supervised.head, Highway) and supervised.main_out.in_features == 2 * 8 + 2
+    naive = DSMTNet(2, 3, width=4, units=8, aux_mode="shared")  # Dense(units x groups) -> ReLU
+    assert naive.head[0].out_features == 2 * 8 and naive.shared_aux.out_features == 3
+
+
+def test_block_norm_normalises_each_block_separately():
+    with seeded(0):
+        net = DSMTNet(2, 2, width=4, units=8)
+    with torch.no_grad():  # block 1 sees inputs 100x larger than block 0
+        net.block_w[1] *= 100
+    seen = {}
+    net.block_highway.register_forward_pre_hook(lambda m, args: seen.update(h=args[0]))
+    with torch.no_grad():
+        net(torch.randn(16, 2, 64), torch.zeros(16, 2))
+    h = seen["h"]  # (K, n, units) after batch norm and ReLU
+    assert abs(float(h[0].mean()) - float(h[1].mean())) < 0.3
+
+
+def test_batch_norm_needs_two_windows_a_batch():
+    pytest.importorskip("tsfresh")
+    from transferkit.data import Windows
+    from transferkit.workflows import train_dsmt
+
+    X, _, y = _toy(30, np.random.default_rng(0))
+    w = Windows.from_arrays(X.numpy(), y.numpy(), channels=("a", "b"))
+    with pytest.raises(ValueError, match="batch_size must be >= 2 with batch_norm"):
+        train_dsmt(w.subset(np.arange(20)), w.subset(np.arange(20, 30)), 0, batch_size=1)
+    model = train_dsmt(w.subset(np.arange(20)), w.subset(np.arange(20, 30)), 0, width=4,
+                       units=8, epochs=1, batch_size=1, batch_norm=False)
+    assert model.result.steps == 20  # one window a step, as the authors' generators
+    with pytest.raises(ValueError, match="epoch must be"):
+        train_dsmt(w.subset(np.arange(20)), w.subset(np.arange(20, 30)), 0, epoch="all")
+
+
+def test_auxiliary_phase_stops_on_its_own_validation_loss():
+    rng = np.random.default_rng(0)
+    lab, val = _toy(12, rng), _toy(10, rng)
+    pool_x = torch.randn(40, 2, 32)
+    aux = (pool_x, torch.zeros(40, 2), torch.randn(40, 2))  # noise: nothing to learn
+    with seeded(0):
+        net = DSMTNet(2, 2, width=4, units=8)
+    res = fit_dsmt(net, lab, val, aux, epochs=12, burn_in=1, patience=100, batch_size=4,
+                   lr=1e-2, seed=0, steps_per_epoch=3, aux_validation=torch.randn(10, 2),
+                   aux_patience=2)
+    # the auxiliary phase ended early; the main task ran all its epochs regardless
+    assert res.epochs == 12 and res.aux_epochs < 1 + 12 - 1
+    assert res.steps == 3 * (res.aux_epochs + 12)

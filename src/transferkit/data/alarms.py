@@ -39,12 +39,27 @@ False alarms (label 0), a normal patient (55-110 bpm) and an artifact:
 - ``probe-off``: the finger probe slips: the pleth flattens to noise and the SpO2 reading
   drops abruptly (a false desaturation), while the ECG is normal.
 
+What separates true from false alarms beyond the event itself, as in bedside data (most
+false alarms are set off by patient movement or poor contact; a true event comes with
+the patient's distress):
+
+- **artefact energy**: a false alarm carries, with probability 0.8, movement
+  contamination on the ECG and pleth (baseline wander at 0.2-1 Hz and broadband noise,
+  0.3-0.8 of the signal's sd) besides its own artifact; a true alarm with probability
+  0.15 (patients in distress move too);
+- **respiratory distress**: a true alarm comes, with probability 0.7, with fast and
+  irregular breathing (22-35 breaths a minute, amplitude varying by up to half) instead
+  of the resting 10-22.
+
 Missing data: with probability ``missing_rate`` a window has one channel with a gap of
 20-60% of its length, and with probability ``missing_rate / 4`` one channel absent
 altogether (not connected); missing samples are NaN.
 
 Generation is fast: the ECG and pleth are simulated once per heart rate on a 2-bpm grid
-(60 s at 64 Hz) and windows are cut from them at random offsets, then downsampled.
+(60 s at 64 Hz) and windows are cut from them at random offsets, then downsampled. The
+windows of one call therefore share source records (as the alarms of one cohort of
+patients would); calls with different seeds share none: cut a test set from another seed
+than the training windows, so that no source record is on both sides.
 """
 
 from __future__ import annotations
@@ -271,12 +286,22 @@ def _window(event: str, rng: np.random.Generator, bank: _Bank, t: NDArray[np.flo
         hr = float(rng.uniform(95, 125))
     ecg = bank.cut("ecg", hr, rng) * rng.uniform(0.7, 1.3)
     pleth = bank.cut("pleth", hr, rng) * rng.uniform(0.7, 1.3)
-    rr = rng.uniform(10, 22) / 60
-    resp = np.sin(2 * np.pi * rr * t + rng.uniform(0, 2 * np.pi)) \
+    true_alarm = event in TRUE_EVENTS
+    distress = true_alarm and rng.random() < 0.7
+    rr = (rng.uniform(22, 35) if distress else rng.uniform(10, 22)) / 60
+    depth = 1 + (rng.uniform(0.2, 0.5) * np.sin(2 * np.pi * rng.uniform(0.1, 0.3) * t
+                                                + rng.uniform(0, 2 * np.pi)) if distress else 0)
+    resp = depth * np.sin(2 * np.pi * rr * t + rng.uniform(0, 2 * np.pi)) \
         + 0.1 * rng.normal(size=n)
     base_spo2 = rng.uniform(94, 99)
     spo2 = np.full(n, base_spo2)
     onset = int(rng.uniform(0.15, 0.5) * n)
+    # patient movement, poor contact (a lead or probe that comes off below records none)
+    if rng.random() < (0.15 if true_alarm else 0.8):
+        for sig in (ecg, pleth):
+            level = rng.uniform(0.3, 0.8)
+            wander = np.sin(2 * np.pi * rng.uniform(0.2, 1.0) * t + rng.uniform(0, 2 * np.pi))
+            sig += level * (wander + rng.normal(size=n))
 
     if event == "asystole":
         ecg[onset:] = 0.03 * rng.normal(size=n - onset)

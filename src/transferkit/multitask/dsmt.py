@@ -9,14 +9,25 @@ re-written in PyTorch:
   concatenated with the **missing-value indicators** (the fraction of missing samples of
   each channel in the window);
 - **K multitask blocks side by side**, each on that representation: Dense(units) ->
-  ReLU -> highway layer (gate bias -3) -> Gaussian noise (sd 0.35, training only) ->
-  linear head regressing its standardised auxiliary target (MSE, weight 1); the K blocks
-  are computed as one batched matrix product;
+  batch normalisation -> ReLU -> highway layer (gate bias -3) -> Gaussian noise (sd 0.35,
+  training only) -> linear head regressing its standardised auxiliary target (MSE,
+  weight 1); the K blocks are computed as one batched matrix product;
 - the **head block**: [perception output, every multitask block's highway output] ->
-  Dense(2 units) -> ReLU -> highway -> one logit (sigmoid; BCE);
-- ``aux_mode="shared"`` is the naive multitask baseline: one shared Dense -> highway
-  layer carries both the main logit and all K auxiliary outputs (the authors' code
-  without highway blocks); ``n_aux=0`` is the supervised network.
+  Dense(2 units) -> batch normalisation -> ReLU -> highway -> one logit (sigmoid; BCE);
+- ``n_aux=0`` is the supervised network, as the authors build it: one highway layer
+  straight on the perception output, then the logit;
+- ``aux_mode="shared"`` is the naive multitask baseline, the authors' network without
+  highway blocks: Dense(units x groups) -> ReLU -> dropout carries the main logit and all
+  K auxiliary outputs.
+
+The authors' code puts batch normalisation after the Dense layer of every multitask block
+and of the head whatever its ``with_bn`` flag, and trains with batches of one window; a
+Keras batch-normalisation layer on a batch of one outputs its bias alone (the batch is its
+own mean), so no gradient passes those layers in training. PyTorch refuses batch
+normalisation on one row; ``batch_norm=False`` drops those layers for batches of one.
+Their perception ResNet runs without batch normalisation (``with_bn=False``); ours keeps
+it in the convolutions, where it normalises over time steps too and is defined at any
+batch size.
 
 Training: :func:`transferkit.workflows.fit_dsmt` runs the authors' schedule (burn-in,
 then auxiliary and main epochs in turn, each phase with its own RMSprop, early stopping on
@@ -38,7 +49,7 @@ from torch.nn import functional as F
 
 from ..train.interface import Batches, StepContext
 
-__all__ = ["ChannelScaler", "DSMTNet", "Highway", "PerceptionNet", "dsmt_aux_step",
+__all__ = ["ChannelScaler", "DSMTNet", "Highway", "PerceptionNet", "aux_outputs", "dsmt_aux_step",
            "dsmt_main_step", "main_logits", "predict_proba", "youden_threshold"]
 
 
@@ -140,6 +151,9 @@ class DSMTNet(nn.Module):
     noise : float
         Gaussian-noise sd before each auxiliary head (training only).
     dropout : float
+    batch_norm : bool
+        Batch normalisation after the Dense layer of each multitask block and of the head
+        (the authors'); needs batches of two or more windows in training.
 
     Examples
     --------
@@ -152,7 +166,7 @@ class DSMTNet(nn.Module):
 
     def __init__(self, n_channels: int, n_aux: int, groups: Sequence[Sequence[int]] | None = None,
                  width: int = 16, units: int = 32, aux_mode: str = "blocks",
-                 noise: float = 0.35, dropout: float = 0.0) -> None:
+                 noise: float = 0.35, dropout: float = 0.0, batch_norm: bool = True) -> None:
         super().__init__()
         if aux_mode not in ("blocks", "shared"):
             raise ValueError(f"aux_mode must be 'blocks' or 'shared'; got {aux_mode!r}")
@@ -173,17 +187,25 @@ class DSMTNet(nn.Module):
             bound = 1 / math.sqrt(d)
             self.block_w = nn.Parameter(torch.empty(n_aux, d, units).uniform_(-bound, bound))
             self.block_b = nn.Parameter(torch.empty(n_aux, 1, units).uniform_(-bound, bound))
+            # one normalisation per block and unit, over the batch: as K separate layers
+            self.block_norm = nn.BatchNorm1d(n_aux * units) if batch_norm else None
             self.block_highway = _BatchedHighway(n_aux, units)
             self.block_out = nn.Parameter(torch.empty(n_aux, units).uniform_(
                 -1 / math.sqrt(units), 1 / math.sqrt(units)))
             self.block_out_b = nn.Parameter(torch.zeros(n_aux))
-            head_in = d + n_aux * units
-        else:
-            head_in = d
-        self.head = nn.Sequential(nn.Linear(head_in, 2 * units), nn.ReLU(), nn.Dropout(dropout),
-                                  Highway(2 * units, dropout=dropout))
-        self.main_out = nn.Linear(2 * units, 1)
-        self.shared_aux = nn.Linear(2 * units, n_aux) if aux_mode == "shared" and n_aux else None
+            self.head: nn.Module = nn.Sequential(
+                nn.Linear(d + n_aux * units, 2 * units),
+                *([nn.BatchNorm1d(2 * units)] if batch_norm else []), nn.ReLU(),
+                nn.Dropout(dropout), Highway(2 * units, dropout=dropout))
+            top = 2 * units
+        elif aux_mode == "shared" and n_aux:
+            wide = units * len(self.groups)
+            self.head = nn.Sequential(nn.Linear(d, wide), nn.ReLU(), nn.Dropout(dropout))
+            top = wide
+        else:  # the supervised network
+            self.head, top = Highway(d, dropout=dropout), d
+        self.main_out = nn.Linear(top, 1)
+        self.shared_aux = nn.Linear(top, n_aux) if aux_mode == "shared" and n_aux else None
 
     def represent(self, x: Tensor, missing: Tensor) -> Tensor:
         """Perception outputs of every group, concatenated with the indicators."""
@@ -199,8 +221,12 @@ class DSMTNet(nn.Module):
                              f"{tuple(missing.shape)}")
         z = self.represent(x, missing)
         if self.aux_mode == "blocks" and self.n_aux:
-            h = F.relu(torch.baddbmm(self.block_b, z.expand(self.n_aux, -1, -1), self.block_w))
-            h = self.block_highway(h)  # (K, n, units)
+            h = torch.baddbmm(self.block_b, z.expand(self.n_aux, -1, -1), self.block_w)
+            if self.block_norm is not None:  # (K, n, units) -> (n, K * units) and back
+                k, n, u = h.shape
+                h = self.block_norm(h.permute(1, 0, 2).reshape(n, k * u))
+                h = h.reshape(n, k, u).permute(1, 0, 2)
+            h = self.block_highway(F.relu(h))  # (K, n, units)
             noisy = h + self.noise * torch.randn_like(h) if self.training and self.noise else h
             aux = (noisy * self.block_out[:, None, :]).sum(-1).T + self.block_out_b
             top = self.head(torch.cat([z, h.permute(1, 0, 2).reshape(len(z), -1)], dim=1))
@@ -300,6 +326,20 @@ def main_logits(model: nn.Module, x: Tensor, missing: Tensor, batch: int = 512) 
     torch.Size([7])
     """
     return torch.cat([model(x[i:i + batch], missing[i:i + batch])[0]
+                      for i in range(0, len(x), batch)])
+
+
+def aux_outputs(model: nn.Module, x: Tensor, missing: Tensor, batch: int = 512) -> Tensor:
+    """The auxiliary outputs (n, K) for every window, in batches (in the model's current
+    mode).
+
+    Examples
+    --------
+    >>> net = DSMTNet(2, 3, width=4, units=8).eval()
+    >>> aux_outputs(net, torch.randn(7, 2, 64), torch.zeros(7, 2), batch=3).shape
+    torch.Size([7, 3])
+    """
+    return torch.cat([model(x[i:i + batch], missing[i:i + batch])[1]
                       for i in range(0, len(x), batch)])
 
 

@@ -7,12 +7,21 @@ tensors) are the one implementation that ``transferkit.workflows`` re-exports an
 (:class:`~transferkit.train.Trainer`) rather than only its published interface.
 
 Schwab et al., ICML 2018 (arXiv 1802.05027); the schedule of the authors' public code
-(d909b/DSMT-Nets, ``model/model_trainer.py``): a burn-in of auxiliary epochs, then one
-auxiliary epoch (labelled + unlabelled windows) and one main epoch (labelled windows) in
-turn, each phase with its own RMSprop; the main task's validation BCE after each main
-epoch keeps the best state and stops after ``patience`` epochs without improvement; the
-decision threshold is chosen on validation. An epoch is ``ceil(pool / batch)`` steps of
-either phase (the authors' trainer runs both generators for ``steps_per_epoch`` batches).
+(d909b/DSMT-Nets, ``model/model_trainer.py`` and ``train.py``): a burn-in of five
+auxiliary epochs, then one auxiliary epoch (labelled + unlabelled windows) and one main
+epoch (labelled windows) in turn, each phase with its own RMSprop; the main task's
+validation BCE after each main epoch keeps the best state and stops after ``patience``
+epochs without improvement; the auxiliary phase has an early stopping of its own (the
+auxiliary MSE on the validation windows, patience 12), after which only main epochs run;
+the decision threshold is chosen on validation.
+
+An epoch, in the authors' ``train.py``, is as many steps as there are **labelled**
+training windows, for both phases, with generators that yield one window per step.
+:func:`train_dsmt` takes that count (``epoch="labelled"``, the default) with batches of
+``batch_size`` windows (batch normalisation needs two or more; the authors' layers at one
+window are discussed in :mod:`transferkit.multitask.dsmt`); ``epoch="pool"`` takes
+``ceil(labelled + unlabelled windows / batch_size)`` steps instead, which shows the
+networks many more auxiliary samples per epoch (transferkit's schedule before 2026-12-06).
 """
 
 from __future__ import annotations
@@ -27,9 +36,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..train import BestCheckpoint, Phase, Stream, Trainer
+from ..train import BestCheckpoint, Callback, Phase, StepContext, Stream, Trainer
 from .dsmt import (
     DSMTNet,
+    aux_outputs,
     dsmt_aux_step,
     dsmt_main_step,
     main_logits,
@@ -43,8 +53,8 @@ __all__ = ["DSMTModel", "DSMTResult", "fit_dsmt", "train_dsmt"]
 @dataclass
 class DSMTResult:
     """What :func:`fit_dsmt` returns: the trained model (best validation state), the
-    chosen threshold, the main epochs run, the best one, the validation curve and the
-    optimiser steps taken (both phases).
+    chosen threshold, the main epochs run, the best one, the validation curve, the
+    optimiser steps taken (both phases) and the auxiliary epochs run (burn-in included).
 
     Examples
     --------
@@ -59,6 +69,19 @@ class DSMTResult:
     best_epoch: int
     val_loss: list[float]
     steps: int = 0
+    aux_epochs: int = 0
+
+
+class _MainEpochs(Callback):
+    """Stop after ``limit`` main epochs (the auxiliary phase may have ended before)."""
+
+    def __init__(self, limit: int, every: int) -> None:
+        self.limit, self.every = limit, every
+
+    def on_step_end(self, trainer: Trainer, ctx: StepContext) -> None:
+        if ctx.phase == "main" and len(trainer.history.series("selection/val_bce")[1]) \
+                >= self.limit:
+            trainer.should_stop = True
 
 
 def fit_dsmt(
@@ -75,6 +98,8 @@ def fit_dsmt(
     checkpoint: Any = None,
     desc: str = "dsmt",
     steps_per_epoch: int | None = None,
+    aux_validation: Tensor | None = None,
+    aux_patience: int = 12,
 ) -> DSMTResult:
     """Train a DSMT-Net with the authors' schedule in the one training loop.
 
@@ -88,9 +113,13 @@ def fit_dsmt(
     epochs : int
         Most main epochs; ``burn_in`` auxiliary epochs come first.
     steps_per_epoch : int, optional
-        Steps of either phase per epoch; by default ``ceil(len(aux) / batch_size)`` (or of
-        the labelled set without auxiliary data). Give the same value to networks with and
-        without auxiliary tasks to compare them at the same number of main-task steps.
+        Steps of either phase per epoch; by default the number of labelled windows (the
+        authors'). Give the same value to networks with and without auxiliary tasks to
+        compare them at the same number of main-task steps.
+    aux_validation : tensor (n_validation, K), optional
+        The validation windows' auxiliary targets: the auxiliary phase ends after
+        ``aux_patience`` auxiliary epochs without a lower validation MSE (the authors');
+        without them it runs to the end.
 
     Examples
     --------
@@ -106,14 +135,12 @@ def fit_dsmt(
     >>> net = DSMTNet(2, 2, width=4, units=8)
     >>> res = fit_dsmt(net, (x[:20], missing[:20], y[:20]), (x[20:30], missing[20:30], y[20:30]),
     ...                aux=(x, missing, aux_targets), epochs=3, burn_in=1, patience=2,
-    ...                batch_size=8)
+    ...                batch_size=8, aux_validation=aux_targets[20:30])
     >>> res.epochs <= 3, 0.0 <= res.threshold <= 1.0
     (True, True)
     """
     use_aux = aux is not None and model.n_aux > 0
-    pool = len(aux[0]) if aux is not None and use_aux else len(labelled[0])
-    per_epoch = (max(1, math.ceil(pool / batch_size)) if steps_per_epoch is None
-                 else int(steps_per_epoch))
+    per_epoch = len(labelled[0]) if steps_per_epoch is None else int(steps_per_epoch)
     if per_epoch < 1:
         raise ValueError(f"steps_per_epoch must be >= 1; got {steps_per_epoch}")
     lab_stream = Stream(*labelled, batch_size=min(batch_size, len(labelled[0])), seed=seed)
@@ -124,6 +151,9 @@ def fit_dsmt(
     def val_loss(m: nn.Module) -> float:  # BestCheckpoint runs it in eval mode, no grad
         return float(F.binary_cross_entropy_with_logits(main_logits(m, xv, mv), yv.float()))
 
+    best = BestCheckpoint(val_loss, every=per_epoch, name="val_bce", patience=patience,
+                          after_phase="main")
+    callbacks: list[Callback] = [best, _MainEpochs(epochs, per_epoch)]
     if use_aux:
         assert aux is not None
         aux_phase = Phase(dsmt_aux_step, torch.optim.RMSprop(model.parameters(), lr=lr),
@@ -131,18 +161,23 @@ def fit_dsmt(
                           steps=per_epoch, first_steps=burn_in * per_epoch, name="aux")
         phases = [aux_phase, main]
         max_steps = (burn_in + 2 * epochs - 1) * per_epoch
+        if aux_validation is not None:
+            def aux_loss(m: nn.Module) -> float:
+                return float(F.mse_loss(aux_outputs(m, xv, mv), aux_validation))
+
+            callbacks.append(BestCheckpoint(aux_loss, every=per_epoch, name="val_aux_mse",
+                                            patience=aux_patience, after_phase="aux",
+                                            ends="aux", restore=False))
     else:
         phases, max_steps = [main], epochs * per_epoch
-    best = BestCheckpoint(val_loss, every=per_epoch, name="val_bce", patience=patience,
-                          after_phase="main")
-    trainer = Trainer(model, phases, max_steps, callbacks=[best], seed=seed,
+    trainer = Trainer(model, phases, max_steps, callbacks=callbacks, seed=seed,
                       checkpoint=checkpoint, desc=desc)
     history = trainer.fit()
     _, losses = history.series("selection/val_bce")
     p = predict_proba(model, xv, mv).numpy()
     return DSMTResult(model, youden_threshold(yv.numpy(), p), len(losses),
                       int(np.argmin(losses)) + 1 if losses else 0, [float(v) for v in losses],
-                      trainer.step)
+                      trainer.step, len(history.series("selection/val_aux_mse")[1]))
 
 
 def _tensors(scaler: Any, windows: Any) -> tuple[Tensor, Tensor]:
@@ -202,21 +237,25 @@ def train_dsmt(
     epochs: int = 60,
     burn_in: int = 5,
     patience: int = 12,
-    batch_size: int = 64,
+    batch_size: int = 16,
     lr: float = 1e-3,
     seed: int = 0,
     checkpoint: Any = None,
+    epoch: str = "labelled",
+    batch_norm: bool = True,
+    validation_bank: Any = None,
+    aux_patience: int = 12,
 ) -> DSMTModel:
     """Select K auxiliary tasks and train a DSMT-Net on your own windows.
 
     Parameters
     ----------
     train : transferkit.data.Windows
-        Labelled windows (y 0/1) and unlabelled ones (y NaN) together. An epoch is
-        ``ceil(len(train) / batch_size)`` steps of either phase, whatever K (so K = 0
-        takes as many main-task steps per epoch as a DSMT-Net).
+        Labelled windows (y 0/1) and unlabelled ones (y NaN) together.
     validation : Windows
-        Labelled windows for early stopping and the threshold (never used for selection).
+        Labelled windows for early stopping (of the main task and, through their
+        auxiliary targets, of the auxiliary phase) and the threshold (never used for
+        selection).
     k : int
         Auxiliary tasks (0: the supervised network; no tsfresh needed).
     aux_mode : {"blocks", "shared"}
@@ -227,6 +266,19 @@ def train_dsmt(
         it, pass ``bank.rows(index)`` beside ``windows.subset(index)`` (the same
         ``index``), and hide the labels you do not train on with
         :meth:`~transferkit.data.Windows.with_labels_of`, as in the second example.
+    validation_bank : FeatureBank, optional
+        The same for ``validation``'s windows (computed when not given).
+    epoch : {"labelled", "pool"}
+        Steps per epoch of either phase, whatever K (so every network takes as many
+        main-task steps per epoch): the number of labelled training windows (the
+        authors'), or ``ceil(len(train) / batch_size)``.
+    batch_size : int
+        Windows per step; 2 or more with ``batch_norm`` (the authors feed one window).
+    batch_norm : bool
+        Batch normalisation in the multitask blocks and the head (see
+        :class:`~transferkit.multitask.DSMTNet`).
+    aux_patience : int
+        Auxiliary epochs without a lower validation MSE before the auxiliary phase ends.
 
     Examples
     --------
@@ -264,6 +316,11 @@ def train_dsmt(
     from .auxiliary import feature_bank, select_auxiliary_tasks
     from .dsmt import ChannelScaler
 
+    if epoch not in ("labelled", "pool"):
+        raise ValueError(f"epoch must be 'labelled' or 'pool'; got {epoch!r}")
+    if batch_size < (2 if batch_norm else 1):
+        raise ValueError(f"batch_size must be >= 2 with batch_norm=True (batch normalisation "
+                         f"is undefined on one window); got {batch_size}")
     lab = np.flatnonzero(train.labelled)
     if len(lab) < 2 or len(np.unique(train.y[lab])) < 2:
         raise ValueError(f"train needs labelled windows of both classes; got {len(lab)} "
@@ -274,21 +331,31 @@ def train_dsmt(
         raise ValueError(f"validation channels {validation.channels} differ from train's "
                          f"{train.channels}")
     scaler = ChannelScaler().fit(train.X)
-    tasks, aux = None, None
+    tasks, aux, aux_val = None, None, None
     tensors = partial(_tensors, scaler)
     if k:
         if bank is None:
             bank = feature_bank(train.X, train.channels, fc)
         if len(bank) != len(train):
             raise ValueError(f"bank has {len(bank)} rows for {len(train)} train windows")
+        if validation_bank is None:
+            validation_bank = feature_bank(validation.X, validation.channels, fc,
+                                           impute_from=bank)
+        if len(validation_bank) != len(validation):
+            raise ValueError(f"validation_bank has {len(validation_bank)} rows for "
+                             f"{len(validation)} validation windows")
         tasks = select_auxiliary_tasks(bank.rows(lab), train.y[lab], bank, k, seed, fdr_level)
         aux = (*tensors(train), torch.from_numpy(tasks.targets(bank)))
+        aux_val = torch.from_numpy(tasks.targets(validation_bank))
     with seeded(seed):
-        net = DSMTNet(len(train.channels), k, width=width, units=units, aux_mode=aux_mode)
+        net = DSMTNet(len(train.channels), k, width=width, units=units, aux_mode=aux_mode,
+                      batch_norm=batch_norm)
     labelled = train.subset(lab)
+    per_epoch = len(lab) if epoch == "labelled" else math.ceil(len(train) / batch_size)
     res = fit_dsmt(net, (*tensors(labelled), torch.from_numpy(labelled.y).float()),
                    (*tensors(validation), torch.from_numpy(validation.y).float()), aux,
                    epochs=epochs, burn_in=burn_in, patience=patience, batch_size=batch_size,
                    lr=lr, seed=seed, checkpoint=checkpoint, desc=f"dsmt K={k}",
-                   steps_per_epoch=math.ceil(len(train) / batch_size))
+                   steps_per_epoch=per_epoch, aux_validation=aux_val,
+                   aux_patience=aux_patience)
     return DSMTModel(net, scaler, tasks, res.threshold, res)
