@@ -151,6 +151,11 @@ def test_batch_norm_needs_two_windows_a_batch():
     model = train_dsmt(w.subset(np.arange(20)), w.subset(np.arange(20, 30)), 0, width=4,
                        units=8, epochs=1, batch_size=1, batch_norm=False)
     assert model.result.steps == 20  # one window a step, as the authors' generators
+    from transferkit.multitask import feature_bank
+
+    bank = feature_bank(w.X[:20], w.channels, "minimal")
+    with pytest.raises(ValueError, match="pass the fc that made bank, or validation_bank"):
+        train_dsmt(w.subset(np.arange(20)), w.subset(np.arange(20, 30)), 1, bank=bank)
     with pytest.raises(ValueError, match="epoch must be"):
         train_dsmt(w.subset(np.arange(20)), w.subset(np.arange(20, 30)), 0, epoch="all")
 

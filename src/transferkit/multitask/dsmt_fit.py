@@ -308,7 +308,8 @@ def train_dsmt(
     >>> pool = np.arange(40)
     >>> train = every.subset(pool).with_labels_of(np.arange(10))
     >>> model = train_dsmt(train, every.subset(np.arange(40, 50)), k=3, bank=bank.rows(pool),
-    ...                    width=4, units=8, epochs=2, burn_in=1, patience=2)
+    ...                    validation_bank=bank.rows(np.arange(40, 50)), width=4, units=8,
+    ...                    epochs=2, burn_in=1, patience=2)
     >>> int(train.labelled.sum()), model.tasks.k
     (10, 3)
     """
@@ -339,8 +340,13 @@ def train_dsmt(
         if len(bank) != len(train):
             raise ValueError(f"bank has {len(bank)} rows for {len(train)} train windows")
         if validation_bank is None:
-            validation_bank = feature_bank(validation.X, validation.channels, fc,
-                                           impute_from=bank)
+            try:
+                validation_bank = feature_bank(validation.X, validation.channels, fc,
+                                               impute_from=bank)
+            except ValueError:
+                raise ValueError(f"the validation windows' features computed with fc={fc!r} "
+                                 "are not bank's: pass the fc that made bank, or "
+                                 "validation_bank") from None
         if len(validation_bank) != len(validation):
             raise ValueError(f"validation_bank has {len(validation_bank)} rows for "
                              f"{len(validation)} validation windows")
