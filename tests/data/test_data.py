@@ -5,6 +5,7 @@ import torch
 from transferkit.data import (
     Domain,
     class_subset,
+    fashion_mnist_available,
     few_shot_split,
     load_digits,
     load_mnist5k,
@@ -132,3 +133,35 @@ def test_image_folder_errors(tmp_path):
         ImageFolder(tmp_path, classes=["x"])
     with pytest.raises(ValueError, match="mode"):
         ImageFolder(tmp_path, mode="CMYK")
+
+
+@pytest.mark.skipif(not fashion_mnist_available(),
+                    reason="Fashion-MNIST (dataset-fashion-mnist) not installed")
+def test_fashion_mnist_classes_are_kept_and_relabelled_in_order():
+    from transferkit.data import load_fashion_mnist
+
+    d = load_fashion_mnist("test", classes=(6, 0), per_class=3)
+    assert tuple(d.images.shape) == (6, 1, 28, 28) and d.name == "fashion-test"
+    assert sorted(d.labels.tolist()) == [0, 0, 0, 1, 1, 1]
+    assert 0.0 <= float(d.images.min()) and float(d.images.max()) <= 1.0
+    full = load_fashion_mnist("test")
+    shirts = full.images[full.labels == 6][:3]
+    assert torch.equal(d.images[d.labels == 0], shirts)      # class 6 became label 0
+
+
+def test_fashion_mnist_errors_name_what_was_expected(tmp_path, monkeypatch):
+    from transferkit.data import bundled, load_fashion_mnist
+
+    with pytest.raises(ValueError, match="split must be"):
+        load_fashion_mnist("validation")
+    monkeypatch.setenv("TRANSFERKIT_FASHION_MNIST", str(tmp_path))
+    bundled._fashion_arrays.cache_clear()
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        load_fashion_mnist("train")
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(b"\0\0\x08\x03" + (5).to_bytes(4, "big")
+                                                      + (28).to_bytes(4, "big") * 2 + b"\0" * 9)
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01" + (5).to_bytes(4, "big")
+                                                      + b"\0" * 5)
+    with pytest.raises(ValueError, match="truncated"):
+        load_fashion_mnist("test")
+    bundled._fashion_arrays.cache_clear()

@@ -7,7 +7,15 @@ sets for real users on request, verify a checksum and cache them in
 """
 
 from .alarms import Windows, simulate_alarms
-from .bundled import load_digits, load_mfeat_pixels, load_mnist5k, mfeat_available
+from .bundled import (
+    FASHION_CLASSES,
+    fashion_mnist_available,
+    load_digits,
+    load_fashion_mnist,
+    load_mfeat_pixels,
+    load_mnist5k,
+    mfeat_available,
+)
 from .domain import Domain
 from .download import data_dir, fetch, load_mnist, load_usps
 from .folder import ImageArrays, ImageCSV, ImageFiles, ImageFolder, open_images
@@ -39,7 +47,10 @@ __all__ = [
     "data_dir",
     "fetch",
     "few_shot_split",
+    "FASHION_CLASSES",
+    "fashion_mnist_available",
     "load_digits",
+    "load_fashion_mnist",
     "load_mfeat_pixels",
     "load_mnist",
     "load_mnist5k",

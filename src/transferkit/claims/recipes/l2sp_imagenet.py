@@ -35,19 +35,24 @@ made. The test set is never used to choose anything.
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...data import Domain, load_digits, load_mnist5k, stratified_indices
+from ...data import (
+    Domain,
+    fashion_mnist_available,
+    load_digits,
+    load_fashion_mnist,
+    load_mnist5k,
+    stratified_indices,
+)
 from ...finetune import (
     PenaltyUpdate,
     alpha_grid,
@@ -62,7 +67,6 @@ from ..plotting import bars_with_intervals, figure
 from ..units import unit
 
 ARMS = ("scratch", "linear-probe", "l2", "l2sp", "l2sp-fisher")
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 _METHOD = {"linear-probe": "linear-probe", "l2": "finetune", "l2sp": "l2sp",
            "l2sp-fisher": "l2sp-fisher"}
 
@@ -87,34 +91,9 @@ class L2SPImageNetConfig:
     arms: tuple[str, ...] = ARMS  # the verdict needs l2 and l2sp
 
 
-def _idx(path: Path) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-def _fashion_files() -> tuple[Path, Path] | None:
-    for images, labels in (("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),):
-        for ext in ("", ".gz"):
-            x, y = FASHION_DIR / (images + ext), FASHION_DIR / (labels + ext)
-            if x.is_file() and y.is_file():
-                return x, y
-    return None
-
-
 def _fashion5k() -> Domain:
     """500 images per class of Fashion-MNIST's training set (the first ones)."""
-    files = _fashion_files()
-    if files is None:
-        raise FileNotFoundError(f"Fashion-MNIST idx files not found under {FASHION_DIR}")
-    x, y = _idx(files[0]), _idx(files[1]).astype(np.int64)
-    keep = np.concatenate([np.nonzero(y == c)[0][:500] for c in range(10)])
-    keep.sort()
-    return Domain(torch.from_numpy(x[keep].astype(np.float32) / 255.0).unsqueeze(1),
-                  torch.from_numpy(y[keep]), "fashion5k")
+    return load_fashion_mnist("train", per_class=500)
 
 
 @lru_cache(maxsize=4)
@@ -148,7 +127,7 @@ def _probe_features(name: str, image_size: int) -> Tensor:
 
 def _settings(cfg: L2SPImageNetConfig) -> list[str]:
     names = list(cfg.targets)
-    if cfg.fashion and _fashion_files() is not None and "fashion" not in names:
+    if cfg.fashion and fashion_mnist_available() and "fashion" not in names:
         names.append("fashion")
     return [f"{t}-k{k}" for t in names for k in cfg.ks]
 
