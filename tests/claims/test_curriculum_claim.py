@@ -56,6 +56,8 @@ def test_curriculum_recipe_runs_all_arms(tmp_path):
         assert chosen["lr"] in (0.03, 0.1) and chosen["decay"] == 1.1
         assert chosen["at_edge"] == ["lr"]          # a two-point grid: always at an end
         assert extras["curves"][arm]["steps"] == [24, 48, 72, 96, 120]
+    # the cross-fitted arm runs at the curriculum arm's schedule
+    assert extras["chosen"]["curriculum-crossfit"]["lr"] == extras["chosen"]["curriculum"]["lr"]
     assert set(extras["score_mean"]) == {"authors", "crossfit"}
 
 
@@ -78,3 +80,14 @@ def test_an_early_window_without_an_evaluation_is_refused():
     cfg = recipe.CurriculumConfig(steps=100, eval_every=50, early_fraction=0.2)
     with pytest.raises(ValueError, match="early window"):
         recipe.run(cfg, 0)
+
+
+def test_no_decay_is_not_an_end_of_the_grid(monkeypatch):
+    cfg = recipe.CurriculumConfig(lrs=(0.03, 0.1, 0.3), decays=(1.0, 1.2))
+    curve = {"steps": [50, 100], "val": [0.5, 0.6], "test": [0.4, 0.5]}
+    monkeypatch.setattr(recipe, "_train", lambda arm, lr, decay, *a: {
+        **curve, "val": [v + (lr == 0.1) * 0.1 + (decay == 1.0) * 0.01 for v in curve["val"]]})
+    out = recipe._tuned("vanilla", {}, None, cfg, 0)
+    assert (out["lr"], out["decay"], out["at_edge"]) == (0.1, 1.0, [])
+    out = recipe._tuned("vanilla", {}, None, cfg, 0, grid=((0.3, 1.2),))
+    assert (out["lr"], out["decay"], out["at_edge"]) == (0.3, 1.2, ["lr", "decay"])
