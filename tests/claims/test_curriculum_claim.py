@@ -91,3 +91,36 @@ def test_no_decay_is_not_an_end_of_the_grid(monkeypatch):
     assert (out["lr"], out["decay"], out["at_edge"]) == (0.1, 1.0, [])
     out = recipe._tuned("vanilla", {}, None, cfg, 0, grid=((0.3, 1.2),))
     assert (out["lr"], out["decay"], out["at_edge"]) == (0.3, 1.2, ["lr", "decay"])
+
+
+def test_tune_schedules_keeps_each_arms_best_mean_validation_area(monkeypatch):
+    cfg = recipe.CurriculumConfig(lrs=(0.1, 0.3), decays=(1.0, 1.2), crossfit=True)
+    monkeypatch.setattr(recipe, "_data", lambda cfg, seed: (
+        {"train": (None, torch.zeros(4, dtype=torch.long))}, None))
+    monkeypatch.setattr(recipe, "_scores", lambda *a, **k: np.zeros(4))
+    best = {"vanilla": (0.3, 1.2), "curriculum": (0.1, 1.0)}
+
+    def train(arm, lr, decay, data, scores, cfg, seed):
+        good = best.get(arm, (0.1, 1.2)) == (lr, decay)
+        return {"steps": [50], "val": [0.5 + 0.1 * good + 0.01 * seed], "test": [0.0]}
+
+    monkeypatch.setattr(recipe, "_train", train)
+    out = recipe.tune_schedules(cfg, seeds=(0, 1))
+    assert set(out) == {"vanilla", "curriculum", "random-pacing", "anti-curriculum"}
+    assert (out["vanilla"]["lr"], out["vanilla"]["decay"]) == (0.3, 1.2)
+    assert (out["curriculum"]["lr"], out["curriculum"]["decay"]) == (0.1, 1.0)
+    assert out["vanilla"]["val_area"]["0.3/1.2"] == pytest.approx(0.605)
+
+
+def test_a_diverged_schedule_is_not_chosen_and_all_diverged_is_an_error():
+    g = torch.Generator().manual_seed(0)
+    part = (torch.randn(20, 1, 28, 28, generator=g), torch.arange(20) % 5)
+    data = {"train": part, "val": part, "test": part}
+    cfg = recipe.CurriculumConfig(steps=20, eval_every=10, early_fraction=0.5, batch_size=10,
+                                  lrs=(0.01, 1e9),
+                                  decays=(1.0,))
+    assert recipe._train("vanilla", 1e9, 1.0, data, None, cfg, 0)["val"] == []
+    out = recipe._tuned("vanilla", data, None, cfg, 0)
+    assert out["lr"] == 0.01 and out["steps"] == [10, 20]
+    with pytest.raises(ValueError, match="diverged"):
+        recipe._tuned("vanilla", data, None, cfg, 0, grid=((1e9, 1.0),))
