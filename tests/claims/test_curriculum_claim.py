@@ -112,7 +112,7 @@ def test_tune_schedules_keeps_each_arms_best_mean_validation_area(monkeypatch):
     assert out["vanilla"]["val_area"]["0.3/1.2"] == pytest.approx(0.605)
 
 
-def test_a_diverged_schedule_is_not_chosen_and_all_diverged_is_an_error():
+def test_a_diverged_schedule_is_not_chosen_and_all_diverged_is_a_nan_result():
     g = torch.Generator().manual_seed(0)
     part = (torch.randn(20, 1, 28, 28, generator=g), torch.arange(20) % 5)
     data = {"train": part, "val": part, "test": part}
@@ -122,5 +122,16 @@ def test_a_diverged_schedule_is_not_chosen_and_all_diverged_is_an_error():
     assert recipe._train("vanilla", 1e9, 1.0, data, None, cfg, 0)["val"] == []
     out = recipe._tuned("vanilla", data, None, cfg, 0)
     assert out["lr"] == 0.01 and out["steps"] == [10, 20]
-    with pytest.raises(ValueError, match="diverged"):
-        recipe._tuned("vanilla", data, None, cfg, 0, grid=((1e9, 1.0),))
+    out = recipe._tuned("vanilla", data, None, cfg, 0, grid=((1e9, 1.0),))
+    assert out["diverged"] and np.isnan(out["area"]) and np.isnan(out["final"])
+
+
+def test_the_curve_plot_leaves_out_a_diverged_seed(tmp_path):
+    curves = {"vanilla": {"steps": [50, 100], "test": [0.5, 0.6]}}
+    result = {"config": {"classes": [0, 2, 3, 4, 6], "early_fraction": 0.2, "steps": 100,
+                         "batch_size": 100, "per_class": 500},
+              "extras": {"4000": {"curves": {**curves,
+                                             "curriculum": {"steps": [], "test": []}}},
+                         "4001": {"curves": {**curves, "curriculum": curves["vanilla"]}}}}
+    paths = recipe.plot(result, tmp_path)
+    assert [p.name for p in paths] == ["curriculum_curves.png", "curriculum_theory.png"]

@@ -237,9 +237,10 @@ def _tuned(arm: str, data: dict[str, tuple[Tensor, Tensor]], scores: np.ndarray 
             best = (val_area, lr, decay, curve)
     assert best is not None
     val_area, lr, decay, curve = best
-    if not curve["val"]:
-        raise ValueError(f"curriculum {arm}: every schedule of {grid} diverged (a non-finite "
-                         "loss); give smaller learning rates")
+    if not curve["val"]:  # every schedule diverged: a result (the runner counts it as a
+        nan = math.nan    # loss), not a crash
+        return {"area": nan, "final": nan, "early": nan, "val_area": None, "lr": lr,
+                "decay": decay, "at_edge": [], "diverged": True, "steps": [], "test": []}
     # a choice at an end of its grid says the grid may not hold the best value; no decay
     # (1.0) is a natural end, not one
     edge = [name for name, values, value in (("lr", cfg.lrs, lr), ("decay", cfg.decays, decay))
@@ -334,10 +335,14 @@ def plot(result: Mapping[str, Any], out_dir: Path) -> list[Path]:
     with figure(out_dir, "curriculum_curves", figsize=(6.4, 4.0)) as (fig, path):
         ax = fig.add_subplot(1, 1, 1)
         for i, arm in enumerate(per_seed[0]["curves"]):
-            curves = [e["curves"][arm] for e in per_seed]
+            curves = [e["curves"][arm] for e in per_seed if e["curves"][arm]["test"]]
+            if not curves:  # diverged at every seed
+                continue
             steps = curves[0]["steps"]
             mean = 100 * np.mean([c["test"] for c in curves], axis=0)
-            ax.plot(steps, mean, label=arm, color=f"C{i}", marker=".")
+            lost = len(per_seed) - len(curves)
+            label = arm if not lost else f"{arm} ({lost} diverged seed(s) left out)"
+            ax.plot(steps, mean, label=label, color=f"C{i}", marker=".")
         ax.axvspan(0, cfg["early_fraction"] * cfg["steps"], color="0.9", zorder=0)
         ax.set_xlabel(f"training step (batches of {cfg['batch_size']})")
         ax.set_ylabel("test accuracy (%), mean over seeds")
