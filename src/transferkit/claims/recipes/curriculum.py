@@ -61,7 +61,6 @@ steps (``early/...``).
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -298,19 +297,17 @@ def run(cfg: CurriculumConfig, seed: int) -> SeedResult:
                          f"{cfg.eval_every} steps: lower eval_every or raise early_fraction")
     data, feats = _data(cfg, seed)
     y = data["train"][1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        scores = {"authors": _scores(feats, y, seed, crossfit=False)}
-        if cfg.crossfit:
-            scores["crossfit"] = _scores(feats, y, seed, crossfit=True)
+    scores = {"authors": _scores(feats, y, seed, crossfit=False)}
+    if cfg.crossfit:
+        scores["crossfit"] = _scores(feats, y, seed, crossfit=True)
     result: dict[str, float] = {}
     extras: dict[str, Any] = {"chosen": {}, "curves": {},
                               "score_mean": {k: float(v.mean()) for k, v in scores.items()}}
+    fixed = {a: ((lr, decay),) for a, lr, decay in cfg.schedules}
     for arm in arms(cfg):
         arm_scores = None if arm == "vanilla" else \
             scores["crossfit" if arm == "curriculum-crossfit" else "authors"]
         # the cross-fitted variant runs at the schedule chosen for the curriculum arm
-        fixed = {a: ((lr, decay),) for a, lr, decay in cfg.schedules}
         grid = ((extras["chosen"]["curriculum"]["lr"], extras["chosen"]["curriculum"]["decay"]),
                 ) if arm == "curriculum-crossfit" else fixed.get(arm)
         out = unit(arm, partial(_tuned, arm, data, arm_scores, cfg, seed, grid))
