@@ -201,3 +201,65 @@ def test_cross_validated_lam_rescues_a_poor_prior_and_keeps_a_good_one():
         ReForm(good, meta, meta, lam="cv").fit(X[idx][14:17], y[idx][14:17])
     with pytest.raises(ValueError, match="or 'cv'"):
         ReForm(good, meta, meta, lam="auto").fit(X[idx], y[idx])
+
+
+def _sensor_spaces(rng, n):
+    """Six sensor channels x three positions; the new space drops channel 2 and adds a
+    channel 6 the old model never saw. Meta-information: (channel, position)."""
+    old_ch, new_ch = [0, 1, 2, 3, 4, 5], [0, 1, 3, 4, 5, 6]
+    signal = rng.normal(size=(n, 7, 3))
+    y = (signal[:, 3].sum(axis=1) - signal[:, 5].sum(axis=1) > 0).astype(int)
+
+    def space(channels):
+        meta = np.array([[c, p] for c in channels for p in range(3)], dtype=float)
+        return signal[:, channels].reshape(n, -1), meta
+
+    return space(old_ch), space(new_ch), y
+
+
+def test_partial_transport_keeps_the_shared_sensor_channels_where_balanced_ot_shifts_them():
+    rng = np.random.default_rng(0)
+    (X_old, meta_old), (X_new, meta_new), y = _sensor_spaces(rng, 600)
+    old = LogisticRegression(max_iter=1000).fit(X_old, y)
+    assert old.score(X_old, y) > 0.95
+    # balanced OT must move all the mass: channels 3 and 5, which decide the label, are
+    # carried to 4 and 6, and the transported model is near chance
+    balanced = ReForm(old, meta_old, meta_new, reg=0.01, lam=1.0).fit(X_new[:20], y[:20])
+    assert 0.35 < (balanced.transported_predict(X_new) == y).mean() < 0.65
+    # partial transport of the 5/6 the spaces share maps each channel onto itself and puts
+    # no mass on the added channel
+    partial = ReForm(old, meta_old, meta_new, lam=1.0, transport="partial",
+                     mass=5 / 6).fit(X_new[:20], y[:20])
+    assert (partial.transported_predict(X_new) == y).mean() > 0.95
+    np.testing.assert_allclose(partial.transported_coef_[:, -3:], 0.0, atol=1e-12)
+    old_weights = old.coef_[0]  # binary: ReForm's class-1 row is scikit-learn's one row
+    for j, ch in enumerate([0, 1, 3, 4, 5]):  # the old channel of new channels 0..4
+        np.testing.assert_allclose(partial.transported_coef_[1, 3 * j:3 * j + 3],
+                                   old_weights[3 * ch:3 * ch + 3], atol=1e-9)
+
+
+def test_partial_transport_checks_its_mass_and_its_combinations():
+    rng = np.random.default_rng(1)
+    (X_old, meta_old), (X_new, meta_new), y = _sensor_spaces(rng, 60)
+    old = LogisticRegression(max_iter=1000).fit(X_old, y)
+    with pytest.raises(ValueError, match="mass must be in"):
+        ReForm(old, meta_old, meta_new, transport="partial", mass=0.0).fit(X_new, y)
+    with pytest.raises(ValueError, match="transport must be one of"):
+        ReForm(old, meta_old, meta_new, transport="unbalanced").fit(X_new, y)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        ReForm(old, meta_old, meta_new, transport="partial", mass=0.5,
+               metric="learn").fit(X_new, y)
+
+
+def test_the_pull_towards_the_prior_fades_as_labels_accumulate():
+    # the biased refit sums the log-loss: the same data repeated tenfold moves the fit
+    # further from a wrong prior than the data once
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(20, 3))
+    y = (X[:, 0] > 0).astype(int)
+    prior = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 5.0]])
+    from transferkit.heterogeneous import fit_biased
+
+    once, _ = fit_biased(X, y, prior, np.zeros(2), lam=1.0)
+    tenfold, _ = fit_biased(np.tile(X, (10, 1)), np.tile(y, 10), prior, np.zeros(2), lam=1.0)
+    assert np.linalg.norm(tenfold - prior) > 1.5 * np.linalg.norm(once - prior)

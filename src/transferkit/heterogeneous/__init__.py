@@ -1,6 +1,8 @@
 """Heterogeneous model reuse: carry a model across feature spaces (ReForm)."""
 
 from .reform import (
+    LAM_GRID,
+    TRANSPORTS,
     ReForm,
     column_statistics,
     feature_cost,
@@ -11,5 +13,5 @@ from .reform import (
     transport_model,
 )
 
-__all__ = ["ReForm", "column_statistics", "feature_cost", "fit_biased", "grid_coordinates",
-           "learn_metric", "select_lam", "transport_model"]
+__all__ = ["LAM_GRID", "TRANSPORTS", "ReForm", "column_statistics", "feature_cost",
+           "fit_biased", "grid_coordinates", "learn_metric", "select_lam", "transport_model"]

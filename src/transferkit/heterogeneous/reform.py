@@ -24,8 +24,11 @@ from numpy.typing import NDArray
 
 from .._estimator import Params, check_fitted
 
-__all__ = ["ReForm", "column_statistics", "feature_cost", "fit_biased", "grid_coordinates",
-           "learn_metric", "select_lam", "transport_model"]
+LAM_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+"""The candidates of ``lam="cv"``: the biased-regularisation strength per summed log-loss."""
+
+__all__ = ["LAM_GRID", "TRANSPORTS", "ReForm", "column_statistics", "feature_cost",
+           "fit_biased", "grid_coordinates", "learn_metric", "select_lam", "transport_model"]
 
 
 def grid_coordinates(height: int, width: int, *, flip: bool = False) -> NDArray[np.float64]:
@@ -139,19 +142,42 @@ def _marginal_error(T: NDArray[np.float64]) -> float:
                  + np.abs(T.sum(axis=0) - 1.0 / d_new).sum())
 
 
+def _partial_error(T: NDArray[np.float64], mass: float) -> float:
+    """How far a partial plan is from feasible: row or column mass above uniform, plus the
+    gap between its total and ``mass`` (L1, added)."""
+    d_old, d_new = T.shape
+    return float(np.maximum(T.sum(axis=1) - 1.0 / d_old, 0).sum()
+                 + np.maximum(T.sum(axis=0) - 1.0 / d_new, 0).sum() + abs(T.sum() - mass))
+
+
+TRANSPORTS = ("balanced", "partial")
+
+
 def transport_model(
-    coef: Any, cost: NDArray[np.float64], reg: float, max_iter: int = 10_000,
-    tol: float = 1e-9, marginal_tol: float = 1e-4,
+    coef: Any, cost: NDArray[np.float64], reg: float, max_iter: int = 1_000,
+    tol: float = 1e-9, marginal_tol: float = 1e-4, *, transport: str = "balanced",
+    mass: float = 1.0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
     """Carry weights ``coef`` (n_outputs, d_old) to the new space: ``(W_hat, T, marginal error)``.
 
-    ``T`` is the entropic OT coupling between uniform weights over the old and new features
-    (POT, log-domain Sinkhorn, stable at small ``reg``); ``W_hat = d_new * W_old T``. When
-    the log-domain iterations leave a marginal error above ``marginal_tol`` (near-tied
-    costs at small ``reg``, as when a grid is shifted by whole pixels, converge slowly),
-    POT's epsilon-scaling Sinkhorn is run as well and the plan closer to the marginals
-    kept. The marginal error is the L1 distance of the row and column sums from the
-    marginals, added.
+    ``transport="balanced"`` (the paper's): ``T`` is the entropic OT coupling between uniform
+    weights over the old and new features (POT, log-domain Sinkhorn, stable at small
+    ``reg``); ``W_hat = d_new * W_old T``. When the log-domain iterations leave a marginal
+    error above ``marginal_tol`` (near-tied costs at small ``reg``, as when a grid is shifted
+    by whole pixels, converge slowly), POT's epsilon-scaling Sinkhorn is run as well and the
+    plan closer to the marginals kept. The marginal error is the L1 distance of the row and
+    column sums from the marginals, added.
+
+    Balanced transport must move *all* the mass: when the spaces only partly overlap (the
+    new space drops old features and adds features the old model never saw), it matches
+    every old feature to some new one, shifting an ordered meta-value one step along
+    instead of leaving the dropped and the added features unmatched.
+    ``transport="partial"`` moves only ``mass`` (in (0, 1]: the share of the features the
+    two spaces are believed to share) where it is cheapest, so shared features map onto
+    each other, and a new feature that receives no mass gets no prior weight (W_hat 0).
+    It is POT's exact partial-Wasserstein solver (``reg`` is not used): POT's entropic
+    partial solver is not log-domain and overflows at the small ``reg`` these costs need.
+    Its error is the mass above a uniform marginal plus the gap of the total to ``mass``.
 
     Examples
     --------
@@ -161,6 +187,15 @@ def transport_model(
     >>> w_hat, T, err = transport_model([[2.0, -1.0]], C, reg=1e-3)
     >>> np.round(w_hat, 6).tolist(), err < 1e-6
     ([[2.0, -1.0]], True)
+
+    A new space that drops old feature 1 and adds feature 3: partial transport of 2/3 of
+    the mass keeps features 0 and 2 and gives the new one no weight:
+
+    >>> C = feature_cost([[0.0], [1.0], [2.0]], [[0.0], [2.0], [3.0]])
+    >>> w_hat, _, _ = transport_model([[5.0, 7.0, 9.0]], C, reg=1e-3, transport="partial",
+    ...                               mass=2 / 3)
+    >>> np.round(w_hat, 6).tolist()
+    [[5.0, 9.0, 0.0]]
     """
     import ot
 
@@ -171,9 +206,17 @@ def transport_model(
             f"the old model has {W.shape[1]} weights per output but meta_old describes "
             f"{d_old} features"
         )
+    if transport not in TRANSPORTS:
+        raise ValueError(f"transport must be one of {TRANSPORTS}; got {transport!r}")
+    a, b = np.full(d_old, 1.0 / d_old), np.full(d_new, 1.0 / d_new)
+    if transport == "partial":
+        if not 0 < mass <= 1:
+            raise ValueError(f"mass must be in (0, 1] (the share of features the spaces "
+                             f"share); got {mass}")
+        T = np.asarray(ot.partial.partial_wasserstein(a, b, cost, m=float(mass)))
+        return d_new * W @ T, T, _partial_error(T, float(mass))
     if not reg > 0:
         raise ValueError(f"reg must be > 0; got {reg}")
-    a, b = np.full(d_old, 1.0 / d_old), np.full(d_new, 1.0 / d_new)
     T = np.asarray(ot.sinkhorn(a, b, cost, reg, method="sinkhorn_log", numItermax=max_iter,
                                stopThr=tol, warn=False))
     err = _marginal_error(T)
@@ -252,12 +295,19 @@ def learn_metric(
 def fit_biased(
     X: NDArray[np.float64], y: NDArray[np.int64], coef: NDArray[np.float64],
     intercept: NDArray[np.float64], lam: float,
+    start: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Multinomial logistic regression with biased regularisation towards ``coef``.
 
-    Minimises ``mean log-loss + lam * ||W - coef||^2`` over ``(W, b)`` (the intercept is not
-    penalised), from ``(coef, intercept)``, with L-BFGS. ``y`` holds class indices.
-    Returns ``(W, b)``.
+    Minimises ``sum of log-losses + lam * ||W - coef||^2`` over ``(W, b)`` (the intercept is
+    not penalised), by Newton steps (trust region, Hessian-vector products). ``y`` holds
+    class indices.
+    The loss is *summed* over the labelled examples, as in the biased regularisation of
+    hypothesis transfer (Kuzborskij & Orabona, ICML 2013) that ReForm refines with, so the
+    pull towards the prior weakens as labels accumulate: each added example weighs as much
+    as the first. ``coef = 0`` gives plain L2-regularised logistic regression, scikit-learn's
+    with ``C = 1 / (2 lam)``. The problem is convex; ``start`` (a ``(W, b)`` to start from,
+    by default ``(coef, intercept)``) changes only how fast it is solved. Returns ``(W, b)``.
 
     Examples
     --------
@@ -270,36 +320,51 @@ def fit_biased(
 
     k, d = coef.shape
     onehot = np.eye(k)[y]
-    n = len(X)
+    X1 = np.hstack([X, np.ones((len(X), 1))])  # the intercept as a last, unpenalised column
+    prior = np.hstack([coef, np.zeros((k, 1))])
+    penalised = np.ones(d + 1)
+    penalised[-1] = 0.0
 
-    def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
-        W, b = theta[: k * d].reshape(k, d), theta[k * d:]
-        z = X @ W.T + b
+    def probabilities(theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        z = X1 @ theta.reshape(k, d + 1).T
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        loss = -float(np.log(np.maximum((p * onehot).sum(axis=1), 1e-300)).mean())
-        diff = W - coef
-        loss += lam * float((diff * diff).sum())
-        g = (p - onehot) / n
-        gW = g.T @ X + 2 * lam * diff
-        return loss, np.concatenate([gW.ravel(), g.sum(axis=0)])
+        return np.asarray(p / p.sum(axis=1, keepdims=True))
 
-    start = np.concatenate([coef.ravel(), intercept])
-    res = minimize(objective, start, jac=True, method="L-BFGS-B", options={"maxiter": 2000})
-    return res.x[: k * d].reshape(k, d), res.x[k * d:]
+    def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        p = probabilities(theta)
+        diff = (theta.reshape(k, d + 1) - prior) * penalised
+        loss = -float(np.log(np.maximum((p * onehot).sum(axis=1), 1e-300)).sum())
+        loss += lam * float((diff * diff).sum())
+        return loss, ((p - onehot).T @ X1 + 2 * lam * diff).ravel()
+
+    def hessp(theta: NDArray[np.float64], v: NDArray[np.float64]) -> NDArray[np.float64]:
+        p = probabilities(theta)
+        V = v.reshape(k, d + 1)
+        zv = X1 @ V.T
+        r = p * (zv - (p * zv).sum(axis=1, keepdims=True))
+        return np.asarray((r.T @ X1 + 2 * lam * V * penalised).ravel())
+
+    W0, b0 = (coef, intercept) if start is None else start
+    theta0 = np.hstack([np.asarray(W0, dtype=np.float64), np.asarray(b0)[:, None]]).ravel()
+    # Newton with Hessian-vector products in a trust region: a few exact steps where
+    # L-BFGS stopped short on weak pulls (its relative stopping rule meets the summed loss)
+    res = minimize(objective, theta0, jac=True, hessp=hessp, method="trust-ncg",
+                   options={"gtol": 1e-6, "maxiter": 200})
+    theta = res.x.reshape(k, d + 1)
+    return theta[:, :d].copy(), theta[:, d].copy()
 
 
 def select_lam(
     X: NDArray[np.float64], y: NDArray[np.int64], coef: NDArray[np.float64],
-    intercept: NDArray[np.float64], grid: Any = (0.001, 0.01, 0.1, 1.0, 10.0),
-    folds: int = 5,
+    intercept: NDArray[np.float64], grid: Any = LAM_GRID, folds: int = 5,
 ) -> float:
     """The ``lam`` of :func:`fit_biased` with the lowest mean held-out log-loss.
 
     Stratified ``min(folds, smallest class count)``-fold cross-validation on ``(X, y)``
     (class indices); ties go to the larger ``lam`` (the stronger prior). Only the labelled
-    new examples are used.
+    new examples are used. With ``coef = 0`` it tunes plain L2 logistic regression the same
+    way, which is how the ``reform`` claim gives its target-only baseline equal care.
 
     Examples
     --------
@@ -322,8 +387,10 @@ def select_lam(
     split = StratifiedKFold(min(int(folds), int(counts.min())), shuffle=True, random_state=0)
     losses = np.zeros(len(candidates))
     for train, held in split.split(X, y):
-        for i, lam in enumerate(candidates):
-            W, b = fit_biased(X[train], y[train], coef, intercept, lam)
+        fitted = None  # down the path from the strongest pull, each fit starts at the last
+        for i in reversed(range(len(candidates))):
+            lam = candidates[i]
+            fitted = W, b = fit_biased(X[train], y[train], coef, intercept, lam, fitted)
             z = X[held] @ W.T + b
             z -= z.max(axis=1, keepdims=True)
             logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -356,15 +423,24 @@ class ReForm(Params):
         squared grid spacing. It uses the meta-information only, never labels.
     lam : float or "cv"
         Strength of the biased regularisation ``lam * ||W - W_hat||^2`` (intercepts are
-        not penalised), relative to the mean log-loss of the new examples. "cv" chooses it
-        from ``lam_grid`` by stratified cross-validation on the labelled new examples (the
-        lowest mean held-out log-loss; :func:`select_lam`). It needs two labelled examples
-        of every class. With very few labels the log-loss favours weak pulls: on the
-        digits claim (one development seed) it chose the smallest lam at every k, which
-        rescued a poor prior (another archive, k = 5: 55.7% -> 76.1%) but cost a good
-        one (8x8 -> 7x7, k = 5: 90.8% -> 88.0%). The default stays a fixed lam = 1.
+        not penalised) against the *summed* log-loss of the new examples, so the prior's
+        pull fades as labels accumulate (the biased regularisation of hypothesis transfer
+        that the paper refines with; the stored copy of the paper gives its opening only,
+        so the objective's normalisation could not be read there). "cv" chooses it from
+        ``lam_grid`` by stratified cross-validation on the labelled new examples (the
+        lowest mean held-out log-loss; :func:`select_lam`); it needs two labelled examples
+        of every class. The default is a fixed lam = 1, one example's worth of loss.
     lam_grid : sequence of float
-        The candidates for ``lam="cv"``.
+        The candidates for ``lam="cv"`` (default :data:`LAM_GRID`, 0.001 to 100).
+    transport : "balanced" or "partial"
+        Balanced entropic OT (the paper's) or partial transport of ``mass`` for spaces that
+        only partly cover each other (see :func:`transport_model`): the old space has
+        features the new one lacks *and* the new one has features the old model never saw.
+        Balanced OT then misaligns (an ordered meta-value is shifted along by one), and
+        its transported model can be at chance.
+    mass : float
+        The share of the features moved by partial transport (the share the two spaces are
+        believed to share), in (0, 1]. Not used by balanced transport.
     metric : array (m, m), "learn" or None
         M of the cost: the identity by default, a symmetric positive semi-definite matrix
         of your own, or "learn" to learn it from the labelled new examples with
@@ -381,7 +457,11 @@ class ReForm(Params):
     classes : sequence, optional
         The old model's class labels when ``old_model`` is a tuple (default 0..n-1).
     max_iter, tol
-        Sinkhorn's iterations and stopping threshold.
+        Sinkhorn's iterations and stopping threshold. The default 1,000 was measured: on
+        the five views of the digits claim the plans and transported accuracies at 500,
+        1,000, 2,000, 5,000 and 10,000 iterations were identical, and the view whose plan
+        falls back to epsilon scaling (a grid shifted by a pixel) took 0.22 s at 1,000 and
+        1.94 s at 10,000.
     marginal_tol : float
         A coupling whose marginal error (the L1 distance of its row and column sums from
         the two uniform marginals, added; the total mass is 2) stays above this after
@@ -426,13 +506,15 @@ class ReForm(Params):
         lam: float | str = 1.0,
         metric: Any = None,
         classes: Any = None,
-        max_iter: int = 10_000,
+        max_iter: int = 1_000,
         tol: float = 1e-9,
         marginal_tol: float = 1e-4,
         metric_steps: int = 50,
         metric_lr: float = 0.05,
         coupling: Any = None,
-        lam_grid: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0),
+        lam_grid: tuple[float, ...] = LAM_GRID,
+        transport: str = "balanced",
+        mass: float = 1.0,
     ) -> None:
         self.old_model = old_model
         self.meta_old = meta_old
@@ -448,6 +530,8 @@ class ReForm(Params):
         self.metric_steps = metric_steps
         self.metric_lr = metric_lr
         self.coupling = coupling
+        self.transport = transport
+        self.mass = mass
 
     def _old(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[Any]]:
         model = self.old_model
@@ -483,6 +567,9 @@ class ReForm(Params):
         if learn and self.metric != "learn":
             raise ValueError(f"metric must be an (m, m) array, 'learn' or None; got "
                              f"{self.metric!r}")
+        if learn and self.transport != "balanced":
+            raise ValueError("metric='learn' learns M through balanced transport; it cannot "
+                             f"be combined with transport={self.transport!r}")
         phi, psi = _meta(self.meta_old, "meta_old"), _meta(self.meta_new, "meta_new")
         cost = feature_cost(phi, psi, None if learn else self.metric)
         X = np.asarray(X, dtype=np.float64)
@@ -520,7 +607,8 @@ class ReForm(Params):
             if T.shape != cost.shape or not (T >= 0).all():
                 raise ValueError(f"coupling must be a non-negative {cost.shape} plan; got "
                                  f"shape {T.shape}")
-            err = _marginal_error(T)
+            err = (_partial_error(T, float(self.mass)) if self.transport == "partial"
+                   else _marginal_error(T))
             if not err <= self.marginal_tol:
                 raise ValueError(f"coupling's marginals are off by {err:.3g} (L1), more "
                                  f"than marginal_tol = {self.marginal_tol:g}")
@@ -534,7 +622,8 @@ class ReForm(Params):
             elif self.metric is not None:
                 M = np.asarray(self.metric, dtype=np.float64)
             W_hat, T, err = transport_model(W_old, cost, reg, self.max_iter, self.tol,
-                                            self.marginal_tol)
+                                            self.marginal_tol, transport=self.transport,
+                                            mass=self.mass)
         if not err <= self.marginal_tol:
             raise ValueError(
                 f"the transport did not converge: marginal error {err:.3g} after "
