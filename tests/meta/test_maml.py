@@ -200,3 +200,19 @@ def test_reptile_with_sgd_at_lr_eps_is_the_papers_update():
         mean_phi = (phis[0][n] + phis[1][n]) / 2
         torch.testing.assert_close(theta[n] - 0.5 * direction[n],
                                    theta[n] + 0.5 * (mean_phi.detach() - theta[n]))
+
+
+@pytest.mark.parametrize("train_on_query", [True, False])
+def test_reptile_meta_trains_on_the_support_and_query_points_maml_sees(train_on_query):
+    net = _tiny(torch.float64)
+    reptile = Reptile(net, F.mse_loss, inner_lr=0.05, inner_steps=2,
+                      train_on_query=train_on_query)
+    batch = _batch(2)
+    sx, sy, qx, qy = batch
+    ctx = type("Ctx", (), {"extra": {}})()
+    reptile_step()(reptile, {"tasks": batch}, ctx)
+    x, y = (torch.cat([sx, qx], dim=1), torch.cat([sy, qy], dim=1)) if train_on_query \
+        else (sx, sy)
+    _, expected = reptile.direction(x, y)
+    for name, value in expected.items():
+        torch.testing.assert_close(ctx.extra["reptile_direction"][name], value)

@@ -37,7 +37,9 @@ class Reptile(MAML):
     """Reptile on the task interface of :class:`MAML` (same ``adapt``, same samplers).
 
     Parameters are those of :class:`MAML`, without ``first_order`` (always first order) and
-    ``learn_inner_lr``. :meth:`forward` returns the mean support loss after adaptation
+    ``learn_inner_lr``, and ``train_on_query``: whether meta-training adapts on each task's
+    query points as well as its support points when the meta-batch has them (default; see
+    :func:`reptile_step`). :meth:`forward` returns the mean support loss after adaptation
     (a number to watch; Reptile has no meta-loss to differentiate) and :meth:`direction`
     the outer direction.
 
@@ -61,10 +63,11 @@ class Reptile(MAML):
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, inner_lr: float = 0.01,
                  inner_steps: int = 5, adapt: Any = None, batch_norm: str = "transductive",
-                 vectorize: bool = True) -> None:
+                 vectorize: bool = True, train_on_query: bool = True) -> None:
         super().__init__(model, loss_fn, inner_lr=inner_lr, inner_steps=inner_steps,
                          first_order=True, adapt=adapt, batch_norm=batch_norm,
                          vectorize=vectorize)
+        self.train_on_query = bool(train_on_query)
 
     def direction(self, support_x: Tensor, support_y: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """``(mean support loss after adaptation, {name: theta - mean over tasks of phi})``
@@ -150,6 +153,11 @@ def reptile_step(stream: str = "tasks") -> Callable[[nn.Module, Any, StepContext
     meta-batches (support sets first): loss ``"support"``; the outer direction goes to
     ``ctx.extra`` for :class:`ReptileUpdate`.
 
+    Reptile has no query set: when the meta-batch holds query points too (``(support_x,
+    support_y, query_x, query_y)``, as MAML's do), the inner loop runs on each task's
+    support and query points together, so that Reptile meta-trains on the same data per
+    task as MAML (``Reptile(train_on_query=False)`` uses the support points only).
+
     Examples
     --------
     See :class:`Reptile` (``reptile.training_step()`` is ``reptile_step()``):
@@ -160,7 +168,10 @@ def reptile_step(stream: str = "tasks") -> Callable[[nn.Module, Any, StepContext
 
     def step(model: nn.Module, batches: Any, ctx: StepContext) -> dict[str, Tensor]:
         reptile = _unwrap(model)
-        sx, sy = batches[stream][:2]
+        batch = batches[stream]
+        sx, sy = batch[:2]
+        if reptile.train_on_query and len(batch) >= 4:
+            sx, sy = torch.cat([sx, batch[2]], dim=1), torch.cat([sy, batch[3]], dim=1)
         loss, ctx.extra[DIRECTION] = reptile.direction(sx, sy)
         return {"support": loss}
 
