@@ -18,10 +18,12 @@ decoder (by that score). The paper's control methods are interchangeable
   others' dropout rates are hyper-perturbed by Gaussian noise of standard deviation
   ``rate_noise`` (clipped to [0, ``max_rate``]).
 
-No public code exists. The values used here (D = 4, M = 50 steps, ``p_freeze`` = 0.5,
+No public code exists. The defaults here (D = 4, M = 50 steps, ``p_freeze`` = 0.5,
 ``noise`` = 0.1 x the decoder weights' initial scale, dropout rates starting uniform in
-[0, 0.5], ``rate_noise`` = 0.1, ``max_rate`` = 0.9) are our choices, documented as such:
-the paper's text could not be consulted here to confirm them.
+[0, 0.5], ``rate_noise`` = 0.1, ``max_rate`` = 0.9) are our choices, not the paper's: its
+experimental section could not be read here (the stored copies of arXiv 1803.04062 hold
+its opening only), so no value is claimed to be sourced. The ``pta`` claim uses these
+defaults but M = 40, for its run time.
 
 Works for one task (intratask sharing) or several, with any trunk:
 
