@@ -129,7 +129,8 @@ def _tasks(setting: str, cfg: PTAConfig, seed: int) -> dict[str, _Task]:
 def _stacked(tasks: Mapping[str, _Task], part: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The rows of every task's ``part`` stacked, with each task's labels on its own rows
     and -1 (missing) on the others'."""
-    xs, ys = [], {t: [] for t in tasks}
+    xs: list[torch.Tensor] = []
+    ys: dict[str, list[torch.Tensor]] = {t: [] for t in tasks}
     for t, task in tasks.items():
         x, y = getattr(task, part)
         xs.append(x)
