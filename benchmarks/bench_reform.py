@@ -42,7 +42,7 @@ def main() -> None:
                     warn=False)
         times["pot-sinkhorn"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        transport_model(W, cost, reg)
+        transport_model(W, cost, reg, max_iter=10_000)
         times["transferkit-transport"].append(time.perf_counter() - start)
     base = statistics.median(times["pot-sinkhorn"])
     print(f"{d_old} -> {d_new} features, reg {reg:.3g}")

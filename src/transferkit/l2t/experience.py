@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from .._io import atomic_write, atomic_write_json
 from ..train.interface import progress_wanted
-from .algorithms import create_base_algorithm
+from .algorithms import DEFAULT_BASES, create_base_algorithm
 from .features import DEFAULT_EXPONENTS, PairStatistics, _matrix, reflection_features
 
 __all__ = ["Experience", "ExperienceStore", "TransferPair", "generate_experiences",
@@ -150,7 +150,7 @@ class Experience:
     >>> pair = synthetic_transfer_pair(shift=0.5)       # 60 source rows, 4 + 36 target
     >>> exp = make_experience(pair, "shift-0.5", "pca@2", 2, pair.statistics())
     >>> exp.key, exp.W.shape, exp.features.shape
-    ('shift-0.5/pca@2', (4, 2), (11,))
+    ('shift-0.5/pca@2', (4, 2), (31,))
     """
 
     features: NDArray[np.float64]
@@ -203,8 +203,9 @@ class ExperienceStore:
             self._open()
 
     def _settings(self) -> dict[str, Any]:
+        # format 2: features [d, Q (K x K), 1/tau] from the linear-time estimator
         return {"exponents": list(self.exponents), "n_neighbors": self.n_neighbors,
-                "format": 1}
+                "format": 2}
 
     def _open(self) -> None:
         assert self.path is not None
@@ -227,9 +228,10 @@ class ExperienceStore:
             self._items[exp.key] = exp
 
     def add(self, exp: Experience) -> None:
-        if len(exp.features) != 2 * len(self.exponents) + 1:
+        k = len(self.exponents)
+        if len(exp.features) != k * k + k + 1:
             raise ValueError(f"experience {exp.key!r} has {len(exp.features)} features; this "
-                             f"store's settings give {2 * len(self.exponents) + 1}")
+                             f"store's settings give {k * k + k + 1}")
         if self.path is not None:
             def write(f: Any) -> None:
                 np.savez(f, features=exp.features, ratio=exp.ratio, W=exp.W,
@@ -290,7 +292,7 @@ def make_experience(pair: TransferPair, name: str, algorithm: str, n_components:
 def generate_experiences(
     pairs: Iterable[tuple[str, TransferPair | Callable[[], TransferPair]]],
     store: ExperienceStore,
-    algorithms: Sequence[str] = ("identity", "pca", "tca", "coral"),
+    algorithms: Sequence[str] = DEFAULT_BASES,
     n_components: int = 16,
     progress: bool | None = None,
     total: int | None = None,
@@ -308,10 +310,10 @@ def generate_experiences(
     >>> from transferkit.testing import synthetic_transfer_pair
     >>> pair = synthetic_transfer_pair(shift=0.5)       # 60 source rows, 4 + 36 target
     >>> store = generate_experiences([("a", pair), ("b", lambda: pair)], ExperienceStore(),
-    ...                              algorithms=("identity", "pca@2", "coral"), n_components=2)
+    ...                              algorithms=("identity", "pca@2", "pca"), n_components=2)
     >>> features, ratios, groups = store.arrays()
     >>> features.shape, ratios.shape, sorted(set(groups))
-    ((6, 11), (6,), ['a', 'b'])
+    ((6, 31), (6,), ['a', 'b'])
     """
     from tqdm.auto import tqdm
 

@@ -6,25 +6,31 @@ features are, as in Wei et al. (ICML 2018), section 3:
 - ``d``: the squared maximum mean discrepancy between ``Xs W`` and ``Xt W`` under each of
   a bank of Gaussian kernels whose widths are the median pairwise distance of the
   projected pooled sample times powers of two (``exponents``);
-- ``Q``: the variance of those estimates;
+- ``Q``: the covariance matrix, across the kernels, of those estimates (K x K), which the
+  reflection function meets as ``lambda beta^T Q beta``, the variance of the combined
+  kernel's estimate;
 - ``1 / tau``: ``tau`` is the ratio of the target's non-local to local scatter in the
   latent space (the criterion of unsupervised discriminant projection), large when the
   target forms tight, well-separated groups, i.e. is easy to discriminate there.
 
-The paper cites Gretton et al. (2012, "Optimal kernel choice for large-scale two-sample
-tests") for the multi-kernel MMD and its variance but gives no estimator in detail and
-no code is public. Our choices: ``d`` is the unbiased (quadratic-time) U-statistic, the
-lower-variance estimate; ``Q`` is the variance of Gretton et al.'s linear-time estimate
-(the variance of the mean of the ``h`` statistics over disjoint sample quadruples, with a
-fixed seeded pairing). The widths come from the projected sample itself, inside the
-autograd graph, so every feature is invariant to the scale of ``W``. The local
-neighbourhoods of ``tau`` (``n_neighbors`` nearest neighbours, symmetrised) are found once
-in the original target space.
+The paper takes the multi-kernel MMD and the covariance of its estimates from Gretton et
+al. (2012, "Optimal kernel choice for large-scale two-sample tests"); no code is public.
+Both ``d`` and ``Q`` are that paper's linear-time estimator, so ``Q`` is the covariance of
+the very estimates ``d`` holds: ``d_k`` the mean of the ``h`` statistics of kernel k over
+disjoint sample quadruples (a fixed seeded pairing), ``Q`` their covariance across the
+kernels divided by the number of quadruples. The widths come from the projected sample
+itself, inside the autograd graph, so every feature is invariant to the scale of ``W``.
+The local neighbourhoods of ``tau`` (``n_neighbors`` nearest neighbours, symmetrised) are
+found once in the original target space.
+
+A feature vector is ``[d_1..d_K, Q_11, Q_12, ..., Q_KK, 1/tau]`` (K + K^2 + 1 values; Q
+row by row); :func:`split_features` takes it apart.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,7 +38,8 @@ from numpy.typing import ArrayLike, NDArray
 from torch import Tensor
 
 __all__ = ["PairStatistics", "linear_mmd2", "median_sq_distance", "mmd2_unbiased",
-           "reflection_features", "scatter_matrices", "discriminability", "DEFAULT_EXPONENTS"]
+           "reflection_features", "scatter_matrices", "discriminability", "split_features",
+           "n_kernels_of", "DEFAULT_EXPONENTS"]
 
 DEFAULT_EXPONENTS: tuple[int, ...] = (-2, -1, 0, 1, 2)
 """Kernel widths: the median distance times 2^e for each e (five kernels)."""
@@ -109,20 +116,21 @@ def mmd2_unbiased(x: Tensor, y: Tensor, sq_widths: Tensor) -> Tensor:
 
 
 def linear_mmd2(x: Tensor, y: Tensor, sq_widths: Tensor) -> tuple[Tensor, Tensor]:
-    """Gretton et al.'s linear-time MMD^2 per kernel and the variance of that estimate.
+    """Gretton et al.'s linear-time MMD^2 per kernel and the covariance of those estimates.
 
     With ``m = min(len(x), len(y)) // 2`` disjoint quadruples
     ``h_i = k(x_2i, x_2i+1) + k(y_2i, y_2i+1) - k(x_2i, y_2i+1) - k(x_2i+1, y_2i)``, the
-    estimate is ``mean(h)`` and its variance ``var(h) / m``. Rows are used in the order
-    given: shuffle them first (:class:`PairStatistics` does, with its seed).
+    estimate is ``mean(h)`` per kernel and its covariance across the K kernels ``cov(h) /
+    m`` (K x K; the variances on its diagonal). Rows are used in the order given: shuffle
+    them first (:class:`PairStatistics` does, with its seed).
 
     Examples
     --------
     >>> g = torch.Generator().manual_seed(0)
     >>> x, y = torch.randn(200, 2, generator=g), torch.randn(200, 2, generator=g) + 2
-    >>> mmd, var = linear_mmd2(x, y, torch.tensor([1.0, 4.0]))
-    >>> mmd.shape, bool((mmd > 0).all()), bool((var > 0).all())
-    (torch.Size([2]), True, True)
+    >>> mmd, cov = linear_mmd2(x, y, torch.tensor([1.0, 4.0]))
+    >>> mmd.shape, cov.shape, bool((mmd > 0).all()), bool((cov.diagonal() > 0).all())
+    (torch.Size([2]), torch.Size([2, 2]), True, True)
     """
     m = min(len(x), len(y)) // 2
     if m < 2:
@@ -135,8 +143,39 @@ def linear_mmd2(x: Tensor, y: Tensor, sq_widths: Tensor) -> tuple[Tensor, Tensor
     def k(a: Tensor, b: Tensor) -> Tensor:
         return torch.exp(-((a - b) ** 2).sum(1)[None] / (2 * s2))
 
-    h = k(x0, x1) + k(y0, y1) - k(x0, y1) - k(x1, y0)
-    return h.mean(1), h.var(1, unbiased=True) / m
+    h = k(x0, x1) + k(y0, y1) - k(x0, y1) - k(x1, y0)  # (K, m)
+    centred = h - h.mean(1, keepdim=True)
+    return h.mean(1), centred @ centred.T / ((m - 1) * m)
+
+
+def n_kernels_of(n_features: int) -> int:
+    """K from the length K + K^2 + 1 of a feature vector.
+
+    Examples
+    --------
+    >>> n_kernels_of(31)
+    5
+    """
+    k = int(round((-1 + (4 * (int(n_features) - 1) + 1) ** 0.5) / 2))
+    if k < 1 or k + k * k + 1 != int(n_features):
+        raise ValueError(f"a feature vector has K + K^2 + 1 values (d, Q, 1/tau); "
+                         f"{n_features} is not of that form")
+    return k
+
+
+def split_features(features: Any) -> tuple[Any, Any, Any]:
+    """``(d (..., K), Q (..., K, K), 1/tau (...,))`` of feature vectors (numpy or torch).
+
+    Examples
+    --------
+    >>> d, Q, inv_tau = split_features(np.arange(7.0))
+    >>> d.tolist(), Q.tolist(), float(inv_tau)
+    ([0.0, 1.0], [[2.0, 3.0], [4.0, 5.0]], 6.0)
+    """
+    k = n_kernels_of(features.shape[-1])
+    lead = tuple(features.shape[:-1])
+    return (features[..., :k], features[..., k:k + k * k].reshape(*lead, k, k),
+            features[..., -1])
 
 
 def scatter_matrices(
@@ -203,7 +242,7 @@ class PairStatistics:
     >>> rng = np.random.default_rng(0)
     >>> stats = PairStatistics.from_arrays(rng.normal(size=(40, 4)), rng.normal(1, 1, (50, 4)))
     >>> stats.n_features, tuple(stats.s_local.shape)
-    (11, (4, 4))
+    (31, (4, 4))
     """
 
     Xs: Tensor
@@ -232,11 +271,11 @@ class PairStatistics:
 
     @property
     def n_features(self) -> int:
-        return 2 * len(self.exponents) + 1
+        return len(self.exponents) ** 2 + len(self.exponents) + 1
 
 
 def reflection_features(W: Tensor | ArrayLike, stats: PairStatistics) -> Tensor:
-    """``[d_1..d_K, Q_1..Q_K, 1/tau]`` of the pair projected by ``W`` (differentiable in W).
+    """``[d_1..d_K, Q_11..Q_KK, 1/tau]`` of the pair projected by ``W`` (differentiable in W).
 
     Every feature is invariant to the scale of ``W``.
 
@@ -244,9 +283,9 @@ def reflection_features(W: Tensor | ArrayLike, stats: PairStatistics) -> Tensor:
     --------
     >>> rng = np.random.default_rng(0)
     >>> stats = PairStatistics.from_arrays(rng.normal(size=(40, 4)), rng.normal(1, 1, (50, 4)))
-    >>> f = reflection_features(np.eye(4)[:, :2], stats)    # [d_1..d_5, Q_1..Q_5, 1/tau]
+    >>> f = reflection_features(np.eye(4)[:, :2], stats)    # [d (5), Q (5 x 5), 1/tau]
     >>> f.shape, bool(torch.allclose(f, reflection_features(3 * np.eye(4)[:, :2], stats)))
-    (torch.Size([11]), True)
+    (torch.Size([31]), True)
     """
     w = W if isinstance(W, Tensor) else torch.as_tensor(np.asarray(W), dtype=torch.float64)
     w = w.to(torch.float64)
@@ -254,7 +293,6 @@ def reflection_features(W: Tensor | ArrayLike, stats: PairStatistics) -> Tensor:
         raise ValueError(f"W must have shape ({stats.Xs.shape[1]}, p); got {tuple(w.shape)}")
     zs, zt = stats.Xs @ w, stats.Xt @ w
     widths = _widths(torch.cat([zs, zt]), stats.exponents)
-    d = mmd2_unbiased(zs, zt, widths)
-    _, q = linear_mmd2(zs, zt, widths)
+    d, Q = linear_mmd2(zs, zt, widths)
     tau = discriminability(w, stats.s_local, stats.s_nonlocal)
-    return torch.cat([d, q, (1.0 / tau).reshape(1)])
+    return torch.cat([d, Q.reshape(-1), (1.0 / tau).reshape(1)])

@@ -6,22 +6,30 @@ are stated here.
 
 Reflection function (the paper's form)::
 
-    1 / f(S, T, W) = beta^T d(W) + lambda^T Q(W) + mu / tau(W) + b
+    1 / f(S, T, W) = beta^T d(W) + lambda beta^T Q(W) beta + mu / tau(W) + b
 
-with ``d``, ``Q``, ``tau`` from :mod:`transferkit.l2t.features`. It is fitted to the
-experiences by regularised least squares on ``1 / l_e`` with the paper's constraints
-``beta >= 0`` and ``lambda >= 0`` (``beta`` weighs the kernels of a multi-kernel MMD,
-which must stay a valid kernel, and ``lambda`` the variances of its estimates, which
-stand in for the quadratic form ``beta^T Q beta``); ``mu`` and ``b`` are free. Our
-choices: the columns are standardised before the ridge penalty (a positive rescaling, so
-the signs are kept), ``b`` is not penalised, and the penalty ``gamma1`` is chosen by
-cross-validation grouped by pair, over the experiences only (``gamma1="cv"``).
+with ``d`` (K kernels' MMD estimates), ``Q`` (their K x K covariance) and ``tau`` from
+:mod:`transferkit.l2t.features`: ``beta`` weighs the kernels of a multi-kernel MMD and
+``beta^T Q beta`` is the variance of that combined estimate. It is fitted to the
+experiences by regularised non-linear least squares on ``1 / l_e`` with the paper's
+constraints ``beta >= 0`` and ``lambda >= 0``; ``mu`` and ``b`` are free. Our choices:
+the fit works on standardised quantities (each ``d_k`` and ``1/tau`` over its spread,
+``Q`` accordingly, the target ``1/l`` too), the ridge penalty ``gamma1`` is on the
+standardised ``beta``, ``lambda`` and ``mu`` (``b`` is not penalised) and is chosen by
+cross-validation grouped by pair, over the experiences only (``gamma1="cv"``); the
+least squares start from the fit with ``lambda = 0``.
 
 Inference: ``W* = argmin_W 1/f(S, T, W) + gamma2 ||W||_F^2`` by gradient descent (Adam
 here). Since every feature is invariant to the scale of ``W``, ``gamma2`` only sets the
 scale; it is kept for faithfulness. The paper does not say where descent starts; we
 start from the base algorithms' projections for the pair, take the one the reflection
-function rates best, and keep the iterate with the lowest objective. The target is then
+function rates best, and keep the iterate with the lowest objective. The descent is held
+to the region the function was fitted on (a trust region, our addition): each of the
+summaries ``d_k``, ``beta^T Q beta`` and ``1/tau`` must stay inside the range the
+experiences spanned, or at least not move further outside it than the start was; the
+descent stops at the first iterate that would (unbounded, a fitted linear function
+rewards any direction it extrapolates in: on the digits claim the prediction fell from
+0.96 to 0.72 while the measured ratio moved from 1.05 to 0.98). The target is then
 classified by 1-NN on the projected source and labelled target (the paper's classifier),
 or by logistic regression.
 """
@@ -38,9 +46,9 @@ from numpy.typing import ArrayLike, NDArray
 from torch import Tensor
 
 from .._estimator import Params, check_fitted
-from .algorithms import create_base_algorithm
+from .algorithms import DEFAULT_BASES, create_base_algorithm
 from .experience import ExperienceStore, TransferPair
-from .features import PairStatistics, reflection_features
+from .features import PairStatistics, n_kernels_of, reflection_features, split_features
 
 __all__ = ["L2T", "ReflectionFunction", "Transferred", "fit_reflection", "optimise_projection"]
 
@@ -49,31 +57,57 @@ GAMMA_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 @dataclass(frozen=True)
 class ReflectionFunction:
-    """``1/f = beta^T d + lambda^T Q + mu / tau + b`` (coefficients on the raw features).
+    """``1/f = beta^T d + lambda beta^T Q beta + mu / tau + b`` on feature vectors
+    ``[d (K), Q (K x K, row by row), 1/tau]``.
+
+    ``low`` and ``high`` bound the summaries ``[d_1..d_K, beta^T Q beta, 1/tau]`` over the
+    experiences it was fitted on (the trust region of :func:`optimise_projection`; no
+    bound by default).
 
     Examples
     --------
-    >>> f = ReflectionFunction(beta=np.array([2.0]), lam=np.array([0.0]), mu=0.1, b=0.5)
-    >>> f.inverse([[0.1, 0.0, 1.0]]), f.predict_ratio([[0.1, 0.0, 1.0]])   # 1/f and f
-    (array([0.8]), array([1.25]))
+    >>> f = ReflectionFunction(beta=np.array([2.0]), lam=3.0, mu=0.1, b=0.5)
+    >>> features = [[0.1, 0.01, 1.0]]                 # d, Q (1 x 1), 1/tau
+    >>> f.inverse(features), f.predict_ratio(features)   # 1/f and f
+    (array([0.92]), array([1.08695652]))
     """
 
     beta: NDArray[np.float64]
-    lam: NDArray[np.float64]
+    lam: float
     mu: float
     b: float
     gamma1: float = float("nan")
+    low: NDArray[np.float64] | None = None
+    high: NDArray[np.float64] | None = None
 
-    @property
-    def coef(self) -> NDArray[np.float64]:
-        return np.concatenate([self.beta, self.lam, [self.mu]])
+    def summaries(self, features: ArrayLike) -> NDArray[np.float64]:
+        """``[d_1..d_K, beta^T Q beta, 1/tau]`` per row of feature vectors."""
+        d, Q, inv_tau = split_features(np.atleast_2d(np.asarray(features, dtype=np.float64)))
+        q = np.einsum("k,nkl,l->n", self.beta, Q, self.beta)
+        return np.column_stack([d, q, inv_tau])
 
-    def inverse(self, features: ArrayLike) -> NDArray[np.float64]:
-        """``1/f`` for rows of features (smaller is better transfer)."""
-        return np.asarray(features, dtype=np.float64) @ self.coef + self.b
+    def _coef(self) -> NDArray[np.float64]:
+        return np.concatenate([self.beta, [self.lam, self.mu]])
+
+    def inverse(self, features: ArrayLike) -> Any:
+        """``1/f`` for rows of features (smaller is better transfer); a number for one
+        feature vector."""
+        out = self.summaries(features) @ self._coef() + self.b
+        return out[0] if np.ndim(features) == 1 else out
 
     def inverse_torch(self, features: Tensor) -> Tensor:
-        return features @ torch.as_tensor(self.coef, dtype=features.dtype) + self.b
+        d, Q, inv_tau = split_features(features)
+        beta = torch.as_tensor(self.beta, dtype=features.dtype)
+        return (d @ beta + self.lam * (beta @ Q @ beta) + self.mu * inv_tau + self.b)
+
+    def outside(self, features: ArrayLike) -> float:
+        """How far rows of features lie outside the fitted range, each summary in units of
+        its range, added (0 inside; 0 when no range is recorded)."""
+        if self.low is None or self.high is None:
+            return 0.0
+        z = self.summaries(features)
+        span = np.where(self.high > self.low, self.high - self.low, 1.0)
+        return float(((np.maximum(self.low - z, 0) + np.maximum(z - self.high, 0)) / span).sum())
 
     def predict_ratio(self, features: ArrayLike) -> NDArray[np.float64]:
         """The improvement ratio ``f`` (infinite where ``1/f <= 0``: a rating, use ranks)."""
@@ -82,24 +116,74 @@ class ReflectionFunction:
             return np.where(inv > 0, 1.0 / np.where(inv > 0, inv, 1.0), np.inf)
 
 
-def _solve(F: NDArray[np.float64], y: NDArray[np.float64], n_kernels: int, gamma: float
-           ) -> tuple[NDArray[np.float64], float]:
-    """Ridge least squares with beta, lambda >= 0 (the first ``2 n_kernels`` coefficients);
-    b unpenalised."""
-    from scipy.optimize import lsq_linear
+@dataclass
+class _Standardised:
+    """Experiences in the units the fit works in."""
 
-    mean, scale = F.mean(0), F.std(0)
-    scale = np.where(scale > 0, scale, 1.0)
-    Z = (F - mean) / scale
-    yc = y - y.mean()
-    k = F.shape[1]
-    A = np.vstack([Z, np.sqrt(gamma) * np.eye(k)])
-    rhs = np.concatenate([yc, np.zeros(k)])
-    lower = np.full(k, -np.inf)
-    lower[:2 * n_kernels] = 0.0  # beta >= 0 and lambda >= 0
-    theta = lsq_linear(A, rhs, bounds=(lower, np.full(k, np.inf)), method="bvls").x
-    coef = theta / scale
-    return coef, float(y.mean() - mean @ coef)
+    d: NDArray[np.float64]
+    Q: NDArray[np.float64]
+    x: NDArray[np.float64]
+    y: NDArray[np.float64]
+    scale_d: NDArray[np.float64]
+    scale_x: float
+    scale_q: float
+    mean_y: float
+    scale_y: float
+
+    @classmethod
+    def of(cls, F: NDArray[np.float64], y: NDArray[np.float64]) -> _Standardised:
+        d, Q, x = split_features(F)
+
+        def spread(v: NDArray[np.float64]) -> Any:
+            sd = v.std(0)
+            return np.where(sd > 0, sd, 1.0)
+
+        sd, sx, sy = spread(d), float(spread(x)), float(spread(y))
+        Qs = Q / np.outer(sd, sd)[None]
+        trace = np.trace(Qs, axis1=1, axis2=2) / Qs.shape[1]
+        sq = float(np.median(trace)) if np.median(trace) > 0 else 1.0
+        return cls(d / sd, Qs / sq, x / sx, (y - y.mean()) / sy, sd, sx, sq,
+                   float(y.mean()), sy)
+
+    def predict(self, theta: NDArray[np.float64], rows: Any = slice(None)) -> Any:
+        k = self.d.shape[1]
+        beta, lam, mu, b = theta[:k], theta[k], theta[k + 1], theta[k + 2]
+        q = np.einsum("k,nkl,l->n", beta, self.Q[rows], beta)
+        return self.d[rows] @ beta + lam * q + mu * self.x[rows] + b
+
+    def original(self, theta: NDArray[np.float64]) -> tuple[Any, float, float, float]:
+        """``(beta, lambda, mu, b)`` on the raw features and ratios."""
+        k = self.d.shape[1]
+        beta = theta[:k] / self.scale_d * self.scale_y
+        lam = theta[k] / self.scale_q / self.scale_y
+        mu = theta[k + 1] / self.scale_x * self.scale_y
+        return beta, float(lam), float(mu), float(theta[k + 2] * self.scale_y + self.mean_y)
+
+
+def _solve(data: _Standardised, rows: Any, gamma: float) -> NDArray[np.float64]:
+    """The standardised ``(beta, lambda, mu, b)`` minimising the squared error on ``rows``
+    plus ``gamma`` times the squares of beta, lambda and mu; beta, lambda >= 0."""
+    from scipy.optimize import least_squares, lsq_linear
+
+    k = data.d.shape[1]
+    idx = np.arange(len(data.y))[rows]
+    n = len(idx)
+    # start: the fit without the variance term (linear, bounded)
+    A = np.column_stack([data.d[idx], data.x[idx], np.ones(n)])
+    A = np.vstack([A, np.sqrt(gamma) * np.eye(k + 2)[: k + 1]])
+    rhs = np.concatenate([data.y[idx], np.zeros(k + 1)])
+    lower = np.r_[np.zeros(k), -np.inf, -np.inf]
+    lin = lsq_linear(A, rhs, bounds=(lower, np.full(k + 2, np.inf)), method="bvls").x
+    theta0 = np.r_[np.maximum(lin[:k], 0.0), 0.0, lin[k], lin[k + 1]]  # bvls may undershoot
+    penalised = np.r_[np.ones(k + 2), 0.0]
+
+    def residuals(theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.concatenate([data.predict(theta, idx) - data.y[idx],
+                               np.sqrt(gamma) * theta * penalised])
+
+    lo = np.r_[np.zeros(k + 1), -np.inf, -np.inf]
+    return np.asarray(least_squares(residuals, theta0, bounds=(lo, np.full(k + 3, np.inf)),
+                                    method="trf", ftol=1e-12, xtol=1e-12, gtol=1e-12).x)
 
 
 def fit_reflection(
@@ -113,8 +197,8 @@ def fit_reflection(
 
     Parameters
     ----------
-    features : array (n, 2K + 1)
-        ``[d_1..d_K, Q_1..Q_K, 1/tau]`` per experience.
+    features : array (n, K + K^2 + 1)
+        ``[d_1..d_K, Q (row by row), 1/tau]`` per experience.
     ratios : array (n,)
         Improvement ratios ``l_e`` (> 0); the fit is on ``1 / l_e``.
     groups : sequence, optional
@@ -125,7 +209,7 @@ def fit_reflection(
 
     Examples
     --------
-    Experiences whose ratio falls as the discrepancy ``d`` grows:
+    Experiences whose ratio falls as the discrepancy ``d`` grows (one kernel):
 
     >>> rng = np.random.default_rng(0)
     >>> d = rng.uniform(0, 1, (40, 1))
@@ -137,40 +221,42 @@ def fit_reflection(
     """
     F = np.asarray(features, dtype=np.float64)
     r = np.asarray(ratios, dtype=np.float64)
-    if F.ndim != 2 or F.shape[1] % 2 != 1 or F.shape[1] < 3:
-        raise ValueError(f"features must be (n, 2K + 1) with K >= 1; got shape {F.shape}")
+    if F.ndim != 2:
+        raise ValueError(f"features must be (n, K + K^2 + 1); got shape {F.shape}")
+    k = n_kernels_of(F.shape[1])
     if r.shape != (len(F),):
         raise ValueError(f"{len(F)} feature rows but ratios of shape {r.shape}")
     if not (np.isfinite(F).all() and np.isfinite(r).all()) or (r <= 0).any():
         raise ValueError("features must be finite and ratios finite and > 0")
-    if len(F) < F.shape[1] + 2:
-        raise ValueError(f"{len(F)} experiences cannot support a fit of {F.shape[1] + 1} "
+    if len(F) < k + 5:
+        raise ValueError(f"{len(F)} experiences cannot support a fit of {k + 3} "
                          f"coefficients; generate more experiences")
-    n_kernels = (F.shape[1] - 1) // 2
-    y = 1.0 / r
+    data = _Standardised.of(F, 1.0 / r)
     if gamma1 == "cv":
-        gamma1 = _choose_gamma(F, y, n_kernels, groups, n_folds)
+        gamma1 = _choose_gamma(data, groups, n_folds)
     elif isinstance(gamma1, str) or not float(gamma1) >= 0:
         raise ValueError(f"gamma1 must be a float >= 0 or 'cv'; got {gamma1!r}")
-    coef, b = _solve(F, y, n_kernels, float(gamma1))
-    return ReflectionFunction(coef[:n_kernels], coef[n_kernels:2 * n_kernels],
-                              float(coef[-1]), b, float(gamma1))
+    beta, lam, mu, b = data.original(_solve(data, slice(None), float(gamma1)))
+    fitted = ReflectionFunction(beta, float(lam), float(mu), float(b), float(gamma1))
+    z = fitted.summaries(F)
+    return ReflectionFunction(beta, float(lam), float(mu), float(b), float(gamma1),
+                              z.min(axis=0), z.max(axis=0))
 
 
-def _choose_gamma(F: NDArray[np.float64], y: NDArray[np.float64], n_kernels: int,
-                  groups: Sequence[Any] | None, n_folds: int) -> float:
+def _choose_gamma(data: _Standardised, groups: Sequence[Any] | None, n_folds: int) -> float:
     from sklearn.model_selection import GroupKFold
 
-    g = np.arange(len(F)) if groups is None else np.asarray([str(x) for x in groups])
+    n = len(data.y)
+    g = np.arange(n) if groups is None else np.asarray([str(x) for x in groups])
     folds = min(n_folds, len(np.unique(g)))
     if folds < 2:
         return 1.0
     errors = []
     for gamma in GAMMA_GRID:
         err = 0.0
-        for tr, te in GroupKFold(folds).split(F, y, g):
-            coef, b = _solve(F[tr], y[tr], n_kernels, gamma)
-            err += float(((F[te] @ coef + b - y[te]) ** 2).sum())
+        for tr, te in GroupKFold(folds).split(data.d, data.y, g):
+            theta = _solve(data, tr, gamma)
+            err += float(((data.predict(theta, te) - data.y[te]) ** 2).sum())
         errors.append(err)
     return float(GAMMA_GRID[int(np.argmin(errors))])
 
@@ -183,17 +269,21 @@ def optimise_projection(
     steps: int = 100,
     lr: float = 0.01,
 ) -> tuple[NDArray[np.float64], list[float]]:
-    """Gradient descent on ``1/f(W) + gamma2 ||W||^2`` from ``W0``.
+    """Gradient descent on ``1/f(W) + gamma2 ||W||^2`` from ``W0``, held to the fitted
+    region.
 
-    ``W0`` is rescaled to Frobenius norm ``sqrt(p)`` (an orthonormal basis's) first; the
-    iterate with the lowest objective is returned with the objective's history
-    (``history[0]`` is the start).
+    ``W0`` is rescaled to Frobenius norm ``sqrt(p)`` (an orthonormal basis's) first. The
+    descent stops at the first iterate that lies further outside the range of the
+    experiences than ``W0`` did (:meth:`ReflectionFunction.outside`; the trust region of
+    the module docstring). The iterate with the lowest objective is returned with the
+    objective's history (``history[0]`` is the start; an iterate that left the region is
+    not in it).
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> stats = PairStatistics.from_arrays(rng.normal(size=(40, 3)), rng.normal(0.5, 1, (40, 3)))
-    >>> f = ReflectionFunction(beta=np.full(5, 1.0), lam=np.zeros(5), mu=0.0, b=0.1)
+    >>> f = ReflectionFunction(beta=np.full(5, 1.0), lam=0.0, mu=0.0, b=0.1)
     >>> W, history = optimise_projection(stats, f, np.eye(3)[:, :2], steps=20)
     >>> W.shape, min(history) <= history[0]       # the best iterate is kept
     ((3, 2), True)
@@ -207,9 +297,15 @@ def optimise_projection(
     W = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.Adam([W], lr=lr)
     best, best_W, history = np.inf, w0, []
+    allowed = None
     for step in range(int(steps) + 1):
-        objective = reflection.inverse_torch(reflection_features(W, stats)) \
-            + gamma2 * (W * W).sum()
+        features = reflection_features(W, stats)
+        outside = reflection.outside(features.detach().numpy())
+        if allowed is None:
+            allowed = outside + 1e-12
+        elif outside > allowed:
+            break  # beyond the experiences: the fitted function extrapolates
+        objective = reflection.inverse_torch(features) + gamma2 * (W * W).sum()
         value = float(objective.detach())
         history.append(value)
         if np.isfinite(value) and value < best:
@@ -287,7 +383,7 @@ class L2T(Params):
     (True, 6, 36)
     """
 
-    def __init__(self, algorithms: Sequence[str] = ("identity", "pca", "tca", "coral"),
+    def __init__(self, algorithms: Sequence[str] = DEFAULT_BASES,
                  n_components: int = 16, gamma1: float | str = "cv", gamma2: float = 1e-3,
                  steps: int = 100, lr: float = 0.01, classifier: str = "1nn",
                  seed: int = 0) -> None:
