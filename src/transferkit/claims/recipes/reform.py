@@ -24,7 +24,7 @@ Meta-information: pixel-centre coordinates. k labelled new images per class (k i
 - ``transported``: the old model carried over by ReForm's plan, before any new label;
 - ``biased-reg-no-map``: the biased refit towards the old weights copied feature by
   feature into the new space without a mapping (zero-padded or truncated): an ablation,
-  not a competitor (it scores below chance);
+  not a competitor (at k = 1, where its pull is fixed, it scores below chance);
 - ``shared-features`` (views that share features with the old space: shift, drop):
   hypothesis transfer on the surviving features (Kuzborskij & Orabona, ICML 2013): the
   biased refit towards the old weights of the features both spaces share (identical
