@@ -7,6 +7,7 @@ for the API, or ``(id, argv(tmp_path) -> list, message pattern)`` for the comman
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -219,3 +220,103 @@ def test_a_registry_takes_only_its_base_class(register):
     decorator = getattr(importlib.import_module(module), fn)("not-a-method")
     with pytest.raises(TypeError, match="subclasses can be registered"):
         decorator(dict)
+
+
+# -- issue 34 items 8 and 9: entry points that refuse, by name --------------------------------
+def _pta_model(in_features=8):
+    from transferkit.multitask import PseudoTaskModel
+
+    return PseudoTaskModel(torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU()),
+                           in_features, {"a": 3}, n_decoders=2, seed=0)
+
+
+ENTRY = [
+    ("fewshot-nan", lambda: __import__("transferkit.meta", fromlist=["FewShotTasks"]).FewShotTasks(
+        torch.full((20, 3), float("nan")), torch.arange(20) % 4, [0, 1, 2, 3], n_way=2,
+        k_shot=1, k_query=2), "NaN or infinite values \\(first in row 0\\)"),
+    ("maml-adapt-width", lambda: _maml().adapt(torch.zeros(4, 5), torch.zeros(4, 1)),
+     "cannot adapt on support_x of shape \\(4, 5\\)"),
+    ("mmd2-widths", lambda: __import__("transferkit.l2t", fromlist=["x"]).mmd2_unbiased(
+        torch.zeros(4, 3), torch.zeros(4, 2), torch.ones(1)), "same features"),
+    ("linear-mmd2-1d", lambda: __import__("transferkit.l2t", fromlist=["x"]).linear_mmd2(
+        torch.zeros(8), torch.zeros(8), torch.ones(1)), "2-d samples"),
+    ("fisher-width", lambda: __import__("transferkit.finetune", fromlist=["x"]).fisher_diagonal(
+        torch.nn.Linear(4, 3), torch.zeros(5, 6)), "a batch of shape \\(5, 6\\)"),
+    ("pta-input-width", lambda: _pta_model()(torch.zeros(2, 5)),
+     "the trunk cannot take input of shape \\(2, 5\\)"),
+    ("pta-in-features", lambda: _pta_model(7)(torch.zeros(2, 6)),
+     "the decoders take \\(n, 7\\)"),
+    ("pta-predict-best", lambda: _pta_model().predict(torch.zeros(2, 6), torch.tensor([5])),
+     "one decoder in 0..1 per task"),
+    ("balanced-order-index", lambda: __import__(
+        "transferkit.curriculum", fromlist=["x"]).balanced_order([0, 5], [0, 1]),
+     "labels has 2 entries"),
+]
+
+
+@pytest.mark.parametrize("case, call, match", ENTRY, ids=[c[0] for c in ENTRY])
+def test_newer_entry_points_refuse_by_name(case, call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# -- issue 34 item 10: non-finite inputs give a documented result -------------------------------
+@pytest.mark.parametrize("name", __import__("transferkit.adaptation",
+                                            fromlist=["x"]).list_adaptations())
+def test_every_adaptation_objective_turns_nan_features_into_a_non_finite_loss(name):
+    # documented in AdaptationObjective: no check per step (it would cost a device sync);
+    # the loop's non-finite policy stops the step (NonFiniteLossError by default)
+    from transferkit.adaptation import adaptation_loss, create_adaptation
+
+    objective = create_adaptation(name, in_features=4, n_classes=3)
+    source = torch.full((6, 4), float("nan"))
+    out = objective(source, torch.randn(6, 4), source_labels=torch.arange(6) % 3,
+                    target_logits=torch.randn(6, 3))
+    assert not bool(torch.isfinite(adaptation_loss(out)))
+
+
+@pytest.mark.parametrize("name", __import__("transferkit.multitask",
+                                            fromlist=["x"]).list_weightings())
+def test_every_weighting_keeps_a_non_finite_loss_out_of_its_state(name):
+    from transferkit.multitask import create_weighting
+
+    shared = torch.nn.Linear(3, 3)
+    weighting = create_weighting(name, tasks=2, shared=list(shared.parameters()))
+    finite = {"a": (shared.weight ** 2).sum(), "b": shared.weight.sum() ** 2}
+    weighting.combine(finite).backward()
+    before = {k: v.clone() for k, v in weighting.state_dict().items()
+              if isinstance(v, torch.Tensor)}
+    total = weighting.combine({"a": torch.tensor(float("nan")), "b": shared.weight.sum()})
+    assert not bool(torch.isfinite(total))
+    after = weighting.state_dict()
+    for key, value in before.items():
+        torch.testing.assert_close(after[key], value, equal_nan=True)
+
+
+def test_l2sp_of_non_finite_weights_is_non_finite():
+    from transferkit.finetune import create_regularizer
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    reg = create_regularizer("l2sp", model=net, alpha=0.1, beta=0.1, new=["1"])
+    with torch.no_grad():
+        net[0].weight[0, 0] = float("nan")
+    assert not bool(torch.isfinite(reg(net)))
+
+
+def test_a_singular_confusion_matrix_is_flagged_not_trusted():
+    # every estimator: either identifiable (RLLS regularises) or flagged with a warning
+    from transferkit.labelshift import create_estimator, list_estimators
+
+    y = np.array([0, 1, 2] * 6)
+    hard = np.array([0, 1, 0] * 6)  # class 2 is never predicted
+    soft = np.eye(3)[hard] * 0.9 + 0.05
+    soft /= soft.sum(axis=1, keepdims=True)
+    for name in list_estimators():
+        est = create_estimator(name)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                estimate = est.fit(hard, y).estimate(hard[:6])
+            except ValueError:
+                estimate = est.fit(soft, y).estimate(soft[:6])
+        assert estimate.identifiable or caught, name

@@ -42,6 +42,12 @@ def balanced_order(order: Any, labels: Any) -> np.ndarray:
     """
     order = np.asarray(order, dtype=np.int64)
     labels = np.asarray(labels)
+    if order.ndim != 1 or labels.ndim != 1:
+        raise ValueError(f"order and labels must be 1-d; got shapes {order.shape} and "
+                         f"{labels.shape}")
+    if len(order) and (order.min() < 0 or order.max() >= len(labels)):
+        raise ValueError(f"order holds indices {order.min()}..{order.max()}; labels has "
+                         f"{len(labels)} entries (indices 0..{len(labels) - 1})")
     ranks = np.empty(len(order), dtype=np.int64)  # position within its class
     seen: dict[Any, int] = {}
     for pos, i in enumerate(order):

@@ -92,6 +92,13 @@ def _widths(z: Tensor, exponents: tuple[int, ...]) -> Tensor:
     return med * torch.tensor([4.0 ** e for e in exponents], dtype=z.dtype)
 
 
+def _check_samples(x: Tensor, y: Tensor) -> None:
+    """Two samples of one space: 2-d, the same columns."""
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y must be 2-d samples (n, features) of the same features; "
+                         f"got shapes {tuple(x.shape)} and {tuple(y.shape)}")
+
+
 def mmd2_unbiased(x: Tensor, y: Tensor, sq_widths: Tensor) -> Tensor:
     """The unbiased MMD^2 U-statistic for each Gaussian kernel ``exp(-|a-b|^2 / (2 s2))``.
 
@@ -103,6 +110,7 @@ def mmd2_unbiased(x: Tensor, y: Tensor, sq_widths: Tensor) -> Tensor:
     >>> round(float(mmd2_unbiased(x, y, torch.tensor([0.5], dtype=torch.float64))[0]), 4)
     1.2642
     """
+    _check_samples(x, y)
     n, m = len(x), len(y)
     if n < 2 or m < 2:
         raise ValueError(f"the unbiased MMD needs >= 2 points per sample; got {n} and {m}")
@@ -132,6 +140,7 @@ def linear_mmd2(x: Tensor, y: Tensor, sq_widths: Tensor) -> tuple[Tensor, Tensor
     >>> mmd.shape, cov.shape, bool((mmd > 0).all()), bool((cov.diagonal() > 0).all())
     (torch.Size([2]), torch.Size([2, 2]), True, True)
     """
+    _check_samples(x, y)
     m = min(len(x), len(y)) // 2
     if m < 2:
         raise ValueError(f"the linear-time MMD needs >= 4 points per sample; got "

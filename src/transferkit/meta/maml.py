@@ -296,7 +296,15 @@ class MAML(nn.Module):
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                 raise ValueError(f"{name} has NaN or infinite values")
         with _frozen_batch_norm(self.model, self.batch_norm == "frozen"):
-            adapted = self.adapted_weights(support_x, support_y, steps, create_graph=False)
+            try:
+                adapted = self.adapted_weights(support_x, support_y, steps, create_graph=False)
+            except RuntimeError as err:  # the model or the loss cannot take these shapes
+                if isinstance(err, torch.OutOfMemoryError):
+                    raise
+                raise ValueError(
+                    f"the model and its loss cannot adapt on support_x of shape "
+                    f"{tuple(support_x.shape)} and support_y of shape "
+                    f"{tuple(support_y.shape)}: {str(err).splitlines()[0]}") from err
         out = copy.deepcopy(self.model)
         with torch.no_grad():
             for name, value in out.named_parameters():

@@ -170,6 +170,9 @@ class FewShotTasks(TaskSampler):
         if y.ndim != 1 or len(x) != len(y):
             raise ValueError(f"x must have one row per label: x {tuple(x.shape)}, y "
                              f"{tuple(y.shape)}")
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            bad = int(torch.nonzero(~torch.isfinite(x.reshape(len(x), -1)).all(dim=1))[0])
+            raise ValueError(f"x has NaN or infinite values (first in row {bad})")
         self.classes = [int(c) for c in classes]
         if len(set(self.classes)) != len(self.classes):
             raise ValueError(f"classes has repeats: {self.classes}")

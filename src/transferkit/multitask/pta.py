@@ -128,6 +128,21 @@ class PseudoTaskModel(nn.Module):
         self.register_buffer("frozen", torch.zeros(shape, dtype=torch.bool))
         self.register_buffer("best", torch.zeros(len(self.tasks), dtype=torch.long))
         self.init_scale = 1.0 / math.sqrt(in_features)
+        self.in_features = int(in_features)
+
+    def _features(self, x: Tensor) -> Tensor:
+        """The trunk's output, checked against the decoders' input width."""
+        try:
+            z = self.trunk(x)
+        except RuntimeError as err:
+            if isinstance(err, torch.OutOfMemoryError):
+                raise
+            raise ValueError(f"the trunk cannot take input of shape {tuple(x.shape)}: "
+                             f"{str(err).splitlines()[0]}") from err
+        if z.ndim != 2 or z.shape[1] != self.in_features:
+            raise ValueError(f"the trunk gives features of shape {tuple(z.shape)}; the "
+                             f"decoders take (n, {self.in_features}) (in_features)")
+        return z
 
     def layers(self, task: str) -> list[nn.Linear]:
         """The D decoders of ``task``."""
@@ -142,7 +157,7 @@ class PseudoTaskModel(nn.Module):
         training, each decoder drops its input at its own rate (inverted dropout, one mask
         per decoder). The D decoders of a task run as one batched product.
         """
-        z = self.trunk(x)
+        z = self._features(x)
         out: dict[str, Tensor] = {}
         for i, t in enumerate(self.tasks):
             layers = self.layers(t)
@@ -167,8 +182,12 @@ class PseudoTaskModel(nn.Module):
     def predict(self, x: Tensor, best: Tensor | None = None) -> dict[str, Tensor]:
         """``{task: logits of one decoder}``: each task's ``best[task index]`` decoder
         (default ``self.best``)."""
-        chosen = self.best if best is None else best
-        z = self.trunk(x)
+        chosen = self.best if best is None else torch.as_tensor(best)
+        if chosen.shape != (len(self.tasks),) or bool(
+                ((chosen < 0) | (chosen >= self.n_decoders)).any()):
+            raise ValueError(f"best must name one decoder in 0..{self.n_decoders - 1} per task "
+                             f"({len(self.tasks)}); got {chosen.tolist()}")
+        z = self._features(x)
         return {t: self.layers(t)[int(chosen[i])](z) for i, t in enumerate(self.tasks)}
 
     def pseudo_task_losses(self, x: Tensor, targets: Mapping[str, Tensor]) -> dict[str, Tensor]:

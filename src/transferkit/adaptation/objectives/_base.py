@@ -65,6 +65,10 @@ class AdaptationObjective(nn.Module):
     when it is False the caller multiplies the loss by the schedule instead (see
     :func:`~transferkit.adaptation.adaptation_step`).
 
+    Non-finite features give a non-finite loss; objectives do not check for them (a check
+    per step would cost a device synchronisation), and the training loop's non-finite
+    policy stops the step (``NonFiniteLossError`` by default). Shapes are checked.
+
     Examples
     --------
     An objective of one's own: the squared gap of the feature means, zero when the two sets

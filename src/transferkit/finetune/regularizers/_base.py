@@ -136,7 +136,9 @@ class FinetuneRegularizer(nn.Module):
     The shared machinery: which weights count, the pretrained/new split, the start point.
     Subclasses registered with :func:`register_regularizer` are built by name with
     :func:`create_regularizer`; ``needs_fisher`` says whether ``create_regularizer`` must be
-    given a ``fisher=`` dict (as for :class:`L2SPFisher`).
+    given a ``fisher=`` dict (as for :class:`L2SPFisher`). Non-finite weights give a
+    non-finite penalty, which the training loop's non-finite policy stops (no check per
+    step).
 
     Examples
     --------

@@ -129,6 +129,32 @@ def fisher_diagonal(
 
     per_example = vmap(grad(logp_one), in_dims=(None, 0, 0))
     total = {n: torch.zeros_like(p) for n, p in targets.items()}
+
+    def accumulate(x: Tensor, y: Tensor | None) -> None:
+        pairs: list[tuple[Tensor, Tensor | None]]
+        if mode == "empirical":
+            if y is None:
+                raise ValueError("mode='empirical' needs labels (labels= or (x, y) batches)")
+            pairs = [(y.to(x.device).long(), None)]
+        else:
+            with torch.no_grad():
+                probs = to_logp(functional_call(model, (params, buffers), (x,))).exp()
+            if mode == "sampled":
+                drawn = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                pairs = [(drawn, None)]
+            else:
+                pairs = [
+                    (torch.full((len(x),), c, dtype=torch.long, device=x.device), probs[:, c])
+                    for c in range(probs.shape[1])
+                ]
+        for yy, weight in pairs:
+            grads = per_example(targets, x, yy)
+            for n, g in grads.items():
+                sq = g.square()
+                if weight is not None:
+                    sq = sq * weight.reshape((-1,) + (1,) * (sq.dim() - 1))
+                total[n] += sq.sum(0)
+
     count = 0
     was_training = model.training
     model.eval()
@@ -136,29 +162,15 @@ def fisher_diagonal(
         for x, y in _batches(data, labels, batch_size):
             if len(x) == 0:
                 continue
-            pairs: list[tuple[Tensor, Tensor | None]]
-            if mode == "empirical":
-                if y is None:
-                    raise ValueError("mode='empirical' needs labels (labels= or (x, y) batches)")
-                pairs = [(y.to(x.device).long(), None)]
-            else:
-                with torch.no_grad():
-                    probs = to_logp(functional_call(model, (params, buffers), (x,))).exp()
-                if mode == "sampled":
-                    drawn = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-                    pairs = [(drawn, None)]
-                else:
-                    pairs = [
-                        (torch.full((len(x),), c, dtype=torch.long, device=x.device), probs[:, c])
-                        for c in range(probs.shape[1])
-                    ]
-            for yy, weight in pairs:
-                grads = per_example(targets, x, yy)
-                for n, g in grads.items():
-                    sq = g.square()
-                    if weight is not None:
-                        sq = sq * weight.reshape((-1,) + (1,) * (sq.dim() - 1))
-                    total[n] += sq.sum(0)
+            try:
+                accumulate(x, y)
+            except RuntimeError as err:  # the model cannot take this batch, or a label
+                if isinstance(err, torch.OutOfMemoryError):
+                    raise
+                labelled = "" if y is None else f" with labels of shape {tuple(y.shape)}"
+                raise ValueError(
+                    f"fisher_diagonal could not evaluate the model on a batch of shape "
+                    f"{tuple(x.shape)}{labelled}: {str(err).splitlines()[0]}") from err
             count += len(x)
     finally:
         model.train(was_training)

@@ -19,6 +19,9 @@ class Weighting(nn.Module):
     """Base class of loss-weighting strategies (e.g. GradNorm, https://arxiv.org/abs/1711.02257).
 
     Subclasses implement :meth:`forward` (current weights) and, when they learn, :meth:`update`.
+    A non-finite loss makes the combined loss non-finite (the training loop's policy then
+    decides about the step) and is never folded into a strategy's state: :meth:`combine`
+    calls :meth:`update` only when every loss is finite.
 
     Parameters
     ----------
