@@ -49,6 +49,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
+from .._errors import shape_errors
 from ..train.interface import StepContext, Update
 
 __all__ = ["BATCH_NORM_POLICIES", "MAML", "maml_step"]
@@ -296,15 +297,10 @@ class MAML(nn.Module):
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                 raise ValueError(f"{name} has NaN or infinite values")
         with _frozen_batch_norm(self.model, self.batch_norm == "frozen"):
-            try:
+            with shape_errors(f"the model and its loss cannot adapt on support_x of shape "
+                              f"{tuple(support_x.shape)} and support_y of shape "
+                              f"{tuple(support_y.shape)}"):
                 adapted = self.adapted_weights(support_x, support_y, steps, create_graph=False)
-            except RuntimeError as err:  # the model or the loss cannot take these shapes
-                if isinstance(err, torch.OutOfMemoryError):
-                    raise
-                raise ValueError(
-                    f"the model and its loss cannot adapt on support_x of shape "
-                    f"{tuple(support_x.shape)} and support_y of shape "
-                    f"{tuple(support_y.shape)}: {str(err).splitlines()[0]}") from err
         out = copy.deepcopy(self.model)
         with torch.no_grad():
             for name, value in out.named_parameters():

@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._errors import shape_errors
 from .._registry import Registry
 from ..train.interface import Batches, Callback, StepContext, StepFn, evaluating
 
@@ -132,13 +133,8 @@ class PseudoTaskModel(nn.Module):
 
     def _features(self, x: Tensor) -> Tensor:
         """The trunk's output, checked against the decoders' input width."""
-        try:
+        with shape_errors(f"the trunk cannot take input of shape {tuple(x.shape)}"):
             z = self.trunk(x)
-        except RuntimeError as err:
-            if isinstance(err, torch.OutOfMemoryError):
-                raise
-            raise ValueError(f"the trunk cannot take input of shape {tuple(x.shape)}: "
-                             f"{str(err).splitlines()[0]}") from err
         if z.ndim != 2 or z.shape[1] != self.in_features:
             raise ValueError(f"the trunk gives features of shape {tuple(z.shape)}; the "
                              f"decoders take (n, {self.in_features}) (in_features)")

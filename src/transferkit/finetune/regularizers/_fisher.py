@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..._errors import shape_errors
 from ._base import penalized_parameters
 
 
@@ -162,15 +163,10 @@ def fisher_diagonal(
         for x, y in _batches(data, labels, batch_size):
             if len(x) == 0:
                 continue
-            try:
+            labelled = "" if y is None else f" with labels of shape {tuple(y.shape)}"
+            with shape_errors(f"fisher_diagonal could not evaluate the model on a batch of "
+                              f"shape {tuple(x.shape)}{labelled}"):
                 accumulate(x, y)
-            except RuntimeError as err:  # the model cannot take this batch, or a label
-                if isinstance(err, torch.OutOfMemoryError):
-                    raise
-                labelled = "" if y is None else f" with labels of shape {tuple(y.shape)}"
-                raise ValueError(
-                    f"fisher_diagonal could not evaluate the model on a batch of shape "
-                    f"{tuple(x.shape)}{labelled}: {str(err).splitlines()[0]}") from err
             count += len(x)
     finally:
         model.train(was_training)
