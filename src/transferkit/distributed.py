@@ -41,8 +41,8 @@ from torch import Tensor, nn
 
 __all__ = [
     "average_gradients", "barrier", "broadcast_module", "differentiable_sum", "from_rank_zero",
-    "gather_rows", "init_from_env", "is_distributed", "launched_by_torchrun", "local_device",
-    "on_rank_zero", "rank_and_world_size", "sum_across_ranks",
+    "gather_rows", "group_line", "init_from_env", "is_distributed", "launched_by_torchrun",
+    "local_device", "on_rank_zero", "rank_and_world_size", "sum_across_ranks",
 ]
 
 T = TypeVar("T")
@@ -120,6 +120,28 @@ def init_from_env(backend: str | None = None) -> bool:
         torch.cuda.set_device(_local_rank())
     dist.init_process_group(backend=backend)
     return dist.get_world_size() > 1
+
+
+def group_line(batch_size: int | None = None) -> str | None:
+    """What a run under ``torch.distributed`` says at its start: the world size, the
+    backend and, given the global ``batch_size``, the rows each rank takes of every batch
+    (the streams split each batch into contiguous shares); ``None`` when alone.
+
+    Examples
+    --------
+    >>> group_line(64) is None                     # one process
+    True
+    """
+    rank, world = rank_and_world_size()
+    if world == 1:
+        return None
+    line = (f"{world} ranks under torch.distributed "
+            f"({torch.distributed.get_backend()} backend)")
+    if batch_size:
+        sizes = sorted({len(s) for s in torch.arange(batch_size).tensor_split(world)})
+        line += (f"; each batch of {batch_size} is split into "
+                 f"{'-'.join(map(str, sizes))} rows per rank")
+    return line
 
 
 def local_device() -> torch.device | None:

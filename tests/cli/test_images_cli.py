@@ -260,3 +260,26 @@ def test_an_out_folder_with_other_files_is_refused_unless_forced(data, tmp_path,
     assert sorted(p.name for p in out.iterdir()) == ["thesis.tex"]
     assert main([*args, "--force"]) == 0
     assert (out / "model.json").is_file() and (out / "thesis.tex").is_file()
+
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
+def test_finetune_under_torchrun_reports_once_on_every_row(data, tmp_path):
+    """Two ranks: the run names its ranks once, each warning is printed once, and the
+    numbers in metrics.json (from which the figures are drawn) cover every image, not a
+    rank's share (issue 33 item 9; the logged loss being the whole batch's is checked
+    against one process in tests/distributed)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TRANSFERKIT_QUIET": "1"}
+    ranks = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "transferkit", "finetune", "--train", str(data / "train"), "--test",
+         str(data / "test"), "--method", "linear-probe", "--epochs", "2", *FAST,
+         "--out", str(tmp_path / "two")],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert ranks.returncode == 0, ranks.stderr[-3000:]
+    assert ranks.stderr.count("transferkit: 2 ranks under torch.distributed (gloo backend); "
+                              "each batch of 8 is split into 4 rows per rank") == 1
+    assert ranks.stderr.count("warning: training: only") == 1
+    assert ranks.stderr.count("] epoch 2/2") == 1
+    metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert np.sum(metrics["test"]["confusion"]) == metrics["test"]["n"] == 18

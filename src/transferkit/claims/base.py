@@ -177,6 +177,10 @@ class Claim:
     metric : str
         What each arm's number is (``"target_accuracy"``).
     higher_is_better : bool
+    bounds : (float, float), optional
+        The range the metric cannot leave (``(0.0, 1.0)`` for an accuracy or a rate): each
+        arm's interval over seeds is clipped to it, so a rate's interval never claims
+        values it cannot take.
     budgets : mapping of str -> frozen dataclass
         At least ``"quick"`` and ``"full"``; each config has an int field ``seeds``.
     run : callable(cfg, seed) -> SeedResult or dict of arm -> float
@@ -217,8 +221,13 @@ class Claim:
     plot: PlotFn | None = None
     notes: str = ""
     series: int = 1
+    bounds: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
+        if self.bounds is not None and not (len(self.bounds) == 2
+                                            and self.bounds[0] < self.bounds[1]):
+            raise ValueError(f"claim {self.name!r}: bounds must be (low, high) with low < "
+                             f"high; got {self.bounds!r}")
         if not (isinstance(self.series, int) and self.series >= 1):
             raise ValueError(f"claim {self.name!r}: series must be a whole number >= 1; "
                              f"got {self.series!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -166,10 +167,10 @@ def _draw_seeds(ax: Any, result: Mapping[str, Any], arms: Mapping[str, Sequence[
         ax.hlines(mean, i - 0.3, i + 0.3, color="k", lw=1.5, zorder=3)
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel(
-        result["metric"]
-        + (" (higher is better)" if result["higher_is_better"] else " (lower is better)")
-    )
+    label = result["metric"] + (" (higher is better)" if result["higher_is_better"]
+                                else " (lower is better)")
+    # wrapped to the axis' height: a long metric name is not cut at the figure's edge
+    ax.set_ylabel(textwrap.fill(label.replace("_", " "), 34), fontsize=8)
     ax.set_title(f"{result['claim']}: per-seed results ({result['budget']})", fontsize=9)
 
 

@@ -355,7 +355,7 @@ def judge_arms(
     return {
         "arms": arms,
         "nonfinite": nonfinite,
-        "summary": {a: summarize(scored[a]) for a in arms},
+        "summary": {a: summarize(scored[a], claim.bounds) for a in arms},
         "comparisons": comparisons,
         "verdict": verdict,
         "verdict_note": why,

@@ -219,14 +219,19 @@ def one_sample_comparison(
     return _test(x - bound if above else bound - x, float(required_delta))
 
 
-def summarize(values: Sequence[float]) -> dict[str, Any]:
-    """Mean, standard deviation (ddof=1) and 95% t interval of one arm over seeds.
+def summarize(values: Sequence[float],
+              bounds: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Mean, standard deviation (ddof=1) and 95% t interval of one arm over seeds; the
+    interval is clipped to ``bounds``, the range the metric cannot leave (a rate's mean
+    lies in [0, 1] whatever the t interval says).
 
     Examples
     --------
     >>> s = summarize([0.80, 0.82, 0.78, 0.81, 0.79])
     >>> round(s["mean"], 3), round(s["std"], 4), [round(v, 3) for v in s["ci95"]]
     (0.8, 0.0158, [0.78, 0.82])
+    >>> [round(v, 3) for v in summarize([1.0, 1.0, 0.9, 1.0, 1.0], bounds=(0, 1))["ci95"]]
+    [0.924, 1.0]
     """
     from scipy import stats
 
@@ -238,4 +243,7 @@ def summarize(values: Sequence[float]) -> dict[str, Any]:
         half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
     else:
         half = math.nan
-    return {"n": n, "mean": mean, "std": std, "ci95": [mean - half, mean + half]}
+    lo, hi = mean - half, mean + half
+    if bounds is not None and n > 1:
+        lo, hi = max(lo, float(bounds[0])), min(hi, float(bounds[1]))
+    return {"n": n, "mean": mean, "std": std, "ci95": [lo, hi]}

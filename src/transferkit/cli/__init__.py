@@ -75,9 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     try:
-        from ..distributed import init_from_env
+        from ..distributed import group_line, init_from_env, rank_and_world_size
 
-        init_from_env()  # under torchrun: join the process group before any work
+        if init_from_env() and rank_and_world_size()[0] == 0:  # joined torchrun's group
+            print(f"transferkit: {group_line(getattr(args, 'batch_size', None))}",
+                  file=sys.stderr, flush=True)
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return int(args.func(args))

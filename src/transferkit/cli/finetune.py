@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     from ..workflows import InputError
     from ..workflows import run_predict as predict
+    from ..workflows.images import accuracy_text
 
     try:
         path, metrics = predict(args.model, args.images, args.out, device=args.device,
@@ -153,6 +154,6 @@ def run_predict(args: argparse.Namespace) -> int:
     except InputError as exc:
         raise CLIError(str(exc)) from None
     if metrics is not None:
-        print(f"accuracy {metrics['accuracy']:.4f} on {metrics['n']} labelled images")
+        print(accuracy_text(metrics, "labelled images"))
     print(f"wrote {path}")
     return 0

@@ -23,8 +23,9 @@ What this gives every method without copying:
 - ``torch.distributed`` (e.g. under ``torchrun``; the trainer joins the process group the
   environment describes): each rank trains on its shard of every batch, the gradients are
   averaged over the ranks after each backward, rank 0's parameters and buffers are
-  broadcast when ``fit`` starts, and only rank 0 writes checkpoints and shows progress
-  (see :mod:`transferkit.distributed`).
+  broadcast when ``fit`` starts, the logged losses are averaged over the ranks (so the
+  history describes the whole batch), and only rank 0 writes checkpoints and shows
+  progress (see :mod:`transferkit.distributed`).
 
 Runs are repeatable bit for bit on the CPU (each stream's batches are a function of its
 seed and its own draw count, the loop's random state is seeded and saved) and resumable:
@@ -52,7 +53,13 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .._io import atomic_write
-from ..distributed import broadcast_module, init_from_env, is_distributed, rank_and_world_size
+from ..distributed import (
+    broadcast_module,
+    init_from_env,
+    is_distributed,
+    rank_and_world_size,
+    sum_across_ranks,
+)
 from .interface import (
     NONFINITE_POLICIES,
     Batches,
@@ -318,7 +325,7 @@ class Trainer:
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.checkpoint_every = checkpoint_every
         init_from_env()
-        self.rank = rank_and_world_size()[0]
+        self.rank, self._world = rank_and_world_size()
         if progress is None:
             progress = progress_wanted()
         self.progress = bool(progress) and self.rank == 0
@@ -367,10 +374,7 @@ class Trainer:
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
         for step, losses in pending:
-            # float64 keeps every loss's value exactly (MPS has no float64)
-            wide = torch.float32 if any(v.device.type == "mps" for v in losses.values()) \
-                else torch.float64
-            values = torch.stack([v.reshape(()).to(wide) for v in losses.values()]).tolist()
+            values = _stacked(losses).tolist()
             self._merge(step, dict(zip(losses, values, strict=True)))
 
     def _merge(self, step: int, values: dict[str, float]) -> None:
@@ -598,6 +602,8 @@ class Trainer:
         losses = phase.update(compute, phase, ctx)
         if self.log_losses_every and (self.step + 1) % self.log_losses_every == 0:
             named = {f"loss/{k}": v.detach() for k, v in losses.items()}
+            if self._world > 1:
+                named = _mean_over_ranks(named)
             self._pending.append((self.step + 1, named))
             if len(self._pending) >= self._FLUSH_EVERY:
                 self._flush()
@@ -611,6 +617,22 @@ class Trainer:
             shown = {k: f"{v.detach().item():.3g}" for k, v in losses.items()}
             shown.update({k.rsplit("/", 1)[-1]: f"{v:.3g}" for k, v in self._shown.items()})
             bar.set_postfix(shown)
+
+
+def _stacked(losses: Mapping[str, Tensor]) -> Tensor:
+    """The scalar losses in one vector, float64 where the device has it (MPS has not),
+    so that every loss's value is kept exactly."""
+    wide = torch.float32 if any(v.device.type == "mps" for v in losses.values()) \
+        else torch.float64
+    return torch.stack([v.reshape(()).to(wide) for v in losses.values()])
+
+
+def _mean_over_ranks(losses: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Each logged loss averaged over the ranks (one all-reduce), so that the history,
+    the progress lines and every figure drawn from them describe the whole batch rather
+    than rank 0's shard of it."""
+    mean = sum_across_ranks(_stacked(losses)) / rank_and_world_size()[1]
+    return dict(zip(losses, mean.unbind(), strict=True))
 
 
 def fit(

@@ -46,6 +46,7 @@ from .images import (
     EpochLines,
     RunFolder,
     TrainingOptions,
+    accuracy_text,
     build_backbone,
     check_labelled,
     check_workers,
@@ -98,7 +99,8 @@ class AdaptResult:
     Examples
     --------
     >>> m = {"method": "dann", "backbone": "mobilenet-v2", "chosen_epoch": 3, "dev_risk": 0.41,
-    ...      "source_validation": {"accuracy": 0.88}, "target": None}
+    ...      "source_validation": {"accuracy": 0.88, "accuracy_interval": [0.8, 0.93], "n": 90},
+    ...      "target": None}
     >>> AdaptResult(Path("run"), m, []).lines()[0]
     'dann on mobilenet-v2: epoch 3 chosen by DEV (risk 0.4100, no target labels)'
     """
@@ -111,10 +113,10 @@ class AdaptResult:
         m = self.metrics
         out = [f"{m['method']} on {m['backbone']}: epoch {m['chosen_epoch']} chosen by DEV "
                f"(risk {m['dev_risk']:.4f}, no target labels)",
-               f"source validation accuracy {m['source_validation']['accuracy']:.4f}"]
+               f"source validation {accuracy_text(m['source_validation'])}"]
         if m.get("target"):
-            out.append(f"target accuracy {m['target']['accuracy']:.4f} "
-                       f"({m['target']['n']} labelled target images, reported only)")
+            out.append(f"target {accuracy_text(m['target'], 'labelled target images')}; "
+                       "reported only")
         return out
 
 

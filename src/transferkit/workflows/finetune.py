@@ -53,6 +53,7 @@ from .images import (
     EpochLines,
     RunFolder,
     TrainingOptions,
+    accuracy_text,
     build_backbone,
     check_labelled,
     check_workers,
@@ -128,9 +129,11 @@ class FinetuneResult:
     Examples
     --------
     >>> metrics = {"method": "l2sp", "backbone": "mobilenet-v2", "alpha_sweep": [{}],
-    ...            "validation": {"accuracy": 0.9, "n": 40}, "test": None}
-    >>> FinetuneResult(Path("run"), 0.1, metrics).lines()
-    ['method l2sp on mobilenet-v2, alpha 0.1', 'validation accuracy 0.9000 (40 images)']
+    ...            "validation": {"accuracy": 0.9, "accuracy_interval": [0.77, 0.96], "n": 40},
+    ...            "test": None}
+    >>> FinetuneResult(Path("run"), 0.1, metrics).lines()[1]
+    'validation accuracy 0.9000 (95% interval 0.770-0.960, 40 images)'
+
     """
 
     out: Path
@@ -144,8 +147,7 @@ class FinetuneResult:
                + (" (chosen on validation)" if len(m["alpha_sweep"]) > 1 else "")]
         for part in ("validation", "test"):
             if m.get(part):
-                out.append(f"{part} accuracy {m[part]['accuracy']:.4f} "
-                           f"({m[part]['n']} images)")
+                out.append(f"{part} {accuracy_text(m[part])}")
         return out
 
 

@@ -174,6 +174,7 @@ def result_warnings(what: str, probs: Tensor, labels: Tensor | None, classes: Se
     - **too short**: fewer than :data:`MIN_STEPS` optimiser steps.
 
     Returns the messages (the workflows store them in ``metrics.json`` as ``warnings``).
+    Under ``torch.distributed`` every rank returns them and rank 0 alone warns.
 
     Examples
     --------
@@ -213,7 +214,7 @@ def result_warnings(what: str, probs: Tensor, labels: Tensor | None, classes: Se
     if steps < MIN_STEPS:
         out.append(f"training: only {steps} optimiser steps, too few for these numbers to "
                    "mean much; give more --epochs or a smaller --batch-size")
-    for message in out:
+    for message in out if rank_and_world_size()[0] == 0 else []:
         warnings.warn(message, ResultWarning, stacklevel=2)
     return out
 
@@ -422,8 +423,43 @@ def predict_proba(net: nn.Module, ds: Any, device: torch.device, batch_size: int
     return torch.cat(probs), torch.cat(labels)
 
 
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson's score interval of a proportion: inside [0, 1] always, and honest at a few
+    items and near 0 or 1 where the normal interval ``p +- z * se`` is not.
+
+    Examples
+    --------
+    >>> [round(v, 3) for v in wilson_interval(10, 10)]      # 10 of 10 right: not [1, 1]
+    [0.722, 1.0]
+    >>> [round(v, 3) for v in wilson_interval(45, 100)]
+    [0.356, 0.548]
+    """
+    from scipy.stats import norm
+
+    if n <= 0:
+        return (math.nan, math.nan)
+    z = float(norm.ppf(0.5 + confidence / 2))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def accuracy_text(m: Mapping[str, Any], items: str = "images") -> str:
+    """An :func:`evaluate` result's accuracy as the workflows print it, with its interval.
+
+    Examples
+    --------
+    >>> accuracy_text({"accuracy": 0.9, "accuracy_interval": [0.7, 0.97], "n": 20})
+    'accuracy 0.9000 (95% interval 0.700-0.970, 20 images)'
+    """
+    lo, hi = m.get("accuracy_interval") or (math.nan, math.nan)
+    return f"accuracy {m['accuracy']:.4f} (95% interval {lo:.3f}-{hi:.3f}, {m['n']} {items})"
+
+
 def evaluate(probs: Tensor, labels: Tensor, classes: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, cross-entropy, per-class accuracy and the confusion matrix.
+    """Accuracy (with its 95% Wilson interval), cross-entropy, per-class accuracy and the
+    confusion matrix.
 
     Examples
     --------
@@ -431,6 +467,8 @@ def evaluate(probs: Tensor, labels: Tensor, classes: Sequence[str]) -> dict[str,
     ...              ["cat", "dog"])
     >>> round(m["accuracy"], 3), m["confusion"], m["per_class_accuracy"]["dog"]
     (0.667, [[1, 0], [1, 1]], 0.5)
+    >>> [round(v, 3) for v in m["accuracy_interval"]]
+    [0.208, 0.939]
     """
     k = len(classes)
     pred = probs.argmax(1)
@@ -439,7 +477,9 @@ def evaluate(probs: Tensor, labels: Tensor, classes: Sequence[str]) -> dict[str,
     per_class = {c: (float(conf[i, i] / conf[i].sum()) if conf[i].sum() else None)
                  for i, c in enumerate(classes)}
     ce = float(F.nll_loss(probs.clamp_min(1e-12).log(), labels))
+    right = int((pred == labels).sum())
     return {"n": len(labels), "accuracy": float((pred == labels).float().mean()),
+            "accuracy_interval": list(wilson_interval(right, len(labels))),
             "cross_entropy": ce, "per_class_accuracy": per_class,
             "confusion": conf.tolist()}
 

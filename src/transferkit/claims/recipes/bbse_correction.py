@@ -90,6 +90,7 @@ CLAIM = register_claim(
                    "weights beats unweighted training by >= 2 points of target accuracy"),
         metric="target_accuracy",
         higher_is_better=True,
+        bounds=(0.0, 1.0),
         budgets={"quick": CorrectionConfig(seeds=6, trials=3),
                  "full": CorrectionConfig(seeds=10, trials=5)},
         run=run,

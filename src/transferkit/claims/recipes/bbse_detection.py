@@ -122,6 +122,7 @@ CLAIM = register_claim(
                    "0.8) more power than an MMD test on the inputs, by more than 0.05"),
         metric="rejection_rate",
         higher_is_better=True,
+        bounds=(0.0, 1.0),
         budgets={"quick": DetectionConfig(seeds=6, null_trials=200, power_trials=20,
                                           permutations=100),
                  "full": DetectionConfig(seeds=10, null_trials=300, power_trials=40,

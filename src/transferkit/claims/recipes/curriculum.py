@@ -375,6 +375,7 @@ register_claim(
                    "training and against hardest-first, by more than 0.5 points each"),
         metric="test_accuracy_area",
         higher_is_better=True,
+        bounds=(0.0, 1.0),
         budgets={"quick": CurriculumConfig(seeds=6, pool_per_class=400, per_class=200,
                                            val_per_class=50, test_per_class=300, steps=500,
                                            step_length=15, lrs=(0.03,), decays=(1.1,),

@@ -258,6 +258,7 @@ register_claim(
                    "request)"),
         metric="test_auroc",
         higher_is_better=True,
+        bounds=(0.0, 1.0),
         budgets={"quick": DSMTConfig(seeds=6, n_test=300, epochs=10, patience=3),
                  "full": DSMTConfig(seeds=10, fractions=(0.125, 0.25),
                                     k_curve=(5, 10, 40), data_seed=2, epochs=60,

@@ -97,6 +97,7 @@ CLAIM = register_claim(
         "network trained from scratch on a target with 3 labels per class",
         metric="target_accuracy",
         higher_is_better=True,
+        bounds=(0.0, 1.0),
         budgets={"quick": FinetuneConfig(seeds=6), "full": FinetuneConfig(seeds=25)},
         run=run,
         comparisons=[

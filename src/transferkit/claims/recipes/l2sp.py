@@ -296,6 +296,7 @@ CLAIM = register_claim(
         "with plain L2 weight decay on a small target whose classes the source covers",
         metric="target_accuracy",
         higher_is_better=True,
+        bounds=(0.0, 1.0),
         budgets={
             "quick": L2SPConfig(
                 seeds=6,

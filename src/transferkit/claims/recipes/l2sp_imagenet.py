@@ -269,6 +269,7 @@ CLAIM = register_claim(
         "on a small target, and every fine-tuned arm beats training from scratch",
         metric="target_accuracy",
         higher_is_better=True,
+        bounds=(0.0, 1.0),
         budgets={
             "quick": L2SPImageNetConfig(seeds=6, targets=("digits",), ks=(5,),
                                         fashion=False, steps=50, alphas=(0.1,),

@@ -314,6 +314,7 @@ register_claim(
         ),
         metric="target_accuracy",
         higher_is_better=True,
+        bounds=(0.0, 1.0),
         budgets={
             "quick": MSTNConfig(seeds=6, steps=600, hidden=(128, 128), bottleneck=128,
                                 disc_hidden=(128, 128)),

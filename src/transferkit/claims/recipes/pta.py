@@ -227,6 +227,7 @@ register_claim(
                    "initial dropout; none for PTA-F) by more than 0.5 accuracy points"),
         metric="test_accuracy",
         higher_is_better=True,
+        bounds=(0.0, 1.0),
         budgets={"quick": PTAConfig(seeds=6, settings=("single-task",)),
                  "full": PTAConfig(seeds=12)},
         run=run,

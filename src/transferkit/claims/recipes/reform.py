@@ -248,6 +248,7 @@ register_claim(
                    "new labels per class alone by more than 5 accuracy points"),
         metric="new_space_accuracy",
         higher_is_better=True,
+        bounds=(0.0, 1.0),
         budgets={"quick": ReFormConfig(seeds=6, views=("7x7", "drop")),
                  "full": ReFormConfig(seeds=30)},
         run=run,
