@@ -18,13 +18,15 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "adapt", help=HELP["adapt"],
         description="Unsupervised domain adaptation (the registered objectives: DANN, MSTN, "
-        "MMD, CORAL and any you register) from a labelled source folder to an unlabelled "
-        "target folder; the checkpoint is chosen by deep "
+        "MMD, CORAL and any you register) from labelled source images or texts to "
+        "unlabelled target ones; the checkpoint is chosen by deep "
         "embedded validation (no target labels). Writes the same files as finetune.",
     )
-    p.add_argument("--source", type=Path, required=True, help="labelled images: DIR|CSV|NPZ")
+    p.add_argument("--source", type=Path, required=True,
+                   help="labelled images (DIR|CSV|NPZ) or texts (CSV|JSONL|PARQUET)")
     p.add_argument("--target", type=Path, required=True,
-                   help="unlabelled images: DIR|CSV|NPY|NPZ (labels, if any, only reported)")
+                   help="unlabelled images (DIR|CSV|NPY|NPZ) or texts (labels, if any, only "
+                   "reported)")
     p.add_argument("--method", choices=list_adaptations(), default="dann")
     p.add_argument("--weight", type=float, default=1.0, help="weight of the adaptation loss")
     add_common(p)

@@ -29,15 +29,38 @@ def _alpha(text: str) -> float | str | tuple[float, ...]:
     return values[0] if len(values) == 1 else values
 
 
+def _backbone(usable: list[str], absent: list[str]) -> Any:
+    """``--backbone``'s type: a usable name, ``auto``, or an existing folder."""
+    def parse(text: str) -> str:
+        if text == "auto" or text in usable or Path(text).is_dir():
+            return text
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither auto, one of {', '.join(usable)}, nor a folder"
+            + (f" (not installed here: {'; '.join(absent)})" if absent else ""))
+    return parse
+
+
+def add_text_columns(p: Any) -> None:
+    """``--text-column`` / ``--label-column``: where a table of texts holds them."""
+    p.add_argument("--text-column", default=None,
+                   help="texts: the column holding the text (default 'text'); a CSV, JSON "
+                   "Lines or Parquet file with this column is read as texts")
+    p.add_argument("--label-column", default=None,
+                   help="the column holding the label (default 'label'; empty: unlabelled)")
+
+
 def add_common(p: Any) -> None:
     """Options ``finetune`` and ``adapt`` share."""
-    from ..nets import image_backbones
+    from ..nets import image_backbones, text_backbones
 
-    found = image_backbones()
+    found = {**image_backbones(), **text_backbones()}
     usable = [name for name, missing in found.items() if missing is None]
     absent = [f"{name} ({missing})" for name, missing in found.items() if missing]
-    p.add_argument("--backbone", default="efficientnet-lite0", choices=usable,
-                   help="pretrained architecture (default efficientnet-lite0)"
+    p.add_argument("--backbone", default="auto", type=_backbone(usable, absent),
+                   metavar="NAME|FOLDER",
+                   help="pretrained architecture: auto (efficientnet-lite0 for images, "
+                   f"minilm-l6 for texts), {', '.join(usable)}, or for texts the folder of a "
+                   "Hugging Face encoder (BERT, RoBERTa, DistilBERT...)"
                    + (f"; not installed: {'; '.join(absent)}" if absent else ""))
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="your own weights for --backbone (state dict or .safetensors)")
@@ -46,6 +69,9 @@ def add_common(p: Any) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--image-size", type=int, default=None,
                    help="input size (default: the backbone's, 224); smaller is faster")
+    add_text_columns(p)
+    p.add_argument("--max-length", type=int, default=128,
+                   help="texts: tokens kept per text (default 128; longer texts are cut)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (GPU if any), cpu, cuda, cuda:N")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
@@ -86,7 +112,9 @@ def common_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options of :func:`add_common` that the workflows' option classes take."""
     return {"backbone": args.backbone, "epochs": args.epochs, "lr": args.lr,
             "checkpoint": None if args.checkpoint is None else str(args.checkpoint),
-            "batch_size": args.batch_size, "image_size": args.image_size, "seed": args.seed}
+            "batch_size": args.batch_size, "image_size": args.image_size, "seed": args.seed,
+            "text_column": args.text_column or "text",
+            "label_column": args.label_column or "label", "max_length": args.max_length}
 
 
 def add_parser(sub: Any) -> None:
@@ -94,14 +122,17 @@ def add_parser(sub: Any) -> None:
 
     p = sub.add_parser(
         "finetune", help=HELP["finetune"],
-        description="Fine-tune an ImageNet backbone (or your checkpoint) on a folder of class "
+        description="Fine-tune a pretrained backbone (or your checkpoint) on your images or "
+        "texts (a CSV, JSON Lines or Parquet table with a text column) or on a folder of class "
         "folders, a CSV of path,label or an .npz; L2-SP and its family (Li et al., ICML "
         "2018). Writes the model, metrics.json, confusion.png and learning_curve.png.",
     )
-    p.add_argument("--train", type=Path, required=True, help="labelled images: DIR|CSV|NPZ")
+    p.add_argument("--train", type=Path, required=True,
+                   help="labelled images (DIR|CSV|NPZ) or texts (CSV|JSONL|PARQUET with a "
+                   "text column)")
     p.add_argument("--val", type=Path, default=None,
-                   help="validation images (default: a stratified 20%% of --train)")
-    p.add_argument("--test", type=Path, default=None, help="test images, only reported")
+                   help="validation set (default: a stratified 20%% of --train)")
+    p.add_argument("--test", type=Path, default=None, help="test set, only reported")
     p.add_argument("--method", choices=list_finetune_methods(), default="l2sp")
     p.add_argument("--freeze", type=int, default=0, help="freeze the first N feature blocks")
     p.add_argument("--alpha", type=_alpha, default=0.1,
@@ -116,12 +147,15 @@ def add_parser(sub: Any) -> None:
 
     q = sub.add_parser(
         "predict", help=HELP["predict"],
-        description="Write path,[label,]p_<class>... for every image; the CSV is what "
+        description="Write path,[label,]p_<class>... for every image (row,... for every "
+        "text); the CSV is what "
         "`transferkit labelshift` reads (--holdout with labels, --target without).",
     )
     q.add_argument("--model", type=Path, required=True,
                    help="the --out folder of `transferkit finetune` or `adapt`")
-    q.add_argument("--images", type=Path, required=True, help="DIR|CSV|NPY|NPZ")
+    q.add_argument("--images", type=Path, required=True,
+                   help="DIR|CSV|NPY|NPZ, or for a text model a CSV/JSONL/Parquet of texts")
+    add_text_columns(q)
     q.add_argument("--out", type=Path, required=True, help="the CSV to write")
     q.add_argument("--device", default="auto")
     q.add_argument("--workers", type=int, default=0)
@@ -149,11 +183,13 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..workflows.images import accuracy_text
 
     try:
+        columns = {k: v for k, v in (("text_column", args.text_column),
+                                     ("label_column", args.label_column)) if v}
         path, metrics = predict(args.model, args.images, args.out, device=args.device,
-                                workers=args.workers, skip_bad=args.skip_bad)
+                                workers=args.workers, skip_bad=args.skip_bad, columns=columns)
     except InputError as exc:
         raise CLIError(str(exc)) from None
     if metrics is not None:
-        print(accuracy_text(metrics, "labelled images"))
+        print(accuracy_text(metrics, f"labelled {metrics.get('input', 'items')}"))
     print(f"wrote {path}")
     return 0

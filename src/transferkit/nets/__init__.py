@@ -24,3 +24,14 @@ from .pretrained import (  # noqa: E402
 
 __all__ += ["InputSpec", "MissingExtraError", "efficientnet_lite0", "from_checkpoint",
             "image_backbones", "load_state_file", "mobilenet_v2"]
+from .text import (  # noqa: E402
+    TextNet,
+    TextSpec,
+    hf_encoder,
+    minilm_l6,
+    spec_from_dict,
+    text_backbones,
+)
+
+__all__ += ["TextNet", "TextSpec", "hf_encoder", "minilm_l6", "spec_from_dict",
+            "text_backbones"]

@@ -117,6 +117,10 @@ class InputSpec:
         return {"size": self.size, "channels": self.channels, "mean": list(self.mean),
                 "std": list(self.std)}
 
+    def backbone_kwargs(self) -> dict[str, Any]:
+        """What rebuilds the backbone for this spec (a saved model's ``input_spec``)."""
+        return {"image_size": self.size}
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> InputSpec:
         return cls(int(d["size"]), int(d["channels"]), tuple(d["mean"]), tuple(d["std"]))

@@ -38,6 +38,7 @@ from ..adaptation import (
     list_adaptations,
 )
 from ..data.splits import split_images
+from ..data.text import TextTable
 from ..nets import replace_head
 from ..train import BestCheckpoint, CheckpointError, DatasetStream, Evaluate, Phase, Trainer, seeded
 from ..train.interface import progress_wanted
@@ -47,12 +48,11 @@ from .images import (
     RunFolder,
     TrainingOptions,
     accuracy_text,
-    build_backbone,
+    architecture,
     check_labelled,
     check_workers,
     epoch_curve,
     evaluate,
-    open_image_set,
     plot_confusion,
     plot_curves,
     predict_proba,
@@ -157,12 +157,16 @@ def run_adapt(
     check_workers(workers)
     dev = resolve_device(device)
     show = progress_wanted() if progress is None else progress
-    src = open_image_set(source, "--source", skip_bad=skip_bad, progress=show)
+    src = opts.open(source, "--source", skip_bad=skip_bad, progress=show)
     check_labelled(src, "--source")
     classes = list(src.classes)
-    tgt = open_image_set(target, "--target", classes=classes, skip_bad=skip_bad,
-                         progress=show)
-    net = build_backbone(opts.backbone, opts.checkpoint, opts.image_size)
+    texts = isinstance(src, TextTable)
+    tgt = opts.open(target, "--target", classes=classes, skip_bad=skip_bad, progress=show)
+    if isinstance(tgt, TextTable) != texts:
+        raise InputError(f"--source holds {'texts' if texts else 'images'} but --target "
+                         f"does not: both must be {'texts' if texts else 'images'}")
+    backbone = opts.backbone_for(texts)
+    net = opts.build(texts)
     spec = net.input_spec.with_size(opts.image_size)
     try:
         val, fit_part = split_images(src, opts.val_fraction, seed=opts.seed)
@@ -208,7 +212,8 @@ def run_adapt(
                         {"val_accuracy": "val/accuracy", "dev_risk": "selection/dev"})
     probs, labels = predict_proba(model, val, dev, workers=workers)
     metrics: dict[str, Any] = {
-        "backbone": opts.backbone, "method": opts.method, "classes": classes,
+        "backbone": backbone, "method": opts.method, "classes": classes, "input":
+        "texts" if texts else "images",
         "chosen_epoch": selection.best_step // per_epoch, "dev_risk": selection.best_score,
         "source_validation": evaluate(probs, labels, classes), "target": None,
         "curve": curve,
@@ -228,9 +233,10 @@ def run_adapt(
                                   f"{'target' if metrics['target'] else 'source validation'}"
                                   f" accuracy {shown['accuracy']:.3f}"))
     written.append(plot_curves(folder.path / "learning_curve.png", {opts.method: curve},
-                               f"adapt {opts.method} on {opts.backbone}", metric="dev_risk",
+                               f"adapt {opts.method} on {backbone}", metric="dev_risk",
                                metric_label="DEV risk (lower is better)"))
-    meta = {"architecture": opts.backbone, "classes": classes, "input_spec": spec.to_dict(),
+    meta = {"architecture": architecture(backbone, texts), "classes": classes,
+            "input_spec": spec.to_dict(), **({"columns": opts.columns()} if texts else {}),
             "trained_by": "adapt", "method": opts.method,
             "chosen_epoch": metrics["chosen_epoch"]}
     written.insert(0, save_model(folder.path, net.cpu(), meta))

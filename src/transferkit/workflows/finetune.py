@@ -36,6 +36,7 @@ import torch
 
 from .._io import atomic_write, atomic_write_json, check_writable_dir
 from ..data.splits import split_images
+from ..data.text import TextTable
 from ..distributed import barrier, rank_and_world_size
 from ..finetune import (
     PenaltyUpdate,
@@ -46,6 +47,7 @@ from ..finetune import (
     regularizer_class,
     select_alpha,
 )
+from ..nets import TextSpec
 from ..train import CheckpointError, DatasetStream, Evaluate, Phase, Trainer, classification_step
 from ..train.interface import progress_wanted
 from .images import (
@@ -54,7 +56,7 @@ from .images import (
     RunFolder,
     TrainingOptions,
     accuracy_text,
-    build_backbone,
+    architecture,
     check_labelled,
     check_workers,
     epoch_curve,
@@ -159,13 +161,13 @@ def _say(msg: str) -> None:
 
 def _run_one(
     alpha: float, opts: FinetuneOptions, train_ds: Any, val_ds: Any, classes: list[str],
-    run_dir: Path, device: torch.device, workers: int, progress: bool,
+    run_dir: Path, device: torch.device, workers: int, progress: bool, texts: bool,
 ) -> dict[str, Any]:
     """Train with one alpha (resuming from its checkpoint); its result, weights on disk."""
     done = run_dir / "result.json"
     if done.exists():
         return dict(json.loads(done.read_text()))
-    net = build_backbone(opts.backbone, opts.checkpoint, opts.image_size)
+    net = opts.build(texts)
     fisher = None
     if regularizer_class(create_finetune_method(opts.method).penalty).needs_fisher:
         n = min(len(train_ds), 256)
@@ -251,22 +253,25 @@ def run_finetune(
     check_workers(workers)
     dev = resolve_device(device)
     show = progress_wanted() if progress is None else progress
-    train_ds = open_image_set(train, "--train", skip_bad=skip_bad, progress=show)
+    train_ds = opts.open(train, "--train", skip_bad=skip_bad, progress=show)
     check_labelled(train_ds, "--train")
     classes = list(train_ds.classes)
-    val_ds = (open_image_set(val, "--val", classes=classes, skip_bad=skip_bad, progress=show)
+    texts = isinstance(train_ds, TextTable)
+    items = "texts" if texts else "images"
+    backbone = opts.backbone_for(texts)
+    val_ds = (opts.open(val, "--val", classes=classes, skip_bad=skip_bad, progress=show)
               if val is not None else None)
     if val_ds is not None:
         check_labelled(val_ds, "--val", min_classes=1)
-    test_ds = (open_image_set(test, "--test", classes=classes, skip_bad=skip_bad,
-                              progress=show) if test is not None else None)
+    test_ds = (opts.open(test, "--test", classes=classes, skip_bad=skip_bad, progress=show)
+               if test is not None else None)
     skipped = sum(len(d.skipped) for d in (train_ds, val_ds, test_ds) if d is not None)
-    probe = build_backbone(opts.backbone, opts.checkpoint, opts.image_size)
+    probe = opts.build(texts)
     spec = probe.input_spec.with_size(opts.image_size)
     n_blocks = len(probe.features)
     del probe
     if opts.freeze > n_blocks:
-        raise InputError(f"--freeze {opts.freeze}: {opts.backbone} has {n_blocks} feature "
+        raise InputError(f"--freeze {opts.freeze}: {backbone} has {n_blocks} feature "
                          "blocks")
     if val_ds is None:
         try:
@@ -283,29 +288,28 @@ def run_finetune(
         _say(f"finetune: --alpha {opts.alpha if opts.alpha == 'auto' else 'list'} trains "
              f"{len(grid)} models ({opts.method}, alpha "
              f"{', '.join(f'{a:g}' for a in grid)}; {opts.epochs} epochs of "
-             f"{len(train_ds)} images each) and keeps the best on {len(val_ds)} validation "
-             "images")
+             f"{len(train_ds)} {items} each) and keeps the best on {len(val_ds)} validation "
+             f"{items}")
     runs = []
     for i, a in enumerate(grid, 1):
         if len(grid) > 1:
             _say(f"finetune: alpha {a:g} ({i} of {len(grid)})")
         runs.append(_run_one(a, opts, train_ds, val_ds, classes,
-                             folder.sub(f"runs/alpha={a:g}"), dev, workers, show))
+                             folder.sub(f"runs/alpha={a:g}"), dev, workers, show, texts))
     best = select_alpha([r["validation"]["accuracy"] for r in runs],
                         [r["validation"]["cross_entropy"] for r in runs])
     alpha = float(runs[best]["alpha"])
     barrier()  # under torch.distributed: rank 0 has written every run's weights
-    net = build_backbone(opts.backbone, opts.checkpoint, opts.image_size,
-                         n_classes=len(classes))
+    net = opts.build(texts, n_classes=len(classes))
     state = torch.load(folder.path / f"runs/alpha={alpha:g}" / "weights.pt",
                        map_location="cpu", weights_only=True)
     net.load_state_dict(state)
     net.to(dev)
     metrics: dict[str, Any] = {
-        "backbone": opts.backbone, "method": opts.method, "alpha": alpha,
+        "backbone": backbone, "method": opts.method, "alpha": alpha,
         "alpha_sweep": [{"alpha": r["alpha"], "val_accuracy": r["validation"]["accuracy"],
                          "val_cross_entropy": r["validation"]["cross_entropy"]} for r in runs],
-        "classes": classes, "train_images": len(train_ds),
+        "classes": classes, "input": items, "train_images": len(train_ds),
         "skipped_files": skipped,
         "validation": runs[best]["validation"], "test": None,
         "curves": {f"alpha={r['alpha']:g}": r["curve"] for r in runs},
@@ -331,9 +335,10 @@ def run_finetune(
                                   f"{shown['accuracy']:.3f}"))
     written.append(plot_curves(folder.path / "learning_curve.png",
                                metrics["curves"],
-                               f"{opts.method} on {opts.backbone}",
+                               f"{opts.method} on {backbone}",
                                chosen=f"alpha={alpha:g}" if len(runs) > 1 else None))
-    meta = {"architecture": opts.backbone, "classes": classes, "input_spec": spec.to_dict(),
+    meta = {"architecture": architecture(backbone, texts), "classes": classes,
+            "input_spec": spec.to_dict(), **({"columns": opts.columns()} if texts else {}),
             "trained_by": "finetune", "method": opts.method, "alpha": alpha,
             "epochs": opts.epochs}
     written.insert(0, save_model(folder.path, net.cpu(), meta))
@@ -348,11 +353,13 @@ def run_finetune(
 def run_predict(
     model: str | os.PathLike[str], images: str | os.PathLike[str],
     out: str | os.PathLike[str], *, device: str = "auto", workers: int = 0,
-    skip_bad: bool = False, batch_size: int = 128,
+    skip_bad: bool = False, batch_size: int = 128, columns: dict[str, str] | None = None,
 ) -> tuple[Path, dict[str, Any] | None]:
-    """Per-image class probabilities of the saved ``model`` on ``images``, as a CSV.
+    """Per-image (or per-text) class probabilities of the saved ``model`` on ``images``,
+    as a CSV. A model trained on texts reads a table of texts, by default in the columns
+    it was trained with (``columns``: ``text_column`` / ``label_column`` to override).
 
-    The CSV has ``path``, ``label`` (when the images are labelled) and ``p_<class>`` for
+    The CSV has ``path`` (texts: ``row``), ``label`` (when labelled) and ``p_<class>`` for
     every class, which ``transferkit labelshift`` reads as a holdout (with labels) or a
     target (without). Returns the CSV's path and, for labelled images, their metrics.
 
@@ -371,7 +378,15 @@ def run_predict(
         raise InputError(f"the batch size must be >= 1; got {batch_size}")
     net, meta = load_model(model)
     classes = list(meta["classes"])
-    ds = open_image_set(images, "--images", classes=classes, skip_bad=skip_bad)
+    columns = {**meta.get("columns", {}), **(columns or {})}
+    ds = open_image_set(images, "--images", classes=classes, skip_bad=skip_bad,
+                        text_column=columns.get("text_column", "text"),
+                        label_column=columns.get("label_column", "label"))
+    held, taken = (("texts" if t else "images") for t in (isinstance(ds, TextTable),
+                                                          isinstance(net.input_spec, TextSpec)))
+    if held != taken:
+        raise InputError(f"--images {str(images)!r} holds {held}, but the model in "
+                         f"{str(model)!r} takes {taken}")
     ds = ds.with_transform(net.input_spec)
     dev = resolve_device(device)
     out_path = Path(out)
@@ -383,4 +398,5 @@ def run_predict(
         raise InputError(f"--out {str(out)!r} cannot be written: {exc}") from None
     probs, labels = predict_proba(net.to(dev), ds, dev, batch_size=batch_size, workers=workers)
     write_probabilities(out_path, ds, probs, classes)
-    return out_path, (evaluate(probs, labels, classes) if ds.labelled else None)
+    return out_path, ({**evaluate(probs, labels, classes), "input": held} if ds.labelled
+                      else None)

@@ -28,7 +28,15 @@ from .._io import atomic_write, atomic_write_json, atomic_write_text, check_writ
 from .._text import duration
 from ..data.folder import open_images
 from ..distributed import from_rank_zero, local_device, rank_and_world_size
-from ..nets import InputSpec, MissingExtraError, SplitNet, create_backbone, from_checkpoint
+from ..nets import (
+    InputSpec,
+    MissingExtraError,
+    SplitNet,
+    TextSpec,
+    create_backbone,
+    from_checkpoint,
+    spec_from_dict,
+)
 from ..train.interface import Callback
 from .labelshift import InputError
 
@@ -55,7 +63,7 @@ class TrainingOptions:
     transferkit.workflows.labelshift.InputError: --epochs must be >= 1; got 0
     """
 
-    backbone: str = "efficientnet-lite0"
+    backbone: str = "auto"
     checkpoint: str | None = None
     method: str = ""
     epochs: int = 10
@@ -65,6 +73,30 @@ class TrainingOptions:
     image_size: int | None = None
     seed: int = 0
     val_fraction: float = 0.2
+    text_column: str = "text"
+    label_column: str = "label"
+    max_length: int = 128
+
+    def backbone_for(self, texts: bool) -> str:
+        """The backbone to build: ``auto`` is efficientnet-lite0 for images and minilm-l6
+        for texts; a folder (a Hugging Face encoder) or a registered name as given."""
+        if self.backbone == "auto":
+            return "minilm-l6" if texts else "efficientnet-lite0"
+        return self.backbone
+
+    def columns(self) -> dict[str, str]:
+        """The text and label columns (recorded with a text model for ``predict``)."""
+        return {"text_column": self.text_column, "label_column": self.label_column}
+
+    def build(self, texts: bool, n_classes: int | None = None) -> SplitNet:
+        """The backbone for images or texts (see :func:`build_backbone`)."""
+        return build_backbone(self.backbone_for(texts), self.checkpoint, self.image_size,
+                              n_classes, max_length=self.max_length if texts else None)
+
+    def open(self, path: str | os.PathLike[str], what: str, **kwargs: Any) -> Any:
+        """:func:`open_image_set` with this run's text and label columns."""
+        return open_image_set(path, what, text_column=self.text_column,
+                              label_column=self.label_column, **kwargs)
 
     def check_common(self, methods: Sequence[str], counts: Sequence[str] = ()) -> None:
         if self.method not in methods:
@@ -80,6 +112,8 @@ class TrainingOptions:
             raise InputError(f"the momentum must be in [0, 1); got {self.momentum}")
         if self.image_size is not None and int(self.image_size) < 1:
             raise InputError(f"--image-size must be >= 1; got {self.image_size}")
+        if int(self.max_length) < 2:
+            raise InputError(f"--max-length must be >= 2; got {self.max_length}")
         if not 0 < self.val_fraction < 1:
             raise InputError(f"the validation fraction must be in (0, 1); got "
                              f"{self.val_fraction}")
@@ -252,8 +286,11 @@ def resolve_device(name: str = "auto") -> torch.device:
 def open_image_set(
     path: str | os.PathLike[str], what: str, *, classes: Sequence[str] | None = None,
     labelled: bool | None = None, skip_bad: bool = False, progress: bool = False,
+    text_column: str = "text", label_column: str = "label",
 ) -> Any:
-    """Open one image set, check it and decode every file once (see ``ImageFiles.scan``).
+    """Open one image set, check it and decode every file once (see ``ImageFiles.scan``);
+    or, for a CSV / JSON Lines / Parquet file with the column ``text_column``, a table of
+    texts (:func:`transferkit.data.text.open_texts`, labels in ``label_column``).
 
     ``classes`` (the training set's) fixes the label numbering; a set with a class the
     training set lacks is an error. Every problem is an :class:`InputError` naming ``what``.
@@ -268,15 +305,23 @@ def open_image_set(
     ...     len(ds), list(ds.classes)
     (4, ['0', '1'])
     """
+    from ..data.text import is_text_table, open_texts
+
+    def read(fixed: Sequence[str] | None) -> Any:
+        if is_text_table(path, text_column):
+            return open_texts(path, text_column=text_column, label_column=label_column,
+                              classes=fixed, labelled=labelled)
+        return open_images(path, labelled=labelled, classes=fixed)
+
     try:
-        ds = open_images(path, labelled=labelled)
+        ds = read(None)
         own = list(ds.classes)
         if classes is not None and own:
             extra = [c for c in own if c not in classes]
             if extra:
                 raise InputError(f"{what} {str(path)!r} has class(es) {extra} that the "
                                  f"training set does not have ({list(classes)})")
-            ds = open_images(path, labelled=labelled, classes=list(classes))
+            ds = read(list(classes))
         bad = ds.scan(skip_bad=skip_bad, progress=progress)
     except InputError:
         raise
@@ -300,10 +345,19 @@ def check_labelled(ds: Any, what: str, min_classes: int = 2) -> None:
 
 
 def build_backbone(name: str, checkpoint: str | os.PathLike[str] | None,
-                   image_size: int | None, n_classes: int | None = None) -> SplitNet:
-    """The pretrained ``name`` (or the user's ``checkpoint`` in that architecture)."""
+                   image_size: int | None, n_classes: int | None = None,
+                   max_length: int | None = None) -> SplitNet:
+    """The pretrained ``name`` (or the user's ``checkpoint`` in that architecture).
+
+    With ``max_length`` the input is texts: ``name`` is a text backbone (``minilm-l6``) or
+    the folder of a Hugging Face encoder; without it, an image backbone."""
+    texts = max_length is not None
     kwargs: dict[str, Any] = {}
-    if image_size is not None:
+    if texts:
+        kwargs["max_length"] = max_length
+        if Path(name).is_dir():
+            name, kwargs["path"] = "hf-encoder", name
+    elif image_size is not None:
         kwargs["image_size"] = image_size
     if n_classes is not None:
         kwargs["n_classes"] = n_classes
@@ -316,12 +370,29 @@ def build_backbone(name: str, checkpoint: str | os.PathLike[str] | None,
         raise InputError(str(exc)) from None
     except KeyError as exc:
         raise InputError(str(exc.args[0]) if exc.args else str(exc)) from None
-    except (ValueError, TypeError) as exc:
+    except TypeError as exc:
+        if texts and "max_length" in str(exc):
+            raise InputError(f"--backbone {name} takes images, but the input holds texts: "
+                             "use minilm-l6 (the default for texts) or the folder of a "
+                             "Hugging Face encoder") from None
         raise InputError(f"--backbone {name}: {exc}") from None
-    if not isinstance(getattr(net, "input_spec", None), InputSpec):
-        raise InputError(f"--backbone {name} declares no input spec (size, normalisation); "
-                         "use an image backbone such as efficientnet-lite0 or mobilenet-v2")
+    except ValueError as exc:
+        raise InputError(f"--backbone {name}: {exc}") from None
+    wanted = TextSpec if texts else InputSpec
+    if not isinstance(getattr(net, "input_spec", None), wanted):
+        raise InputError(
+            f"--backbone {name} takes texts, but the input holds images: use an image "
+            "backbone such as efficientnet-lite0 or mobilenet-v2" if not texts and
+            isinstance(getattr(net, "input_spec", None), TextSpec) else
+            f"--backbone {name} declares no input spec; use an image backbone such as "
+            "efficientnet-lite0 or mobilenet-v2, or for texts minilm-l6")
     return net
+
+
+def architecture(backbone: str, texts: bool) -> str:
+    """The registered name a saved model is rebuilt from: ``hf-encoder`` for the folder of
+    a Hugging Face encoder (its spec keeps the folder), else the backbone's name."""
+    return "hf-encoder" if texts and Path(backbone).is_dir() else backbone
 
 
 class RunFolder:
@@ -549,9 +620,9 @@ def load_model(folder: str | os.PathLike[str]) -> tuple[SplitNet, dict[str, Any]
         raise InputError(f"{where} names weights {meta['weights']!r} outside the model "
                          "folder; only a file inside it is read")
     try:
-        spec = InputSpec.from_dict(meta["input_spec"])
+        spec = spec_from_dict(meta["input_spec"])
         net = from_checkpoint(weights, meta["architecture"], n_classes=len(meta["classes"]),
-                              image_size=spec.size)
+                              **spec.backbone_kwargs())
     except KeyError as exc:
         raise InputError(f"{where}: {exc.args[0] if exc.args else exc}") from None
     except (ValueError, TypeError, FileNotFoundError, MissingExtraError) as exc:
@@ -561,14 +632,16 @@ def load_model(folder: str | os.PathLike[str]) -> tuple[SplitNet, dict[str, Any]
 
 
 def write_probabilities(path: Path, ds: Any, probs: Tensor, classes: Sequence[str]) -> Path:
-    """``path,[label,]p_<class>...`` per image: the CSV ``transferkit labelshift`` reads."""
+    """``path,[label,]p_<class>...`` per image (``row,...`` per text, the row of the
+    text's file): the CSV ``transferkit labelshift`` reads."""
     import csv
     import io
 
     labelled = ds.labelled
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["path", *(["label"] if labelled else []), *(f"p_{c}" for c in classes)])
+    w.writerow([getattr(ds, "id_column", "path"), *(["label"] if labelled else []),
+                *(f"p_{c}" for c in classes)])
     labels = ds.targets.tolist()
     for i in range(len(ds)):
         row = [ds.name(i), *([classes[labels[i]]] if labelled else [])]

@@ -56,6 +56,11 @@ class InputError(ValueError):
     """
 
 
+ID_COLUMNS = ("path", "row")
+"""Columns that name the items of a predictions file (``predict`` writes ``path`` for
+images, ``row`` for texts); kept in ``corrected_target.csv``."""
+
+
 @dataclass
 class _Table:
     """Predictions read from one file."""
@@ -65,7 +70,8 @@ class _Table:
     pred: list[str] | np.ndarray | None  # hard predictions (names or ints)
     labels: list[str] | np.ndarray | None
     kind: str  # "csv", "npy", "parquet"
-    paths: list[str] | None = None  # the images' paths, when the file names them
+    paths: list[str] | None = None  # the items' ids (image paths, text rows), when named
+    id_column: str = "path"  # the column that named them: "path" (images) or "row" (texts)
 
 
 def _fmt_row(i: int) -> str:
@@ -93,12 +99,13 @@ def _columns_table(cols: dict[str, list[Any]], path: Path, holdout: bool, kind: 
     p_cols = [c for c in cols if c.startswith("p_")]
     if p_cols and "pred" in cols:
         raise InputError(f"{path}: give either p_<class> columns or a 'pred' column, not both")
-    other = [c for c in cols if c not in p_cols and c not in ("pred", "label", "path")]
+    other = [c for c in cols if c not in p_cols and c not in ("pred", "label", *ID_COLUMNS)]
     if other:
         raise InputError(f"{path}: unexpected column(s) {other}; expected "
                        f"{'label and ' if holdout else ''}p_<class>... or pred")
     labels = [str(v).strip() for v in cols["label"]] if holdout else None
-    paths = [str(v) for v in cols["path"]] if "path" in cols else None
+    id_column = next((c for c in ID_COLUMNS if c in cols), "path")
+    paths = [str(v) for v in cols[id_column]] if id_column in cols else None
     if p_cols:
         if len(p_cols) < 2:
             raise InputError(f"{path}: need at least 2 p_<class> columns; found {p_cols}")
@@ -108,10 +115,11 @@ def _columns_table(cols: dict[str, list[Any]], path: Path, holdout: bool, kind: 
         for j, c in enumerate(p_cols):
             for i, v in enumerate(cols[c]):
                 proba[i, j] = _parse_float(str(v), f"{path}: {_fmt_row(i)}, column {c}")
-        return _Table(classes, proba, None, labels, kind, paths)
+        return _Table(classes, proba, None, labels, kind, paths, id_column)
     if "pred" not in cols:
         raise InputError(f"{path}: no prediction columns: expected p_<class>... or pred")
-    return _Table([], None, [str(v).strip() for v in cols["pred"]], labels, kind, paths)
+    return _Table([], None, [str(v).strip() for v in cols["pred"]], labels, kind, paths,
+                  id_column)
 
 
 def _read_csv(path: Path, holdout: bool) -> _Table:
@@ -296,6 +304,7 @@ def _load_inputs(holdout: Path, target: Path) -> dict[str, Any]:
         )
     return {"classes": classes, "y": y, "holdout": h_pred, "target": t_pred,
             "target_paths": targ.paths,
+            "target_id_column": targ.id_column,
             "proba": hold.proba is not None, "kind": targ.kind}
 
 
@@ -588,7 +597,9 @@ def run_labelshift(
             buf = io.StringIO()
             paths = data.get("target_paths")
             writer = csv.writer(buf, lineterminator="\n")
-            writer.writerow([*(["path"] if paths else []), *(f"p_{c}" for c in report.classes)])
+            id_column = data.get("target_id_column", "path")
+            writer.writerow([*([id_column] if paths else []),
+                             *(f"p_{c}" for c in report.classes)])
             for i, row in enumerate(report.corrected):
                 writer.writerow([*([paths[i]] if paths else []), *(f"{v:.8g}" for v in row)])
             path = out / "corrected_target.csv"
