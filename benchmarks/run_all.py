@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "maml": ([], ["--smoke"]),
     "finetune": ([], ["--images", "60", "--epochs", "1", "--size", "32", "--rounds", "1",
                       "--workers", "0"]),
+    "text": ([], ["--steps", "2", "--rounds", "1", "--texts", "32", "--probe-epochs", "1"]),
 }
 RATIO = re.compile(r"\d+(\.\d+)?x\b")
 

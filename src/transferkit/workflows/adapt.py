@@ -111,11 +111,12 @@ class AdaptResult:
 
     def lines(self) -> list[str]:
         m = self.metrics
+        items = m.get("input", "images")
         out = [f"{m['method']} on {m['backbone']}: epoch {m['chosen_epoch']} chosen by DEV "
                f"(risk {m['dev_risk']:.4f}, no target labels)",
-               f"source validation {accuracy_text(m['source_validation'])}"]
+               f"source validation {accuracy_text(m['source_validation'], items)}"]
         if m.get("target"):
-            out.append(f"target {accuracy_text(m['target'], 'labelled target images')}; "
+            out.append(f"target {accuracy_text(m['target'], 'labelled target ' + items)}; "
                        "reported only")
         return out
 

@@ -48,7 +48,15 @@ from ..finetune import (
     select_alpha,
 )
 from ..nets import TextSpec
-from ..train import CheckpointError, DatasetStream, Evaluate, Phase, Trainer, classification_step
+from ..train import (
+    CheckpointError,
+    DatasetStream,
+    Evaluate,
+    Phase,
+    Stream,
+    Trainer,
+    classification_step,
+)
 from ..train.interface import progress_wanted
 from .images import (
     MIN_STEPS,
@@ -62,6 +70,7 @@ from .images import (
     epoch_curve,
     evaluate,
     load_model,
+    loader,
     open_image_set,
     plot_confusion,
     plot_curves,
@@ -149,7 +158,7 @@ class FinetuneResult:
                + (" (chosen on validation)" if len(m["alpha_sweep"]) > 1 else "")]
         for part in ("validation", "test"):
             if m.get(part):
-                out.append(f"{part} {accuracy_text(m[part])}")
+                out.append(f"{part} {accuracy_text(m[part], m.get('input', 'images'))}")
         return out
 
 
@@ -157,6 +166,23 @@ def _say(msg: str) -> None:
     """A progress line on standard error (rank 0 only), terminal or not."""
     if rank_and_world_size()[0] == 0:
         print(msg, file=sys.stderr, flush=True)
+
+
+@torch.no_grad()
+def _features(net: Any, ds: Any, device: torch.device,
+              workers: int) -> torch.utils.data.TensorDataset:
+    """The frozen feature extractor's outputs on every item (in eval mode: held batch
+    norms, no dropout), with the labels, as a dataset on the CPU."""
+    was = net.training
+    net.eval()
+    feats, labels = [], []
+    try:
+        for x, y in loader(ds, 128, workers):
+            feats.append(net.features(x.to(device)).float().cpu())
+            labels.append(y)
+    finally:
+        net.train(was)
+    return torch.utils.data.TensorDataset(torch.cat(feats), torch.cat(labels))
 
 
 def _run_one(
@@ -180,8 +206,17 @@ def _run_one(
     except ValueError as exc:
         raise InputError(f"--freeze/--method: {exc}") from None
     per_epoch, steps = steps_for(len(train_ds), opts.batch_size, opts.epochs)
-    stream = DatasetStream(train_ds, batch_size=opts.batch_size, seed=opts.seed,
-                           num_workers=workers)
+    # a frozen feature extractor on inputs that are never augmented gives the same outputs
+    # every epoch: they are computed once and the head trains on them (linear probe)
+    frozen = not any(p.requires_grad for p in net.features.parameters())
+    trained: torch.nn.Module = net
+    if frozen:
+        trained, train_ds, val_ds = net.head, *(
+            _features(net, d, device, workers) for d in (train_ds, val_ds))
+        stream: Any = Stream(*train_ds.tensors, batch_size=opts.batch_size, seed=opts.seed)
+    else:
+        stream = DatasetStream(train_ds, batch_size=opts.batch_size, seed=opts.seed,
+                               num_workers=workers)
     opt = torch.optim.SGD(setup.params, lr=opts.lr, momentum=opts.momentum)
     phase = Phase(classification_step(), opt, {"train": stream},
                   update=PenaltyUpdate(setup.penalty))
@@ -193,7 +228,8 @@ def _run_one(
 
     lines = EpochLines(f"finetune {opts.method} alpha={alpha:g}", per_epoch, opts.epochs,
                        {"val/accuracy": "val accuracy", "val/cross_entropy": "val cross-entropy"})
-    trainer = Trainer(net, phase, steps, callbacks=[Evaluate(on_val, every=per_epoch), lines],
+    trainer = Trainer(trained, phase, steps,
+                      callbacks=[Evaluate(on_val, every=per_epoch), lines],
                       seed=opts.seed, checkpoint=run_dir / "checkpoint.pt",
                       checkpoint_every=per_epoch, progress=progress,
                       desc=f"finetune {opts.method} alpha={alpha:g}",
@@ -202,7 +238,7 @@ def _run_one(
         trainer.fit()
     except CheckpointError as exc:
         raise InputError(str(exc)) from None
-    probs, labels = predict_proba(net, val_ds, device, workers=workers)
+    probs, labels = predict_proba(trained, val_ds, device, workers=workers)
     val = evaluate(probs, labels, classes)
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     atomic_write(run_dir / "weights.pt", lambda f: torch.save(state, f))

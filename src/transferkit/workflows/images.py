@@ -244,7 +244,7 @@ def result_warnings(what: str, probs: Tensor, labels: Tensor | None, classes: Se
         if accuracy <= majority + margin:
             out.append(f"{what}: accuracy {accuracy:.3f} is within noise of always "
                        f"predicting the most common class ({majority:.3f} + {margin:.3f} "
-                       f"on {n} images)")
+                       f"on {n} examples)")
     if steps < MIN_STEPS:
         out.append(f"training: only {steps} optimiser steps, too few for these numbers to "
                    "mean much; give more --epochs or a smaller --batch-size")
