@@ -21,7 +21,8 @@ from typing import Any, NoReturn
 
 from .. import __version__
 
-COMMAND_MODULES = ("listing", "reproduce", "info", "labelshift", "finetune", "adapt")
+COMMAND_MODULES = ("listing", "reproduce", "info", "labelshift", "finetune", "adapt",
+                   "multitask")
 
 
 class CLIError(Exception):

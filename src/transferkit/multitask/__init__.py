@@ -4,6 +4,8 @@
 layer named) and the strategies behind :class:`Weighting`: ``equal``, ``uncertainty``
 (Kendall et al. 2018), ``dwa`` (Liu et al. 2019) and ``gradnorm`` (Chen et al. ICML 2018,
 https://arxiv.org/abs/1711.02257). Any strategy is the training loop's ``combiner``.
+:func:`text_multitask` puts sentence tasks and per-token tagging on one text encoder (the
+survey's own example); :func:`features_multitask` the same over feature columns.
 Pseudo-task augmentation (Meyerson & Miikkulainen, ICML 2018): :class:`PseudoTaskModel`
 (D decoders per task) and the control methods behind :class:`DecoderControl` (``pta-i``,
 ``pta-f``, ``pta-p``, ``pta-hgd``), run between meta-iterations by
@@ -35,6 +37,7 @@ from .pta import (
     pta_step,
     register_decoder_control,
 )
+from .text import TaskHead, features_multitask, text_multitask
 from .weighting import (
     DWA,
     EqualWeighting,
@@ -78,6 +81,9 @@ __all__ = [
     "list_weightings",
     "masked_task_loss",
     "multitask_step",
+    "TaskHead",
+    "features_multitask",
+    "text_multitask",
     "pta_step",
     "register_decoder_control",
     "register_weighting",

@@ -19,7 +19,7 @@ from ..train.interface import Batches, StepContext, StepFn
 __all__ = ["LOSS_KINDS", "SharedTrunk", "masked_task_loss", "multitask_step"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
-LOSS_KINDS = ("ce", "bce", "mse")
+LOSS_KINDS = ("ce", "bce", "mse", "token-ce")
 
 
 def _valid_mask(kind: str | None, target: Tensor) -> Tensor:
@@ -42,9 +42,13 @@ def masked_task_loss(kind: str | LossFn, output: Tensor, target: Tensor,
 
     Parameters
     ----------
-    kind : {"ce", "bce", "mse"} or callable(output, target) -> scalar
+    kind : {"ce", "bce", "mse", "token-ce"} or callable(output, target) -> scalar
         Cross-entropy on class indices, binary cross-entropy on {0, 1} targets (multi-label,
-        masked per element), mean squared error; a callable gets the labelled rows only.
+        masked per element), mean squared error; ``token-ce``: cross-entropy per token of a
+        sequence, ``output (n, L', C)`` against tags ``(n, L)`` (``L >= L'``: the tags are
+        cut to the output's length, as a text backbone cuts padding), over the tokens
+        whose tag is >= 0 (padding and continued sub-words carry -1); a callable gets the
+        labelled rows only.
     output : Tensor, shape (n, ...)
     target : Tensor, shape (n, ...)
         Missing labels: negative integers or NaN, unless ``mask`` is given.
@@ -65,6 +69,8 @@ def masked_task_loss(kind: str | LossFn, output: Tensor, target: Tensor,
         raise ValueError(f"loss kind must be one of {LOSS_KINDS} or a callable; got {kind!r}")
     if len(output) != len(target):
         raise ValueError(f"output has {len(output)} rows but target has {len(target)}")
+    if kind == "token-ce":
+        return _token_loss(output, target, mask)
     if mask is None:
         missing = torch.isnan(target) if target.is_floating_point() else target < 0
         if not bool(missing.any()):      # fully labelled batch: no gathers, no masking
@@ -84,6 +90,20 @@ def masked_task_loss(kind: str | LossFn, output: Tensor, target: Tensor,
         return (per * ok).sum() / ok.sum()
     rows = ok if ok.dim() == 1 else ok.reshape(len(target), -1).all(dim=1)
     return _plain_loss(kind, output[rows], target[rows])
+
+
+def _token_loss(output: Tensor, target: Tensor, mask: Tensor | None) -> Tensor | None:
+    """Cross-entropy over the tagged tokens (tag >= 0) of the rows ``mask`` keeps."""
+    if output.dim() != 3 or target.dim() != 2 or target.shape[1] < output.shape[1]:
+        raise ValueError(f"token-ce takes outputs (n, L', C) and tags (n, L) with L >= L'; "
+                         f"got {tuple(output.shape)} and {tuple(target.shape)}")
+    tags = target[:, :output.shape[1]].long()
+    ok = tags >= 0
+    if mask is not None:
+        ok = ok & mask.to(torch.bool).reshape(-1, 1)
+    if not bool(ok.any()):
+        return None
+    return F.cross_entropy(output[ok], tags[ok])
 
 
 def _plain_loss(kind: str | LossFn, out: Tensor, tgt: Tensor) -> Tensor:

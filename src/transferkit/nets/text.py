@@ -128,6 +128,44 @@ class TextSpec:
 
     __call__ = preprocess
 
+    def preprocess_tagged(self, texts: Sequence[str],
+                          tags: Sequence[Sequence[int] | None]) -> tuple[Tensor, Tensor]:
+        """Token ids of texts split into words on whitespace, and per token the tag of the
+        word it starts (``tags[i][w]``: one integer per word of text ``i``; ``None``: an
+        untagged text); -1 on padding, special tokens and continued sub-words, which the
+        ``token-ce`` loss skips. Needs a fast tokenizer (its ``word_ids``).
+
+        Examples
+        --------
+        >>> spec = TextSpec(None, max_length=12)
+        >>> ids, tag = spec.preprocess_tagged(["Ann visited Paris"], [[1, 0, 2]])
+        >>> tag[0, :6].tolist()                          # [CLS] ann visited paris [SEP]
+        [-1, 1, 0, 2, -1, -1]
+        """
+        words = [t.split() for t in texts]
+        for i, (w, t) in enumerate(zip(words, tags, strict=True)):
+            if t is not None and len(t) != len(w):
+                raise ValueError(f"text {i + 1} has {len(w)} words but {len(t)} tags (one tag "
+                                 "per whitespace-separated word)")
+        tok = self.tokenizer
+        if not getattr(tok, "is_fast", False):
+            raise ValueError("tagging needs a fast tokenizer (tokenizer.json) to align words "
+                             "to sub-words")
+        enc = tok(words, is_split_into_words=True, padding="max_length", truncation=True,
+                  max_length=self.max_length, return_attention_mask=False,
+                  return_token_type_ids=False)
+        ids = torch.tensor(enc["input_ids"], dtype=torch.long).reshape(len(texts), -1)
+        out = torch.full_like(ids, -1)
+        for i, t in enumerate(tags):
+            if t is None:
+                continue
+            previous = None
+            for j, w in enumerate(enc.word_ids(i)):
+                if w is not None and w != previous:
+                    out[i, j] = int(t[w])
+                previous = w
+        return ids, out
+
     def with_size(self, size: int | None) -> TextSpec:
         """The spec itself (texts have no image size; the workflows call this for images)."""
         return self

@@ -9,8 +9,9 @@ from .dsmt import DSMTModel, DSMTResult, fit_dsmt, train_dsmt
 from .finetune import FinetuneOptions, FinetuneResult, run_finetune, run_predict
 from .images import load_model
 from .labelshift import InputError, LabelShiftReport, correct_label_shift, run_labelshift
+from .multitask import MultitaskOptions, MultitaskResult, run_multitask
 
 __all__ = ["AdaptOptions", "AdaptResult", "DSMTModel", "DSMTResult", "FinetuneOptions",
-           "FinetuneResult", "InputError", "LabelShiftReport", "correct_label_shift",
-           "fit_dsmt", "load_model", "run_adapt", "run_finetune", "run_labelshift",
-           "run_predict", "train_dsmt"]
+           "FinetuneResult", "InputError", "LabelShiftReport", "MultitaskOptions",
+           "MultitaskResult", "correct_label_shift", "fit_dsmt", "load_model", "run_adapt",
+           "run_finetune", "run_labelshift", "run_multitask", "run_predict", "train_dsmt"]
