@@ -92,6 +92,13 @@ def test_texts_with_an_image_backbone_or_the_wrong_model_are_refused(tmp_path, c
     assert main(["finetune", "--train", str(train), "--backbone", "efficientnet-lite0",
                  "--epochs", "1", "--out", str(tmp_path / "run"), *FAST]) == 2
     assert "takes images, but the input holds texts" in capsys.readouterr().err
+    images = tmp_path / "images.npz"
+    import numpy as np
+
+    np.savez(images, images=np.zeros((6, 3, 8, 8), "uint8"), labels=[0, 1] * 3)
+    assert main(["finetune", "--train", str(images), "--backbone", "minilm-l6",
+                 "--image-size", "32", "--out", str(tmp_path / "run3")]) == 2
+    assert "takes texts, but the input holds images" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["finetune", "--train", str(train), "--backbone", "no-such-net",
               "--out", str(tmp_path / "run2")])

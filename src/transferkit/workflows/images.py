@@ -375,6 +375,10 @@ def build_backbone(name: str, checkpoint: str | os.PathLike[str] | None,
             raise InputError(f"--backbone {name} takes images, but the input holds texts: "
                              "use minilm-l6 (the default for texts) or the folder of a "
                              "Hugging Face encoder") from None
+        if not texts and "image_size" in str(exc):
+            raise InputError(f"--backbone {name} takes texts, but the input holds images: "
+                             "use an image backbone such as efficientnet-lite0 (the default "
+                             "for images) or mobilenet-v2") from None
         raise InputError(f"--backbone {name}: {exc}") from None
     except ValueError as exc:
         raise InputError(f"--backbone {name}: {exc}") from None
