@@ -66,15 +66,30 @@ def test_the_l2_regularizer_is_the_finetune_method_and_the_probe_is_registered()
 
 
 def test_every_backbone_finetune_offers_builds_with_an_input_spec(capsys):
-    from transferkit.nets import create_backbone, image_backbones
+    from transferkit.nets import (
+        InputSpec,
+        TextSpec,
+        create_backbone,
+        image_backbones,
+        text_backbones,
+    )
 
-    text = _choices(capsys, ["finetune"])
-    offered = [n for n, missing in image_backbones().items() if missing is None]
-    choices = text.split("--backbone {")[1].split("}")[0].split(",")
-    assert offered and choices == offered          # not lenet or mlp: they take no images
-    for name in offered:
+    text = " ".join(_choices(capsys, ["finetune"]).split())
+    offered_images = [n for n, missing in image_backbones().items() if missing is None]
+    offered_texts = [n for n, missing in text_backbones().items() if missing is None]
+    named = text.split("--backbone NAME|FOLDER pretrained architecture:")[1].split("--")[0]
+    assert offered_images and all(n in named for n in offered_images + offered_texts)
+    import re
+
+    assert not re.search(r"\b(lenet|mlp)\b", named)          # they take no images
+    for name in offered_images:
         net = create_backbone(name, image_size=32)
-        assert net.input_spec is not None and net.input_spec.size == 32
+        assert isinstance(net.input_spec, InputSpec) and net.input_spec.size == 32
+    for name in offered_texts:
+        assert isinstance(create_backbone(name, max_length=16).input_spec, TextSpec)
+    with pytest.raises(SystemExit):
+        main(["finetune", "--train", "x.csv", "--out", "o", "--backbone", "lenet"])
+    assert "neither auto" in capsys.readouterr().err
 
 
 def test_a_constant_classifier_is_called_collapsed_and_at_chance():

@@ -34,7 +34,13 @@ KINDS = ("class", "regression", "tags")
 
 @dataclass(frozen=True)
 class TaskColumn:
-    """A task of the table: its ``name``, ``kind`` and ``column``."""
+    """A task of the table: its ``name``, ``kind`` and ``column`` (see :func:`parse_task`).
+
+    Examples
+    --------
+    >>> TaskColumn("mood", "class", "label").column
+    'label'
+    """
 
     name: str
     kind: str
@@ -82,7 +88,17 @@ def _number_key(s: str) -> tuple[int, float, str]:
 @dataclass
 class MultitaskTable:
     """The rows of a multi-task table: ``texts`` or ``features``, and per task its raw
-    targets and (class and tags tasks) its ``vocab``."""
+    targets and (class and tags tasks) its ``vocab``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> table = MultitaskTable("demo", (TaskColumn("kind", "class", "kind"),), None,
+    ...                        np.zeros((3, 2)), {"kind": ["a", None, "b"]}, {"kind": ["a", "b"]})
+    >>> x, targets = table.encode()
+    >>> tuple(x.shape), targets["kind"].tolist()             # None: a missing label, -1
+    ((3, 2), [0, -1, 1])
+    """
 
     source: str
     tasks: tuple[TaskColumn, ...]

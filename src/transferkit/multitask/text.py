@@ -31,7 +31,17 @@ TASK_KINDS = {"class": "ce", "regression": "mse", "tags": "token-ce"}
 @dataclass(frozen=True)
 class TaskHead:
     """What one task predicts: its ``kind`` (``class``, ``regression`` or ``tags``) and the
-    number of ``outputs`` (classes, tags, or 1 for a regression)."""
+    number of ``outputs`` (classes, tags, or 1 for a regression).
+
+    Examples
+    --------
+    >>> TaskHead("tags", 9)
+    TaskHead(kind='tags', outputs=9)
+    >>> TaskHead("spans", 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: a task's kind is one of class, regression, tags; got 'spans'
+    """
 
     kind: str
     outputs: int
@@ -123,6 +133,7 @@ def features_multitask(in_features: int, tasks: Mapping[str, TaskHead],
 
     Examples
     --------
+    >>> import torch
     >>> model = features_multitask(4, {"kind": TaskHead("class", 3),
     ...                                "size": TaskHead("regression", 1)}, hidden=(8,))
     >>> {k: tuple(v.shape) for k, v in model(torch.randn(2, 4)).items()}

@@ -108,6 +108,6 @@ def list_backbones() -> list[str]:
     Examples
     --------
     >>> list_backbones()
-    ['efficientnet-lite0', 'lenet', 'mlp', 'mobilenet-v2']
+    ['efficientnet-lite0', 'hf-encoder', 'lenet', 'minilm-l6', 'mlp', 'mobilenet-v2']
     """
     return BACKBONES.names()

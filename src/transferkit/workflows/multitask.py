@@ -90,7 +90,15 @@ class MultitaskOptions:
 
 @dataclass
 class MultitaskResult:
-    """What :func:`run_multitask` wrote and measured."""
+    """What :func:`run_multitask` wrote and measured.
+
+    Examples
+    --------
+    >>> m = {"tasks": {"mood": {}}, "backbone": "minilm-l6", "weighting": "gradnorm",
+    ...      "validation": {"mood": {"n": 40, "accuracy": 0.85}}}
+    >>> MultitaskResult(Path("run"), m).lines()
+    ['1 tasks on minilm-l6, weighting gradnorm', 'mood: accuracy 0.8500 (40 validation rows)']
+    """
 
     out: Path
     metrics: dict[str, Any]
