@@ -57,6 +57,7 @@ class _Hand(nn.Module):
         import transformers
 
         transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
         self.encoder = transformers.AutoModel.from_pretrained(
             str(minilm_folder()), local_files_only=True, add_pooling_layer=False)
         self.head = nn.Linear(384, 2)
