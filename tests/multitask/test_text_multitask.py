@@ -58,6 +58,21 @@ def test_text_tasks_and_tags_learn_together_from_the_cli(tmp_path, capsys):
     assert set(m["final_weights"]) == {"mood", "ner", "stars"}
     assert math.isclose(sum(m["final_weights"].values()), 3, rel_tol=1e-4)
     assert len(m["curves"]["ner"]["weight"]) == 4 and (out / "curves.png").exists()
+    assert m["warnings"] == ["training: only 20 optimiser steps, too few for these numbers "
+                             "to mean much; give more --epochs or a smaller --batch-size"]
+
+
+def test_a_tagger_that_learned_only_the_outside_tag_is_flagged(tmp_path):
+    from transferkit.data.tasks import read_multitask_table
+    from transferkit.workflows.multitask import _warnings
+
+    table = _people(tmp_path / "t.csv", n=8)
+    t = read_multitask_table(table, ["mood:class", "ner:tags"])
+    gold = torch.tensor([[0, 2, 0, 0, 0, 0, 1]] * 4 + [[-1] * 7] * 4)
+    found = _warnings({"mood": {"n": 8, "accuracy": 0.5},
+                       "ner": {"n": 4, "entity_tag_f1": 0.0, "token_accuracy": 0.7}},
+                      {"mood": torch.tensor([0, 1] * 4), "ner": gold}, t, steps=500)
+    assert [w.split(":")[0] for w in found] == ["mood", "ner"]
 
 
 @pytest.mark.parametrize("weighting", ["equal", "uncertainty", "dwa", "gradnorm"])

@@ -11,7 +11,9 @@ default; ``equal``, ``uncertainty``, ``dwa`` or any registered one). ``out`` rec
 
 - ``metrics.json``: per task on the validation rows, accuracy (class), RMSE (regression),
   or token accuracy and the micro F1 of the tags other than ``O`` (tags); the weights at
-  the end; per epoch each task's mean training loss and weight;
+  the end; per epoch each task's mean training loss and weight; ``warnings`` when a
+  result cannot mean much (a class task at chance, a tagger that tags no entity, too few
+  steps; also printed);
 - ``curves.png``: those losses and weights by epoch;
 - ``model.safetensors`` (or ``model.pt``) and ``model.json``: the weights, tasks and
   vocabularies.
@@ -37,7 +39,16 @@ from ..multitask import create_weighting, list_weightings, multitask_step
 from ..multitask.text import TaskHead, features_multitask, text_multitask
 from ..train import CheckpointError, Phase, Stream, Trainer
 from ..train.interface import Callback, progress_wanted
-from .images import EpochLines, RunFolder, build_backbone, resolve_device, save_model
+from .images import (
+    MIN_STEPS,
+    EpochLines,
+    ResultWarning,
+    RunFolder,
+    architecture,
+    build_backbone,
+    resolve_device,
+    save_model,
+)
 from .labelshift import InputError
 
 __all__ = ["MultitaskOptions", "MultitaskResult", "run_multitask"]
@@ -203,6 +214,36 @@ def evaluate_tasks(model: Any, x: Tensor, targets: dict[str, Tensor], table: Mul
     return out
 
 
+def _warnings(validation: dict[str, dict[str, Any]], targets: dict[str, Tensor],
+              table: MultitaskTable, steps: int) -> list[str]:
+    """Say, per task, when a validation metric cannot mean much, and warn for each
+    (:class:`~transferkit.workflows.images.ResultWarning`): a class task within two binomial
+    standard errors of always predicting its most common class, a tagging task whose model
+    tags no entity that the validation rows hold, too few optimiser steps."""
+    import warnings
+
+    out = []
+    for t in table.tasks:
+        v, y = validation[t.name], targets[t.name]
+        if t.kind == "class" and v["n"]:
+            counts = torch.bincount(y[y >= 0], minlength=len(table.vocab[t.name]))
+            majority = float(counts.max()) / v["n"]
+            margin = 2 * math.sqrt(majority * (1 - majority) / v["n"])
+            if v["accuracy"] <= majority + margin:
+                out.append(f"{t.name}: accuracy {v['accuracy']:.3f} is within noise of "
+                           f"always predicting the most common class ({majority:.3f} + "
+                           f"{margin:.3f} on {v['n']} rows)")
+        if t.kind == "tags" and not v["entity_tag_f1"] > 0 and bool((y > 0).any()):
+            out.append(f"{t.name}: the model tags none of the validation rows' entities "
+                       "(entity-tag F1 0): it has learned the outside tag only")
+    if steps < MIN_STEPS:
+        out.append(f"training: only {steps} optimiser steps, too few for these numbers to "
+                   "mean much; give more --epochs or a smaller --batch-size")
+    for message in out if rank_and_world_size()[0] == 0 else []:
+        warnings.warn(message, ResultWarning, stacklevel=3)
+    return out
+
+
 class _EpochWeights(Callback):
     """Logs the weighting's current task weights at the end of every epoch."""
 
@@ -348,12 +389,13 @@ def run_multitask(
         "regression_scales": {k: {"mean": m, "std": sd} for k, (m, sd) in scales.items()},
         "final_weights": dict(zip(tasks, final, strict=True)), "curves": curves,
     }
+    metrics["warnings"] = _warnings(metrics["validation"], yv, table, steps)
     written: list[Path] = []
     if rank_and_world_size()[0] == 0:
         written.append(atomic_write_json(folder.path / "metrics.json", metrics))
         written.append(_plot(folder.path / "curves.png", curves, tasks,
                              f"{len(tasks)} tasks on {backbone}, {opts.weighting}"))
-        meta = {"architecture": backbone, "tasks": metrics["tasks"],
+        meta = {"architecture": architecture(backbone, texts), "tasks": metrics["tasks"],
                 "input_spec": spec.to_dict() if spec is not None else {"features":
                                                                         list(opts.features)},
                 "trained_by": "multitask", "weighting": opts.weighting}
