@@ -127,7 +127,8 @@ class BBSE(LabelShiftEstimator):
                 f"{type(self).__name__}: the confusion matrix is ill-conditioned (condition "
                 f"number {self.condition_number_:.3g} > {self.max_condition:g}); estimated "
                 "weights may be negative or far off — use more holdout data, a stronger "
-                "classifier, or RLLS",
+                + ("classifier (RLLS's penalty pulls the weights towards 1 meanwhile)"
+                   if getattr(self, "_regularised", False) else "classifier, or RLLS"),
                 IllConditionedWarning,
                 stacklevel=3,
             )
