@@ -19,13 +19,15 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from .folder import _Images
 
 __all__ = ["ENTITY_TAGS", "TEXT_SUFFIXES", "TextTable", "is_text_table", "load_airline_tweets",
            "load_sentence_polarity", "open_texts", "silver_entity_tags"]
@@ -119,9 +121,10 @@ def _is_number(s: str) -> bool:
     return True
 
 
-class TextTable(torch.utils.data.Dataset[tuple[Any, int]]):
-    """Texts and labels (``-1``: unlabelled) with the dataset interface of the image sets:
-    ``classes``, ``targets``, ``labelled``, ``subset``, ``with_transform``, ``name``.
+class TextTable(_Images):
+    """Texts and labels (``-1``: unlabelled) with the dataset interface of the image sets,
+    whose labels, ``targets``, ``labelled`` and ``subset`` it shares; items are texts, or
+    token ids once :meth:`with_transform` has tokenised them all.
 
     Examples
     --------
@@ -132,7 +135,6 @@ class TextTable(torch.utils.data.Dataset[tuple[Any, int]]):
     True
     """
 
-    skipped: list[str] = []
     id_column = "row"  # what names an item in ``predict``'s CSV (images: "path")
 
     def __init__(self, texts: Sequence[str], labels: Sequence[int], classes: Sequence[str],
@@ -147,17 +149,6 @@ class TextTable(torch.utils.data.Dataset[tuple[Any, int]]):
         self.source = source
         self.transform: Any = None
         self._ids: Tensor | None = None
-
-    def __len__(self) -> int:
-        return len(self._labels)
-
-    @property
-    def targets(self) -> Tensor:
-        return torch.from_numpy(self._labels.astype(np.int64))
-
-    @property
-    def labelled(self) -> bool:
-        return bool(len(self._labels)) and bool((self._labels >= 0).all())
 
     @property
     def texts(self) -> list[str]:
@@ -179,16 +170,14 @@ class TextTable(torch.utils.data.Dataset[tuple[Any, int]]):
         x = self._ids[index] if self._ids is not None else self._texts[index]
         return x, int(self._labels[index])
 
-    def subset(self, indices: Iterable[int] | Tensor) -> TextTable:
-        idx = (indices.numpy() if isinstance(indices, Tensor)
-               else np.asarray(list(indices), dtype=np.int64)).astype(np.int64)
-        out = object.__new__(type(self))
-        out.__dict__.update(self.__dict__)
-        out._texts, out._labels, out._rows = self._texts[idx], self._labels[idx], self._rows[idx]
-        out._ids = self._ids[torch.from_numpy(idx)] if self._ids is not None else None
-        return out
+    def _keep(self, idx: np.ndarray) -> None:
+        self._texts, self._rows = self._texts[idx], self._rows[idx]
+        if self._ids is not None:
+            self._ids = self._ids[torch.from_numpy(idx)]
 
-    def with_transform(self, transform: Callable[[Sequence[str]], Tensor] | None) -> TextTable:
+    def with_transform(  # type: ignore[override]
+        self, transform: Callable[[Sequence[str]], Tensor] | None,
+    ) -> TextTable:
         """The same texts tokenised by ``transform`` (a :class:`~transferkit.nets.TextSpec`,
         called on lists of texts), once, in batches of 1,024."""
         out = object.__new__(type(self))

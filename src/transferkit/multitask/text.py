@@ -14,6 +14,7 @@ same over numeric feature columns, with an MLP trunk.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,8 @@ from torch import Tensor, nn
 
 from .model import SharedTrunk
 
-__all__ = ["TASK_KINDS", "TaskHead", "features_multitask", "text_multitask"]
+__all__ = ["TASK_KINDS", "TaskHead", "entity_f1", "features_multitask", "tag_counts",
+           "text_multitask"]
 
 TASK_KINDS = {"class": "ce", "regression": "mse", "tags": "token-ce"}
 """A task's kind -> its loss (:data:`~transferkit.multitask.model.LOSS_KINDS`)."""
@@ -89,6 +91,42 @@ class _TokenHead(nn.Module):
 
     def forward(self, z: tuple[Tensor, Tensor]) -> Tensor:
         return self.linear(self.dropout(z[0]))
+
+
+def tag_counts(pred: Tensor, gold: Tensor, outside: int = 0) -> dict[str, int]:
+    """Counts over the tagged tokens (``gold >= 0``; ``pred`` cut to ``gold``'s shape by the
+    caller): ``right`` and ``total`` for token accuracy, and true positives, false positives
+    and false negatives of the entity tags (every tag but ``outside``) for their micro F1
+    (:func:`entity_f1`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> counts = tag_counts(torch.tensor([0, 1, 2, 0]), torch.tensor([0, 1, 1, -1]))
+    >>> counts, round(entity_f1(counts), 3)
+    ({'right': 2, 'total': 3, 'tp': 1, 'fp': 1, 'fn': 1}, 0.5)
+    """
+    ok = gold >= 0
+    p, g = pred[ok], gold[ok]
+    return {"right": int((p == g).sum()), "total": int(ok.sum()),
+            "tp": int(((p == g) & (g != outside)).sum()),
+            "fp": int(((p != g) & (p != outside)).sum()),
+            "fn": int(((p != g) & (g != outside)).sum())}
+
+
+def entity_f1(counts: Mapping[str, int], empty: float = math.nan) -> float:
+    """Micro F1 of the entity tags from :func:`tag_counts` (``empty`` when there is no
+    entity in either the predictions or the gold tags).
+
+    Examples
+    --------
+    >>> entity_f1({"tp": 3, "fp": 1, "fn": 2})
+    0.6666666666666666
+    >>> entity_f1({"tp": 0, "fp": 0, "fn": 0}, empty=0.0)
+    0.0
+    """
+    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else empty
 
 
 def _last_linear(trunk: nn.Module) -> str:

@@ -238,18 +238,44 @@ def result_warnings(what: str, probs: Tensor, labels: Tensor | None, classes: Se
                    f"({share:.0%}; its share of the labels is {expected:.0%}): the model "
                    "may have collapsed onto one class")
     if known and labels is not None:
-        majority = float(torch.bincount(labels, minlength=k).max()) / n
-        accuracy = float((pred == labels).double().mean())
-        margin = 2 * math.sqrt(majority * (1 - majority) / n)
-        if accuracy <= majority + margin:
-            out.append(f"{what}: accuracy {accuracy:.3f} is within noise of always "
-                       f"predicting the most common class ({majority:.3f} + {margin:.3f} "
-                       f"on {n} examples)")
+        out += chance_warning(what, float((pred == labels).double().mean()),
+                              torch.bincount(labels, minlength=k))
+    return warn_results(out, steps, stacklevel=2)
+
+
+def chance_warning(what: str, accuracy: float, counts: Tensor,
+                   items: str = "examples") -> list[str]:
+    """``[message]`` when ``accuracy`` is no more than two binomial standard errors above
+    always predicting the most common class of the labels' class ``counts``; else ``[]``.
+
+    Examples
+    --------
+    >>> chance_warning("validation", 0.55, torch.tensor([10, 10]))[0][:45]
+    'validation: accuracy 0.550 is within noise of'
+    >>> chance_warning("validation", 0.95, torch.tensor([10, 10]))
+    []
+    """
+    n = int(counts.sum())
+    if n == 0:
+        return []
+    majority = float(counts.max()) / n
+    margin = 2 * math.sqrt(majority * (1 - majority) / n)
+    if accuracy > majority + margin:
+        return []
+    return [f"{what}: accuracy {accuracy:.3f} is within noise of always predicting the most "
+            f"common class ({majority:.3f} + {margin:.3f} on {n} {items})"]
+
+
+def warn_results(messages: list[str], steps: int, stacklevel: int = 2) -> list[str]:
+    """``messages`` and, below :data:`MIN_STEPS` optimiser steps, the too-short one; each
+    is warned as a :class:`ResultWarning` (by rank 0 alone under ``torch.distributed``).
+    Returns them all, for ``metrics.json``."""
+    out = list(messages)
     if steps < MIN_STEPS:
         out.append(f"training: only {steps} optimiser steps, too few for these numbers to "
                    "mean much; give more --epochs or a smaller --batch-size")
     for message in out if rank_and_world_size()[0] == 0 else []:
-        warnings.warn(message, ResultWarning, stacklevel=2)
+        warnings.warn(message, ResultWarning, stacklevel=stacklevel + 1)
     return out
 
 

@@ -36,18 +36,24 @@ from .._io import atomic_write_json
 from ..data.tasks import MultitaskTable, read_multitask_table
 from ..distributed import rank_and_world_size
 from ..multitask import create_weighting, list_weightings, multitask_step
-from ..multitask.text import TaskHead, features_multitask, text_multitask
+from ..multitask.text import (
+    TaskHead,
+    entity_f1,
+    features_multitask,
+    tag_counts,
+    text_multitask,
+)
 from ..train import CheckpointError, Phase, Stream, Trainer
 from ..train.interface import Callback, progress_wanted
 from .images import (
-    MIN_STEPS,
     EpochLines,
-    ResultWarning,
     RunFolder,
     architecture,
     build_backbone,
+    chance_warning,
     resolve_device,
     save_model,
+    warn_results,
 )
 from .labelshift import InputError
 
@@ -183,22 +189,16 @@ def evaluate_tasks(model: Any, x: Tensor, targets: dict[str, Tensor], table: Mul
     for t in table.tasks:
         y = targets[t.name]
         if t.kind == "tags":
-            right = total = tp = fp = fn = 0
             outside = table.vocab[t.name].index("O") if "O" in table.vocab[t.name] else -1
+            counts = {"right": 0, "total": 0, "tp": 0, "fp": 0, "fn": 0}
             for chunk, start in zip(parts[t.name], range(0, len(x), 64), strict=True):
                 tags = y[start:start + len(chunk), :chunk.shape[1]]
-                pred = chunk.argmax(-1)
-                ok = tags >= 0
-                right += int((pred[ok] == tags[ok]).sum())
-                total += int(ok.sum())
-                p, g = pred[ok], tags[ok]
-                tp += int(((p == g) & (g != outside)).sum())
-                fp += int(((p != g) & (p != outside)).sum())
-                fn += int(((p != g) & (g != outside)).sum())
-            f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else math.nan
+                for k, v in tag_counts(chunk.argmax(-1), tags, outside).items():
+                    counts[k] += v
+            total = counts["total"]
             out[t.name] = {"n": int((y >= 0).any(1).sum()), "tokens": total,
-                           "token_accuracy": right / total if total else math.nan,
-                           "entity_tag_f1": f1}
+                           "token_accuracy": counts["right"] / total if total else math.nan,
+                           "entity_tag_f1": entity_f1(counts)}
             continue
         pred = torch.cat(parts[t.name])
         if t.kind == "class":
@@ -220,28 +220,16 @@ def _warnings(validation: dict[str, dict[str, Any]], targets: dict[str, Tensor],
     (:class:`~transferkit.workflows.images.ResultWarning`): a class task within two binomial
     standard errors of always predicting its most common class, a tagging task whose model
     tags no entity that the validation rows hold, too few optimiser steps."""
-    import warnings
-
     out = []
     for t in table.tasks:
         v, y = validation[t.name], targets[t.name]
         if t.kind == "class" and v["n"]:
-            counts = torch.bincount(y[y >= 0], minlength=len(table.vocab[t.name]))
-            majority = float(counts.max()) / v["n"]
-            margin = 2 * math.sqrt(majority * (1 - majority) / v["n"])
-            if v["accuracy"] <= majority + margin:
-                out.append(f"{t.name}: accuracy {v['accuracy']:.3f} is within noise of "
-                           f"always predicting the most common class ({majority:.3f} + "
-                           f"{margin:.3f} on {v['n']} rows)")
+            out += chance_warning(t.name, v["accuracy"], torch.bincount(
+                y[y >= 0], minlength=len(table.vocab[t.name])), "rows")
         if t.kind == "tags" and not v["entity_tag_f1"] > 0 and bool((y > 0).any()):
             out.append(f"{t.name}: the model tags none of the validation rows' entities "
                        "(entity-tag F1 0): it has learned the outside tag only")
-    if steps < MIN_STEPS:
-        out.append(f"training: only {steps} optimiser steps, too few for these numbers to "
-                   "mean much; give more --epochs or a smaller --batch-size")
-    for message in out if rank_and_world_size()[0] == 0 else []:
-        warnings.warn(message, ResultWarning, stacklevel=3)
-    return out
+    return warn_results(out, steps, stacklevel=3)
 
 
 class _EpochWeights(Callback):

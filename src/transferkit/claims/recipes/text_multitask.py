@@ -37,6 +37,7 @@ import torch
 from ...data.tasks import MultitaskTable, TaskColumn
 from ...data.text import ENTITY_TAGS, load_sentence_polarity, silver_entity_tags
 from ...multitask import TaskHead, create_weighting, multitask_step, text_multitask
+from ...multitask.text import entity_f1, tag_counts
 from ...nets import create_backbone
 from ...train import Phase, Stream, Trainer, seeded
 from ..base import Bound, Claim, Comparison, SeedResult, register_claim
@@ -76,15 +77,6 @@ def _table(cfg: TextMultitaskConfig, seed: int) -> tuple[MultitaskTable, int]:
     return table, cfg.n_train
 
 
-def _f1(pred: torch.Tensor, gold: torch.Tensor) -> float:
-    ok = gold >= 0
-    p, g = pred[ok], gold[ok]
-    tp = int(((p == g) & (g != 0)).sum())
-    fp = int(((p != g) & (p != 0)).sum())
-    fn = int(((p != g) & (g != 0)).sum())
-    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
-
-
 def _train(cfg: TextMultitaskConfig, seed: int, tasks: tuple[str, ...], arm: str
            ) -> dict[str, float]:
     table, n = _table(cfg, seed)
@@ -118,7 +110,7 @@ def _train(cfg: TextMultitaskConfig, seed: int, tasks: tuple[str, ...], arm: str
             tags = p["entities"].argmax(-1)
             preds.append(tags.flatten())
             golds.append(gold[64 * k:64 * k + len(tags), :tags.shape[1]].flatten())
-        out["entities"] = _f1(torch.cat(preds), torch.cat(golds))
+        out["entities"] = entity_f1(tag_counts(torch.cat(preds), torch.cat(golds)), empty=0.0)
     return out
 
 
