@@ -16,14 +16,15 @@ pytest.importorskip("numba")
 
 @pytest.fixture
 def kernels_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Kernels for every size (normally only from ``MIN_ELEMENTS`` entries)."""
-    monkeypatch.setattr(_kernels, "MIN_ELEMENTS", 0)
+    """Kernels for every size (normally only from ``USE_ELEMENTS`` entries, once loaded)."""
+    monkeypatch.setattr(_kernels, "USE_ELEMENTS", 0)
+    monkeypatch.setattr(_kernels, "LOAD_ELEMENTS", 0)
     if _kernels._compiled() is None:
         pytest.skip("kernels disabled by TRANSFERKIT_NUMBA=0")
 
 
 def numpy_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_kernels, "MIN_ELEMENTS", 10**18)
+    monkeypatch.setenv("TRANSFERKIT_NUMBA", "0")
 
 
 def _data(k: int, n: int = 3000, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -144,6 +145,45 @@ def test_small_inputs_skip_the_kernels() -> None:
     assert _kernels.hard_scan(P, SUM_TOL) is None
     assert _kernels.column_scan(P, SUM_TOL) is None
     assert _kernels.em_pass(P, np.ones(2)) is None
+
+
+def test_numba_loads_only_for_large_inputs_unless_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Default: a mid-sized input runs numpy until numba is loaded, then the kernels;
+    ``TRANSFERKIT_NUMBA=1`` loads it for any input from ``USE_ELEMENTS`` entries."""
+    P = np.full((1000, 4), 0.25)
+    monkeypatch.setattr(_kernels, "_compiled", _fresh_cache(_kernels._compiled))
+    assert _kernels.column_scan(P, SUM_TOL) is None  # not loaded, below LOAD_ELEMENTS
+    monkeypatch.setenv("TRANSFERKIT_NUMBA", "1")
+    out = _kernels.column_scan(P, SUM_TOL)
+    assert out is not None and out[1] == -1
+    monkeypatch.delenv("TRANSFERKIT_NUMBA")
+    assert _kernels.column_scan(P, SUM_TOL) is not None  # loaded now: used from here on
+    wide = np.full((100, 64), 1 / 64)  # hard scan: numpy's argmax from HARD_MAX_COLUMNS
+    assert _kernels.hard_scan(wide, SUM_TOL) is None
+    assert _kernels.column_scan(wide, SUM_TOL) is not None
+
+
+def _fresh_cache(fn: object) -> object:
+    import functools
+
+    return functools.cache(fn.__wrapped__)  # type: ignore[attr-defined]
+
+
+def test_em_kernel_log_sum_survives_extreme_dot_products(kernels_on: None) -> None:
+    """The running product is logged before it under- or overflows; tiny and huge dot
+    products are logged alone."""
+    rng = np.random.default_rng(9)
+    P = rng.dirichlet(np.ones(3), size=5000)
+    P[::7] = [1.0, 0.0, 0.0]
+    for r in ([1e-30, 1.0, 1.0], [1e3, 1e-3, 1e-3], [1e-300, 1.0, 1.0], [1e60, 1.0, 1.0]):
+        rr = np.asarray(r)
+        out = _kernels.em_pass(P, rr)
+        assert out is not None
+        s = np.maximum(P @ rr, np.finfo(float).tiny)
+        np.testing.assert_allclose(out[1], np.log(s).sum(), rtol=1e-12)
+        np.testing.assert_allclose(out[0], (P / s[:, None]).sum(axis=0), rtol=1e-12)
 
 
 @pytest.mark.parametrize("k", [3, 100])

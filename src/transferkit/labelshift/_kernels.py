@@ -1,23 +1,41 @@
-"""One-pass compiled kernels for large label-shift inputs (numba, optional).
+"""One-pass compiled kernels for label-shift inputs (numba, optional).
 
 numpy cannot take a row-wise ``argmax`` over a few columns at memory speed (it loops per
-row), and an EM pass over many classes makes two BLAS calls and a temporary per block.
-These kernels read every row once. They are used when numba is installed (the ``fast``
-extra: ``pip install "transferkit[fast]"``), the input has at least ``MIN_ELEMENTS``
-entries, and the environment variable ``TRANSFERKIT_NUMBA`` is not ``0``; otherwise the
-callers' numpy code runs. Both give the same numbers (sums in another order: equal to
-~1e-15 relative).
+row), validating and summing a probability matrix takes it several passes, and an EM pass
+makes two BLAS calls and an n-long temporary per block. These kernels read every row once
+and keep no n-long temporaries (the EM pass sums the logarithms of its dot products as the
+logarithm of a running product: one ``log`` per many rows). Both paths give the same
+numbers (sums in another order: equal to ~1e-15 relative).
 
-The first use in a process imports numba (~0.3 s) and, the first time on a machine,
-compiles the kernels (~1 s; cached on disk afterwards). That is why small inputs, where
-numpy is as fast, never trigger it.
+When they run (numba installed, the ``fast`` extra: ``pip install "transferkit[fast]"``;
+C-contiguous input):
 
-Measured on 1,000,000 rows, one thread, an idle machine: the hard-label scan 6.4 ms
-against 29 ms for numpy's ``argmax`` + ``bincount`` at K = 10 (a numpy sum: 4.9 ms), 81
-against 50 + 50 (validating, then ``argmax``) at K = 100; the EM pass 6.2 ms against 8.6
-for numpy's blocked pass at K = 10 (sum 5.0), 34.0 against 34.5 at K = 100 (sum 44.6).
-The EM kernel leaves the logarithms to numpy, whose vectorised ``log`` is several times
-faster than one call per row.
+- ``TRANSFERKIT_NUMBA=0``: never; ``TRANSFERKIT_NUMBA=1``: from ``USE_ELEMENTS`` entries
+  (numba is loaded by the first such input: for long-running processes);
+- unset (the default): numba is loaded by the first input of at least ``LOAD_ELEMENTS``
+  entries; once it is loaded, every input of at least ``USE_ELEMENTS`` entries uses it.
+
+Why these thresholds (measured on this project's CI-class CPU, one thread, ns per entry;
+kernel / numpy; ``benchmarks/bench_labelshift.py --scaling`` prints the same):
+
+=========================  ===========  ===========  ===========  ===========
+K = 10, entries            1e3          1e4          1e6          1e7
+hard-label scan            1.8 / 7.4    0.63 / 1.6   0.52 / 2.8   0.52 / 3.0
+column sums (soft BBSE)    1.6 / 7.7    0.44 / 1.2   0.31 / 0.53  0.33 / 0.76
+EM pass (MLLS)             2.7 / 5.6    0.66 / 1.0   0.44 / 0.57  0.44 / 0.78
+K = 100: hard-label scan   1.9 / 6.6    0.79 / 0.91  0.69 / 0.50  0.68 / 0.79
+column sums / EM pass      1.3 / 7.3    0.24 / 0.95  0.14 / 0.24  0.34 / 0.71
+                           2.4 / 5.3    0.40 / 0.69  0.20 / 0.17  0.27 / 0.44
+=========================  ===========  ===========  ===========  ===========
+
+(a numpy ``sum`` runs at 0.3-0.45 ns per entry). The kernels are as fast or faster from
+1e3 entries, so once loaded they are used from ``USE_ELEMENTS``; the hard-label scan
+only below ``HARD_MAX_COLUMNS`` columns (its compare-and-select chain runs one column
+at a time; from about 50 columns numpy's ``argmax`` is as fast). Loading costs about
+0.4 s once per process (0.13 s to import numba, 0.25 s to load the compiled kernels
+from numba's disk cache; about a second of compiling the first time on a machine), so a
+process only pays it for inputs where a few calls earn it back: from 4M entries a hard
+scan saves about 10 ms per call and an MLLS estimate (about 13 passes) about 20 ms.
 """
 
 from __future__ import annotations
@@ -28,8 +46,12 @@ from typing import Any
 
 import numpy as np
 
-MIN_ELEMENTS = 1 << 22
-"""Inputs with fewer entries (4M: e.g. 400,000 rows x 10) use numpy."""
+LOAD_ELEMENTS = 1 << 22
+"""An input with this many entries (4M: e.g. 400,000 rows x 10) loads numba (default mode)."""
+USE_ELEMENTS = 1 << 10
+"""Once numba is loaded, inputs with at least this many entries use the kernels."""
+HARD_MAX_COLUMNS = 64
+"""The hard-label scan is used for fewer columns than this (numpy's argmax is as fast)."""
 
 # reassociation and contraction only: no "nnan"/"ninf", so NaN rows still fail the checks
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
@@ -75,42 +97,62 @@ def _compiled() -> dict[str, Any] | None:
             counts[arg] += 1
         return counts, -1
 
-    @jit()
+    @jit(fastmath=_FASTMATH)
     def column_scan(P: Any, tol: float) -> Any:  # pragma: no cover - compiled
         n, k = P.shape
         col = np.zeros(k)
         for i in range(n):
+            row = P[i]
             total = 0.0
-            smallest = P[i, 0]
-            for j in range(k):
-                v = P[i, j]
+            negative = False
+            for j in range(k):  # the checks: reductions the compiler vectorises
+                v = row[j]
                 total += v
-                smallest = min(smallest, v)
-                col[j] += v
-            if smallest < 0 or not abs(total - 1.0) <= tol:  # NaN compares False: flagged
+                negative |= v < 0
+            for j in range(k):  # the column sums in their own loop (vectorised too)
+                col[j] += row[j]
+            if negative or not abs(total - 1.0) <= tol:  # NaN compares False: flagged
                 return col, i
         return col, -1
 
     @jit(fastmath=_FASTMATH)
-    def em_pass(P: Any, r: Any, tiny: float, dots: Any) -> Any:  # pragma: no cover
+    def em_pass(P: Any, r: Any, tiny: float) -> Any:  # pragma: no cover - compiled
         n, k = P.shape
         t = np.zeros(k)
+        loglik = 0.0
+        prod = 1.0  # the product of the rows' dot products since the last logarithm
         for i in range(n):
             s = 0.0
             for j in range(k):
                 s += P[i, j] * r[j]
             s = max(s, tiny)
-            dots[i] = s  # their logarithms are numpy's (vectorised), not one per row here
             inv = 1.0 / s
             for j in range(k):
                 t[j] += P[i, j] * inv
-        return t
+            # sum of logs as the log of a running product: one logarithm per many rows
+            # (no n-long array of dots); extreme dots are logged alone, and the product is
+            # logged before it could leave [1e-300, 1e300]
+            if s < 1e-50 or s > 1e50:
+                loglik += np.log(s)
+            else:
+                prod *= s
+                if prod < 1e-250 or prod > 1e250:
+                    loglik += np.log(prod)
+                    prod = 1.0
+        return t, loglik + np.log(prod)
 
     return {"hard_scan": hard_scan, "column_scan": column_scan, "em_pass": em_pass}
 
 
 def _kernel(name: str, P: np.ndarray) -> Any:
-    if P.size < MIN_ELEMENTS or not P.flags.c_contiguous:
+    """The kernel ``name`` for ``P``, or None (the caller's numpy code runs)."""
+    mode = os.environ.get("TRANSFERKIT_NUMBA", "")
+    if mode == "0" or P.size < USE_ELEMENTS or not P.flags.c_contiguous:
+        return None
+    if name == "hard_scan" and P.shape[1] >= HARD_MAX_COLUMNS:
+        return None
+    loaded = _compiled.cache_info().currsize > 0
+    if not loaded and mode != "1" and P.size < LOAD_ELEMENTS:
         return None
     kernels = _compiled()
     return None if kernels is None else kernels[name]
@@ -146,6 +188,5 @@ def em_pass(P: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, float] | None:
     fn = _kernel("em_pass", P)
     if fn is None:
         return None
-    dots = np.empty(P.shape[0], dtype=np.float64)
-    t = fn(P, r.astype(P.dtype), float(np.finfo(P.dtype).tiny), dots)
-    return np.asarray(t), float(np.log(dots).sum())
+    t, loglik = fn(P, r.astype(P.dtype), float(np.finfo(P.dtype).tiny))
+    return np.asarray(t), float(loglik)
