@@ -98,6 +98,21 @@ def measure(n_tasks: int, rounds: int, steps: int) -> None:
     for k, v in times.items():
         print(f"T={n_tasks:<3d} {k:28s} {1e3 * statistics.median(v):7.2f} ms  "
               f"{statistics.median(v) / base:5.2f}x")
+    ratio = {k: statistics.median(v) / base for k, v in times.items()}
+    goal = 1.3 if n_tasks <= 10 else 1.5
+    print(f"T={n_tasks}: gradnorm step {ratio['transferkit gradnorm']:.2f}x the raw step "
+          f"(target <= {goal}x); equal weighting {ratio['transferkit equal']:.2f}x "
+          "(target <= 1.05x)")
+    if "gradnorm-pytorch" in ratio:
+        peer = ratio["gradnorm-pytorch"] / ratio["transferkit gradnorm"]
+        print(f"T={n_tasks}: gradnorm {peer:.2f}x faster than gradnorm-pytorch")
+    # where a GradNorm step's time goes: per task, the gradient of its loss reaches the
+    # shared layer W through its head (one product for the head's input gradient, one for
+    # W's): 2T products of the toy's 100 x 100 layers on top of the raw step's
+    # (4 + T) forward and (7 + 2T) backward ones
+    floor = (11 + 5 * n_tasks) / (11 + 3 * n_tasks)
+    print(f"T={n_tasks}: matrix products per step: raw {11 + 3 * n_tasks}, gradnorm "
+          f"{11 + 5 * n_tasks} (the exact per-task norms): a floor of {floor:.2f}x the raw step")
 
 
 def _peer_gradnorm(x: torch.Tensor, ys: list[torch.Tensor], n_tasks: int

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from transferkit.multitask import SharedTrunk, masked_task_loss, multitask_step
+from transferkit.multitask.model import all_labelled
 from transferkit.train import Stream, fit
 
 
@@ -57,6 +58,26 @@ def test_task_without_labels_is_left_out_and_explicit_masks_work() -> None:
     torch.testing.assert_close(
         masked["cls"], nn.functional.cross_entropy(net(x)["cls"][[0, 3]], y[[0, 3]]))
     assert masked_task_loss("mse", torch.zeros(2, 1), torch.full((2, 1), float("nan"))) is None
+
+
+def test_one_missing_label_scan_for_all_tasks_keeps_every_case() -> None:
+    """The fast path (mse / bce losses computed as if labelled, the other targets scanned
+    together) gives what the per-task scan gives: a task with no label is left out, a
+    NaN output (divergence, not a missing label) stays NaN, and labelled batches give the
+    plain losses."""
+    net = _net()
+    x = torch.randn(4, 4)
+    out = net(x)
+    y = torch.tensor([0, 1, 2, 0])
+    nan_reg = torch.full((4, 1), float("nan"))
+    losses = net.task_losses(out, {"cls": y, "reg": nan_reg})
+    assert list(losses) == ["cls"]
+    plain = net.task_losses(out, {"cls": y, "reg": torch.ones(4, 1)})
+    torch.testing.assert_close(plain["reg"], nn.functional.mse_loss(out["reg"], torch.ones(4, 1)))
+    bad = {**out, "reg": torch.full((4, 1), float("nan"))}
+    assert torch.isnan(net.task_losses(bad, {"cls": y, "reg": torch.ones(4, 1)})["reg"])
+    assert all_labelled([y, torch.ones(3)]) and not all_labelled([y, nan_reg])
+    assert not all_labelled([torch.tensor([0, -1]), torch.ones(2)])
 
 
 def test_validation_errors() -> None:

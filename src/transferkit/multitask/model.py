@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from ..train.interface import Batches, StepContext, StepFn
 
-__all__ = ["LOSS_KINDS", "SharedTrunk", "masked_task_loss", "multitask_step"]
+__all__ = ["LOSS_KINDS", "SharedTrunk", "all_labelled", "masked_task_loss", "multitask_step"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 LOSS_KINDS = ("ce", "bce", "mse", "token-ce")
@@ -37,7 +37,7 @@ def _valid_mask(kind: str | None, target: Tensor) -> Tensor:
 
 
 def masked_task_loss(kind: str | LossFn, output: Tensor, target: Tensor,
-                     mask: Tensor | None = None) -> Tensor | None:
+                     mask: Tensor | None = None, *, labelled: bool = False) -> Tensor | None:
     """Mean loss of one task over its labelled examples, or None when none is labelled.
 
     Parameters
@@ -54,6 +54,9 @@ def masked_task_loss(kind: str | LossFn, output: Tensor, target: Tensor,
         Missing labels: negative integers or NaN, unless ``mask`` is given.
     mask : bool Tensor, shape (n,) (or (n, k) for "bce"), optional
         True where the label is present.
+    labelled : bool
+        The caller has checked that no label is missing (:func:`all_labelled`): the
+        per-task scan for NaN / negative labels is skipped.
 
     Examples
     --------
@@ -71,10 +74,8 @@ def masked_task_loss(kind: str | LossFn, output: Tensor, target: Tensor,
         raise ValueError(f"output has {len(output)} rows but target has {len(target)}")
     if kind == "token-ce":
         return _token_loss(output, target, mask)
-    if mask is None:
-        missing = torch.isnan(target) if target.is_floating_point() else target < 0
-        if not bool(missing.any()):      # fully labelled batch: no gathers, no masking
-            return _plain_loss(kind, output, target)
+    if mask is None and (labelled or all_labelled([target])):
+        return _plain_loss(kind, output, target)  # fully labelled: no gathers, no masking
     key = kind if isinstance(kind, str) else None
     ok = _valid_mask(key, target) if mask is None else mask.to(torch.bool)
     n_ok = int(ok.sum())
@@ -90,6 +91,29 @@ def masked_task_loss(kind: str | LossFn, output: Tensor, target: Tensor,
         return (per * ok).sum() / ok.sum()
     rows = ok if ok.dim() == 1 else ok.reshape(len(target), -1).all(dim=1)
     return _plain_loss(kind, output[rows], target[rows])
+
+
+def all_labelled(targets: Sequence[Tensor]) -> bool:
+    """Whether no target has a missing label (NaN, or a negative class index), checked
+    for all the targets at once (one scan per dtype kind, not one per task).
+
+    Examples
+    --------
+    >>> import torch
+    >>> all_labelled([torch.tensor([0, 2]), torch.tensor([0.5, 1.0])])
+    True
+    >>> all_labelled([torch.tensor([0, -1]), torch.tensor([0.5, 1.0])])
+    False
+    """
+    floats = [t.reshape(-1) for t in targets if t.is_floating_point()]
+    others = [t.reshape(-1) for t in targets if not t.is_floating_point()]
+    if floats and bool(torch.isnan(_joined(floats)).any()):
+        return False
+    return not (others and bool((_joined(others) < 0).any()))
+
+
+def _joined(flat: list[Tensor]) -> Tensor:
+    return flat[0] if len(flat) == 1 else torch.cat(flat)
 
 
 def _token_loss(output: Tensor, target: Tensor, mask: Tensor | None) -> Tensor | None:
@@ -110,7 +134,8 @@ def _plain_loss(kind: str | LossFn, out: Tensor, tgt: Tensor) -> Tensor:
     if kind == "ce":
         return F.cross_entropy(out, tgt.long())
     if kind == "mse":
-        return F.mse_loss(out, tgt.to(out.dtype).reshape(out.shape))
+        tgt = tgt.to(out.dtype)
+        return F.mse_loss(out, tgt if tgt.shape == out.shape else tgt.reshape(out.shape))
     if kind == "bce":
         return F.binary_cross_entropy_with_logits(out, tgt.to(out.dtype))
     assert callable(kind)
@@ -235,13 +260,33 @@ class SharedTrunk(nn.Module):
         if unknown:
             raise ValueError(f"targets for unknown tasks {sorted(unknown)}; tasks: {self.tasks}")
         out: dict[str, Tensor] = {}
-        for t in self.tasks:
-            if t not in targets:
-                continue
+        names = [t for t in self.tasks if t in targets]
+        if masks is not None:
+            for t in names:
+                loss = masked_task_loss(self.losses[t], outputs[t], targets[t], masks.get(t))
+                if loss is not None:
+                    out[t] = loss
+            return out
+        # A NaN target makes an mse / bce loss NaN, so those losses are computed as if
+        # fully labelled and only a non-finite one is recomputed with the NaN scan; the
+        # other targets are scanned together (not one scan per task).
+        guessed = [t for t in names
+                   if self.losses[t] in ("mse", "bce") and targets[t].is_floating_point()]
+        labelled = all_labelled([targets[t] for t in names
+                                 if t not in guessed and self.losses[t] != "token-ce"])
+        for t in names:
             loss = masked_task_loss(self.losses[t], outputs[t], targets[t],
-                                    None if masks is None else masks.get(t))
+                                    labelled=labelled or t in guessed)
             if loss is not None:
                 out[t] = loss
+        if guessed and not bool(torch.isfinite(torch.stack([out[t] for t in guessed])).all()):
+            for t in guessed:
+                if not bool(torch.isfinite(out[t])):
+                    loss = masked_task_loss(self.losses[t], outputs[t], targets[t])
+                    if loss is None:
+                        del out[t]
+                    else:
+                        out[t] = loss
         return out
 
 

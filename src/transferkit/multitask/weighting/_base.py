@@ -65,6 +65,9 @@ class Weighting(nn.Module):
 
     sums_to_n_tasks: ClassVar[bool] = False
     needs_shared: ClassVar[bool] = False
+    constant_weights: ClassVar[bool] = False
+    """Class attribute: :meth:`forward` gives the same weights whatever the losses and the
+    strategy never learns, so :meth:`combine` computes them once."""
 
     def __init__(self, tasks: int | Sequence[str]) -> None:
         super().__init__()
@@ -122,16 +125,13 @@ class Weighting(nn.Module):
         """
         if not losses:
             raise ValueError("no losses to combine")
-        names = self._names(losses)
+        index = self._index(losses)
         terms: list[Tensor | None] = [None] * self.n_tasks
         for k, value in losses.items():
             if value.dim() != 0:
                 raise ValueError(f"loss {k!r} must be a scalar; got shape {tuple(value.shape)}")
-            terms[names.index(k)] = value
-        vec, present = _stack(terms)
-        with torch.no_grad():
-            # python floats: a copy, since the update below changes the weights in place
-            weights = self.forward(vec).tolist()
+            terms[index[k]] = value
+        weights = self._step_weights(terms)
         total: Tensor | None = None
         for w, maybe in zip(weights, terms, strict=True):
             if maybe is None:
@@ -146,7 +146,7 @@ class Weighting(nn.Module):
         if self._learns():
             # under torch.distributed every rank sees the same (averaged) losses, so they
             # agree on whether to learn from this step; update() reuses them
-            vec, present = self._synced = _across_ranks(vec, present)
+            vec, present = self._synced = _across_ranks(*_stack(terms))
             try:
                 if bool(torch.isfinite(vec[present]).all()):
                     self.update(terms, self._shared(shared, ctx))
@@ -167,6 +167,31 @@ class Weighting(nn.Module):
     def _learns(self) -> bool:
         return type(self).update is not Weighting.update
 
+    def _step_weights(self, terms: Sequence[Tensor | None]) -> list[float]:
+        """This step's weights as python floats (a copy: an update may change them in
+        place); computed once for a strategy with ``constant_weights``."""
+        cached = self.__dict__.get("_constant")
+        if cached is not None:
+            return list(cached)
+        with torch.no_grad():
+            weights: list[float] = self.forward(_stack(terms)[0]).tolist()
+        if self.constant_weights:
+            self.__dict__["_constant"] = tuple(weights)
+        return weights
+
+    def _index(self, losses: Mapping[str, Tensor]) -> dict[str, int]:
+        """Task name -> position, checking the names (built once per set of tasks)."""
+        if self.tasks is None:
+            self._names(losses)  # takes the names from the first losses
+        cached = self.__dict__.get("_positions")
+        if cached is None or cached[0] is not self.tasks:
+            cached = (self.tasks, {k: i for i, k in enumerate(self.tasks or ())})
+            self.__dict__["_positions"] = cached
+        positions: dict[str, int] = cached[1]
+        if any(k not in positions for k in losses):
+            self._names(losses)  # raises, naming the unknown tasks
+        return positions
+
     def _names(self, losses: Mapping[str, Tensor]) -> list[str]:
         if self.tasks is None:
             if len(losses) != self.n_tasks:
@@ -175,7 +200,8 @@ class Weighting(nn.Module):
                     f"name {len(losses)}: {list(losses)}"
                 )
             self.tasks = tuple(losses)
-        unknown = [k for k in losses if k not in self.tasks]
+        known = set(self.tasks)
+        unknown = [k for k in losses if k not in known]
         if unknown:
             raise ValueError(f"losses for unknown tasks {unknown}; the strategy has {self.tasks}")
         return list(self.tasks)

@@ -20,6 +20,7 @@ class EqualWeighting(Weighting):
     """
 
     sums_to_n_tasks = True
+    constant_weights = True
 
     def forward(self, losses: Tensor) -> Tensor:
         self._check_losses(losses)
