@@ -7,9 +7,9 @@ from other processes hits them alike; the median round is reported. Target: MSTN
 DANN.
 
 With ``--epochs N`` it also trains our DANN for N epochs over the source (SGD, annealed
-lr, lambda schedule) and reports ms/epoch and target accuracy; if skada is installed
-(optional, ``pip install skada``), its DANN runs on the same arrays, same network sizes
-and epochs, side by side. Preprocessing: both domains are 8x8 optdigits-style ink
+lr, lambda schedule; in float32, and under bfloat16 autocast) and reports ms/epoch and
+target accuracy; if skada is installed (optional, ``pip install skada``), its DANN runs
+on the same arrays, same network sizes and epochs, side by side. Preprocessing: both domains are 8x8 optdigits-style ink
 fractions in [0, 1] (``digit_pair(8)``), flattened to 64 features for skada.
 
 Run: ``python benchmarks/bench_adaptation.py [--width 256] [--rounds 7] [--epochs 30
@@ -28,7 +28,7 @@ import torch
 from transferkit.adaptation import AdaptationModel, adaptation_step, annealed_lr_scheduler
 from transferkit.claims.recipes._digits import digit_pair
 from transferkit.claims.recipes.mstn import ARMS, MSTNConfig, _objective, build_network
-from transferkit.train import Stream, Trainer, accuracy, fit, seeded
+from transferkit.train import Stream, Trainer, Update, accuracy, seeded
 from transferkit.train.loop import Phase
 
 
@@ -60,8 +60,10 @@ def step_times(cfg: MSTNConfig, rounds: int, steps: int) -> dict[str, float]:
     return {arm: statistics.median(v) for arm, v in times.items()}
 
 
-def our_dann(cfg: MSTNConfig, epochs: int, seed: int = 0) -> tuple[float, float, int]:
-    """(ms per epoch, target accuracy, samples seen per epoch) of our DANN."""
+def our_dann(cfg: MSTNConfig, epochs: int, seed: int = 0,
+             autocast: torch.dtype | None = None) -> tuple[float, float, int]:
+    """(ms per epoch, target accuracy, samples seen per epoch) of our DANN (under
+    :func:`torch.autocast` with ``autocast``: bfloat16 matrix products)."""
     source, target = digit_pair(cfg.resolution)
     per_epoch = len(source.images) // cfg.batch_size
     steps = epochs * per_epoch
@@ -72,18 +74,10 @@ def our_dann(cfg: MSTNConfig, epochs: int, seed: int = 0) -> tuple[float, float,
         "source": Stream(source.images, source.labels, batch_size=cfg.batch_size, seed=seed),
         "target": Stream(target.images, batch_size=cfg.batch_size, seed=1000 + seed),
     }
+    phase = Phase(adaptation_step(weight=_objective("dann", cfg, 10)[1]), opt, streams,
+                  scheduler=annealed_lr_scheduler(opt, steps), update=Update(autocast=autocast))
     t0 = time.perf_counter()
-    fit(
-        model,
-        adaptation_step(weight=_objective("dann", cfg, 10)[1]),
-        streams,
-        opt,
-        steps,
-        scheduler=annealed_lr_scheduler(opt, steps),
-        seed=seed,
-        log_losses_every=0,
-        progress=False,
-    )
+    Trainer(model, phase, steps, seed=seed, log_losses_every=0, progress=False).fit()
     ms = (time.perf_counter() - t0) / epochs * 1000
     # each step draws a source batch and a target batch
     return ms, accuracy(model, target.images, target.labels), 2 * per_epoch * cfg.batch_size
@@ -195,6 +189,18 @@ def main() -> None:
         dann_versus_skada(cfg, args.epochs, args.seeds)
 
 
+def _versus(label: str, ours: list[tuple[float, float, int]],
+            theirs: list[tuple[float, float, int]], target: str) -> None:
+    """One more arm of ours against skada's runs: time per sample seen and accuracy."""
+    ms = statistics.median(r[0] for r in ours)
+    sk_ms = statistics.median(r[0] for r in theirs)
+    diffs = [a[1] - b[1] for a, b in zip(ours, theirs, strict=True)]
+    se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+    print(f"{label}: {ms:7.1f} ms/epoch, target accuracy {_mean_sd([r[1] for r in ours])}; "
+          f"per sample seen {(ms / ours[0][2]) / (sk_ms / theirs[0][2]):.2f}x skada's{target}; "
+          f"accuracy - skada's {statistics.mean(diffs):+.4f} (standard error {se:.4f})")
+
+
 def _mean_sd(values: list[float]) -> str:
     sd = statistics.stdev(values) if len(values) > 1 else float("nan")
     return f"{statistics.mean(values):.4f} +- {sd:.4f}"
@@ -226,14 +232,11 @@ def dann_versus_skada(cfg: MSTNConfig, epochs: int, seeds: int) -> None:
     # skada's balanced sampler fills each batch of `batch_size` with half source, half
     # target: twice our steps per epoch. Ours with the same batches, for a matched count:
     half = dataclasses.replace(cfg, batch_size=cfg.batch_size // 2)
-    matched = [our_dann(half, epochs, seed) for seed in range(seeds)]
-    ms_m = statistics.median(r[0] for r in matched)
-    diffs = [a[1] - b[1] for a, b in zip(matched, theirs, strict=True)]
-    se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
-    print(f"transferkit DANN, {half.batch_size}+{half.batch_size} per step (skada's batches): "
-          f"{ms_m:7.1f} ms/epoch, target accuracy {_mean_sd([r[1] for r in matched])}; "
-          f"per sample seen {(ms_m / matched[0][2]) / (sk_ms / theirs[0][2]):.2f}x skada's; "
-          f"accuracy - skada's {statistics.mean(diffs):+.4f} (standard error {se:.4f})")
+    _versus(f"transferkit DANN, {half.batch_size}+{half.batch_size} per step (skada's "
+            "batches)", [our_dann(half, epochs, seed) for seed in range(seeds)], theirs, "")
+    _versus("transferkit DANN, bfloat16 autocast (--precision bf16)",
+            [our_dann(cfg, epochs, seed, autocast=torch.bfloat16) for seed in range(seeds)],
+            theirs, " (target <= 0.5x)")
     dflt = skada_dann(cfg, epochs, fixed=False, reg=1.0)
     if dflt is not None:
         print(f"skada DANN, default DomainClassifier: {dflt[0]:7.1f} ms/epoch, target "

@@ -175,3 +175,25 @@ def test_dev_criterion_uses_no_target_labels():
     assert crit(model) == v  # deterministic
     with pytest.raises(ValueError, match="kind"):
         DEVCriterion(xs, xt, xs, ys, kind="oracle")
+
+
+def test_the_head_sees_target_rows_only_when_the_objective_reads_their_logits():
+    """DANN, MMD and CORAL never use the target logits (issue 35: DANN spent time on them);
+    MSTN's pseudo-labels do."""
+    from transferkit.adaptation import AdaptationModel, adaptation_step, create_adaptation
+    from transferkit.nets import MLP
+    from transferkit.train import Stream, fit
+
+    g = torch.Generator().manual_seed(0)
+    xs, ys = torch.rand(16, 1, 4, 4, generator=g), torch.arange(16) % 2
+    xt = torch.rand(16, 1, 4, 4, generator=g)
+    for name, rows in (("dann", 4), ("mmd", 4), ("mstn", 8)):
+        net = MLP((1, 4, 4), 2, hidden=(8,))
+        seen: list[int] = []
+        net.head.register_forward_hook(lambda m, args, out, seen=seen: seen.append(len(out)))
+        model = AdaptationModel(net, create_adaptation(name, in_features=8, n_classes=2))
+        streams = {"source": Stream(xs, ys, batch_size=4, seed=0),
+                   "target": Stream(xt, batch_size=4, seed=1)}
+        fit(model, adaptation_step(), streams, torch.optim.SGD(model.parameters(), lr=0.01),
+            max_steps=2, seed=0, progress=False)
+        assert seen == [rows, rows], (name, seen)

@@ -28,7 +28,7 @@ class _GradientReversal(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
-        return grad.neg() * ctx.coeff, None
+        return grad * -ctx.coeff, None  # one op; (-g) * c and g * (-c) are the same bits
 
 
 def grad_reverse(x: Tensor, coeff: float = 1.0) -> Tensor:

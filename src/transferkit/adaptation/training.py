@@ -81,8 +81,9 @@ def adaptation_step(
     ``lam = schedule(ctx.progress)`` (DANN's 2/(1+exp(-10p))-1 by default) is passed to
     the objective as ``coeff`` when it applies it itself (``uses_coeff``: DANN, MSTN);
     otherwise (MMD, CORAL) the loss is multiplied by ``lam``. Source and target go through
-    the feature extractor in one batch. With ``model.objective`` None only the source is
-    used (the source-only baseline).
+    the feature extractor in one batch; the head runs on the target rows only for an
+    objective that reads their logits (``needs_logits``: MSTN's pseudo-labels). With
+    ``model.objective`` None only the source is used (the source-only baseline).
 
     Returns losses ``{"ce": ..., "adapt": ...}`` for the loop to sum.
 
@@ -117,9 +118,11 @@ def adaptation_step(
         xt = batches[target][0]
         n = len(xs)
         feats = model.features(torch.cat([xs, xt]))
-        logits = model.head(feats)
+        # the head sees the target rows only for an objective that reads their logits
+        logits = model.head(feats if objective.needs_logits else feats[:n])
         lam = float(schedule(ctx.progress))
-        out = objective(feats[:n], feats[n:], ys, logits[n:], coeff=lam)
+        out = objective(feats[:n], feats[n:], ys,
+                        logits[n:] if objective.needs_logits else None, coeff=lam)
         scale = weight if objective.uses_coeff else weight * lam
         return {"ce": F.cross_entropy(logits[:n], ys), "adapt": scale * adaptation_loss(out)}
 

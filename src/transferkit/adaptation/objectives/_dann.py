@@ -22,34 +22,49 @@ class DANNOutput(NamedTuple):
     ``loss``: the divergence estimate 2 log 2 - BCE that the features descend and the
     discriminator ascends; ``domain_loss``: the discriminator's binary cross-entropy, the
     *sum* of the two domains' mean cross-entropies (as the MSTN authors' code sums D_real and
-    D_fake); ``domain_accuracy``: its accuracy (a float tensor).
+    D_fake); ``source_domain_logits`` / ``target_domain_logits``: the discriminator's
+    logits (detached); ``domain_accuracy``: its accuracy (a float tensor, computed when
+    asked for, not at every training step).
 
     Examples
     --------
     >>> import torch
     >>> out = DANN(8)(torch.randn(16, 8), torch.randn(16, 8) + 1)
-    >>> out._fields, out.loss.shape
-    (('loss', 'domain_loss', 'domain_accuracy'), torch.Size([]))
+    >>> out._fields[:2], out.loss.shape, out.domain_accuracy.shape
+    (('loss', 'domain_loss'), torch.Size([]), torch.Size([]))
     """
 
     loss: Tensor
     domain_loss: Tensor
-    domain_accuracy: Tensor
+    source_domain_logits: Tensor
+    target_domain_logits: Tensor
+
+    @property
+    def domain_accuracy(self) -> Tensor:
+        """The discriminator's accuracy, the mean of the two domains' accuracies."""
+        return _domain_accuracy(self.source_domain_logits, self.target_domain_logits)
+
+
+def _domain_accuracy(z_s: Tensor, z_t: Tensor) -> Tensor:
+    return 0.5 * ((z_s < 0).float().mean() + (z_t > 0).float().mean())
 
 
 def _adversarial(
     discriminator: nn.Module, source: Tensor, target: Tensor, coeff: float
 ) -> DANNOutput:
-    feats = grad_reverse(torch.cat([source, target]), coeff)
-    logits = grad_reverse(discriminator(feats), 1.0)
+    logits = discriminator(grad_reverse(torch.cat([source, target]), coeff))
     n = len(source)
     z_s, z_t = logits[:n], logits[n:]
     # source has domain label 0, target 1; the two domains' mean losses are summed, as in
     # the MSTN authors' code (D_real + D_fake), so an adversarial weight of 0.1 means theirs
     bce = F.softplus(z_s).mean() + F.softplus(-z_t).mean()
-    with torch.no_grad():
-        acc = 0.5 * ((z_s < 0).float().mean() + (z_t > 0).float().mean())
-    return DANNOutput(2 * _LOG2 - bce, bce.detach(), acc)
+    # One reversal node: descending this term, the discriminator descends BCE and the
+    # features, behind the reversal, ascend it (scaled by coeff). Its value is the
+    # divergence estimate 2 log 2 - BCE: (bce - bce) is exactly 0, so the value and every
+    # gradient are bit for bit those of the formulation with a second reversal after the
+    # discriminator.
+    divergence = (bce - bce.detach()) + (2 * _LOG2 - bce).detach()
+    return DANNOutput(divergence, bce.detach(), z_s.detach(), z_t.detach())
 
 
 class DANN(AdaptationObjective):
@@ -61,12 +76,11 @@ class DANN(AdaptationObjective):
     from target features (label 1). The returned ``loss`` is 2 log 2 - BCE, with BCE the sum
     of the source and target mean cross-entropies (the MSTN authors' ``D_real + D_fake``):
     twice the discriminator's estimate of the Jensen-Shannon divergence between the two
-    feature distributions (about 0 when they are equal, up to 2 log 2 when separable). Two
-    gradient reversals make a single optimiser that *descends* ``task_loss + loss`` play the
-    minimax game: the features descend the divergence with their gradient scaled by
-    ``coeff`` (the reversal layer between features and discriminator), while the
-    discriminator's own gradient is reversed, so it ascends the divergence, i.e. descends
-    its cross-entropy. The gradients are exactly those of the usual
+    feature distributions (about 0 when they are equal, up to 2 log 2 when separable). A
+    single optimiser that *descends* ``task_loss + loss`` plays the minimax game: the
+    discriminator descends its cross-entropy (ascends the divergence) while the features,
+    behind one gradient-reversal layer, descend the divergence with their gradient scaled
+    by ``coeff``. The gradients are exactly those of the usual
     ``CE + BCE(D(GRL_coeff(f)))`` formulation; only the reported value is shifted.
 
     Parameters

@@ -12,7 +12,7 @@ from torch import Tensor
 from ...distributed import differentiable_sum, sum_across_ranks
 from ..reversal import DomainDiscriminator
 from ._base import AdaptationObjective, _check_features, _check_width, register_adaptation
-from ._dann import _adversarial
+from ._dann import _adversarial, _domain_accuracy
 
 
 def batch_centroids(features: Tensor, labels: Tensor, n_classes: int) -> tuple[Tensor, Tensor]:
@@ -111,8 +111,8 @@ class MSTNOutput(NamedTuple):
 
     ``loss`` = ``adversarial + coeff * semantic_weight * semantic``; ``adversarial``: the
     DANN term (2 log 2 - BCE); ``semantic``: the centroid alignment loss; the updated
-    ``source_centroids`` and ``target_centroids`` (n_classes, d), differentiable;
-    ``domain_accuracy`` of the discriminator.
+    ``source_centroids`` and ``target_centroids`` (n_classes, d), differentiable; the
+    discriminator's (detached) logits and, when asked for, its ``domain_accuracy``.
 
     Examples
     --------
@@ -130,7 +130,13 @@ class MSTNOutput(NamedTuple):
     semantic: Tensor
     source_centroids: Tensor
     target_centroids: Tensor
-    domain_accuracy: Tensor
+    source_domain_logits: Tensor
+    target_domain_logits: Tensor
+
+    @property
+    def domain_accuracy(self) -> Tensor:
+        """The discriminator's accuracy, the mean of the two domains' accuracies."""
+        return _domain_accuracy(self.source_domain_logits, self.target_domain_logits)
 
 
 class MSTN(AdaptationObjective):
@@ -235,7 +241,8 @@ class MSTN(AdaptationObjective):
                     self.source_centroids.copy_(c_s.detach())
                     self.target_centroids.copy_(c_t.detach())
         loss = adv.loss + (float(coeff) * self.semantic_weight) * semantic
-        return MSTNOutput(loss, adv.loss, semantic, c_s, c_t, adv.domain_accuracy)
+        return MSTNOutput(loss, adv.loss, semantic, c_s, c_t, adv.source_domain_logits,
+                          adv.target_domain_logits)
 
 
 @register_adaptation("mstn")
