@@ -110,10 +110,13 @@ def test_finetune_resumes_after_a_kill(data, tmp_path):
     whole = tmp_path / "whole"
     done = subprocess.run(_cli(*args, "--out", str(whole)), check=True, capture_output=True,
                           text=True, timeout=600)
-    # redirected output still says what runs: the grid, each alpha, each epoch (issue 33)
-    assert "--alpha auto trains 4 models (l2sp, alpha 0.001, 0.01, 0.1, 1; 3 epochs" in \
-        done.stderr
-    assert done.stderr.count("] epoch ") == 12 and "alpha 1 (4 of 4)" in done.stderr
+    # redirected output still says what runs: the grid, each rung, each epoch (issue 33);
+    # successive halving: 4 alphas to epoch 1, the better 2 on to epoch 3 (issue 35)
+    assert ("--alpha auto chooses among 4 values (l2sp, alpha 0.001, 0.01, 0.1, 1) by "
+            "successive halving") in done.stderr
+    assert "8 epochs of" in done.stderr and "the full grid: 12)" in done.stderr
+    assert "rung 2 of 2: alpha" in done.stderr and "to epoch 3" in done.stderr
+    assert done.stderr.count("] epoch ") == 8
     chosen = json.loads((whole / "metrics.json").read_text())["alpha"]
     kept = sorted(p.parent.name for p in (whole / "runs").glob("*/weights.pt"))
     assert kept == [f"alpha={chosen:g}"]  # only the chosen model's weights stay
@@ -144,7 +147,69 @@ def test_finetune_takes_an_alpha_list_and_says_what_auto_costs(capsys):
     with pytest.raises(SystemExit):
         main(["finetune", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "0.001,0.01,0.1,1" in text and "one model per value" in text
+    assert "0.001,0.01,0.1,1" in text and "one model per value" in text and "halving" in text
+
+
+def test_successive_halving_keeps_the_grid_s_model_for_the_alpha_it_chooses(data, tmp_path):
+    """A survivor trained to a rung and then on to the end is the model a straight run
+    gives (same validation numbers), and the halving run trains fewer epochs."""
+    common = ["finetune", "--train", str(data / "train"), "--alpha", "0.001,0.1,1",
+              "--epochs", "4", *FAST]
+    assert main([*common, "--out", str(tmp_path / "h")]) == 0
+    assert main([*common, "--search", "grid", "--out", str(tmp_path / "g")]) == 0
+    h = json.loads((tmp_path / "h" / "metrics.json").read_text())
+    g = json.loads((tmp_path / "g" / "metrics.json").read_text())
+    assert h["alpha_search"] == "halving" and g["alpha_search"] == "grid"
+    assert sorted(a["epochs"] for a in h["alpha_sweep"]) == [1, 2, 4]  # rungs 1, 2, 4
+    assert [a["epochs"] for a in g["alpha_sweep"]] == [4, 4, 4]
+    by_alpha = {a["alpha"]: a for a in g["alpha_sweep"]}
+    chosen = next(a for a in h["alpha_sweep"] if a["alpha"] == h["alpha"])
+    assert chosen["epochs"] == 4
+    assert chosen["val_accuracy"] == by_alpha[h["alpha"]]["val_accuracy"]
+    assert chosen["val_cross_entropy"] == by_alpha[h["alpha"]]["val_cross_entropy"]
+    assert not list((tmp_path / "h" / "runs").glob("*/checkpoint.pt"))  # stopped runs tidied
+
+
+def test_freeze_n_trains_on_the_frozen_blocks_cached_outputs(data, tmp_path, monkeypatch):
+    """--freeze N computes the frozen blocks' outputs once (issue 35) and trains the rest
+    on them: the same model as running the images through every block at every step (to
+    float rounding; the frozen blocks' batch norms are held)."""
+    from transferkit.workflows import FinetuneOptions, run_finetune
+    from transferkit.workflows import finetune as finetune
+
+    opts = FinetuneOptions(method="l2sp", freeze=3, epochs=2, batch_size=8, image_size=32,
+                           backbone="mobilenet-v2")
+    calls = []
+    real = finetune._features
+    monkeypatch.setattr(finetune, "_features", lambda *a: calls.append(1) or real(*a))
+    cached = run_finetune(data / "train", tmp_path / "cached", options=opts, device="cpu")
+    assert len(calls) == 2  # the training and the validation images, once
+    monkeypatch.setattr(finetune, "CACHE_BYTES", 0)  # too big to cache: every step
+    plain = run_finetune(data / "train", tmp_path / "plain", options=opts, device="cpu")
+    assert len(calls) == 2
+    a, b = cached.metrics["validation"], plain.metrics["validation"]
+    assert a["accuracy"] == b["accuracy"]
+    assert abs(a["cross_entropy"] - b["cross_entropy"]) < 1e-4
+
+
+def test_bf16_precision_trains_and_image_weights_are_channels_last(data, tmp_path):
+    """--precision bf16 trains under bfloat16 autocast (recorded in settings.json); the
+    image backbones store their convolution weights channels_last (issue 35)."""
+    import torch
+
+    from transferkit.workflows import FinetuneOptions, InputError
+    from transferkit.workflows.images import build_backbone
+
+    out = tmp_path / "bf16"
+    assert main(["finetune", "--train", str(data / "train"), "--epochs", "1", "--precision",
+                 "bf16", "--out", str(out), *FAST]) == 0
+    assert json.loads((out / "settings.json").read_text())["precision"] == "bf16"
+    assert json.loads((out / "metrics.json").read_text())["validation"]["n"] > 0
+    net = build_backbone("mobilenet-v2", None, 32)
+    conv = next(p for p in net.parameters() if p.dim() == 4 and p.shape[1] > 1)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(InputError, match="--precision must be one of float32, bf16"):
+        FinetuneOptions(precision="fp8").check()
 
 
 @pytest.mark.parametrize("verb, option, value, message", [

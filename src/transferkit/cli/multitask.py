@@ -47,6 +47,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-length", type=int, default=128, help="texts: tokens per text")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=["float32", "bf16"], default="float32",
+                   help="bf16: train under bfloat16 autocast (float32 weights)")
     p.add_argument("--device", default="auto")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--force", action="store_true",
@@ -65,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
                             backbone=args.backbone, text_column=args.text_column,
                             features=args.features, epochs=args.epochs, lr=args.lr,
                             batch_size=args.batch_size, max_length=args.max_length,
-                            gradnorm_alpha=args.gradnorm_alpha, seed=args.seed)
+                            gradnorm_alpha=args.gradnorm_alpha, seed=args.seed,
+                            precision=args.precision)
     try:
         result = run_multitask(args.train, args.out, val=args.val, options=opts,
                                device=args.device, resume=args.resume, force=args.force)

@@ -41,12 +41,15 @@ from .methods import (  # noqa: E402
     FinetuneMethod,
     alpha_grid,
     create_finetune_method,
+    halving_rungs,
     list_finetune_methods,
+    rank_alphas,
     register_finetune_method,
     select_alpha,
 )
 from .setup import FinetuneSetup, hold_batchnorm, prepare_finetune  # noqa: E402
 
 __all__ += ["ALPHA_GRID", "FinetuneMethod", "FinetuneSetup", "alpha_grid",
-            "create_finetune_method", "hold_batchnorm", "list_finetune_methods",
-            "prepare_finetune", "register_finetune_method", "select_alpha"]
+            "create_finetune_method", "halving_rungs", "hold_batchnorm",
+            "list_finetune_methods", "prepare_finetune", "rank_alphas",
+            "register_finetune_method", "select_alpha"]

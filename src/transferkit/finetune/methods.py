@@ -17,6 +17,7 @@ validation split, used by the workflows and the ``l2sp`` claims alike).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,8 @@ __all__ = [
     "create_finetune_method",
     "list_finetune_methods",
     "register_finetune_method",
+    "halving_rungs",
+    "rank_alphas",
     "select_alpha",
 ]
 
@@ -126,9 +129,24 @@ def alpha_grid(method: str, base: Sequence[float] = ALPHA_GRID) -> tuple[float, 
     return tuple(a * scale for a in base)
 
 
+def rank_alphas(val_accuracy: Sequence[float], val_cross_entropy: Sequence[float]) -> list[int]:
+    """Indices of the alphas, best first: higher validation accuracy, then lower
+    cross-entropy, then the earlier (smaller) alpha.
+
+    Examples
+    --------
+    >>> rank_alphas([0.8, 0.9, 0.9], [0.5, 0.4, 0.3])
+    [2, 1, 0]
+    """
+    if len(val_accuracy) != len(val_cross_entropy) or not val_accuracy:
+        raise ValueError("ranking alphas needs one accuracy and one cross-entropy per alpha; "
+                         f"got {len(val_accuracy)} and {len(val_cross_entropy)}")
+    return sorted(range(len(val_accuracy)),
+                  key=lambda i: (val_accuracy[i], -val_cross_entropy[i], -i), reverse=True)
+
+
 def select_alpha(val_accuracy: Sequence[float], val_cross_entropy: Sequence[float]) -> int:
-    """Index of the alpha to keep: best validation accuracy, then lower cross-entropy,
-    then the earlier (smaller) alpha.
+    """Index of the alpha to keep: the first of :func:`rank_alphas`.
 
     Examples
     --------
@@ -137,11 +155,28 @@ def select_alpha(val_accuracy: Sequence[float], val_cross_entropy: Sequence[floa
     >>> select_alpha([0.9, 0.9], [0.3, 0.3])
     0
     """
-    if len(val_accuracy) != len(val_cross_entropy) or not val_accuracy:
-        raise ValueError("select_alpha needs one accuracy and one cross-entropy per alpha; "
-                         f"got {len(val_accuracy)} and {len(val_cross_entropy)}")
-    return max(range(len(val_accuracy)),
-               key=lambda i: (val_accuracy[i], -val_cross_entropy[i], -i))
+    return rank_alphas(val_accuracy, val_cross_entropy)[0]
+
+
+def halving_rungs(n_alphas: int, epochs: int) -> list[int]:
+    """The epochs at which successive halving compares the alphas still in the race.
+
+    All ``n_alphas`` train to the first rung, the better half (rounded up) of them to the
+    next, and so on, halving the budget's remaining share each time; the last rung is
+    ``epochs`` (Jamieson & Talwalkar, AISTATS 2016; Li et al.'s Hyperband, JMLR 2018).
+    With 4 alphas and 12 epochs: ``[3, 6, 12]`` (4 x 3 + 2 x 3 + 1 x 6 = 24 epochs of
+    training instead of the full grid's 48). A budget too short to halve gives
+    ``[epochs]``: every alpha trains to the end, as the full grid.
+
+    Examples
+    --------
+    >>> halving_rungs(4, 12), halving_rungs(4, 2), halving_rungs(1, 5), halving_rungs(5, 16)
+    ([3, 6, 12], [1, 2], [5], [2, 4, 8, 16])
+    """
+    if n_alphas < 1 or epochs < 1:
+        raise ValueError(f"need >= 1 alpha and >= 1 epoch; got {n_alphas} and {epochs}")
+    rounds = math.ceil(math.log2(n_alphas)) if n_alphas > 1 else 0
+    return sorted({max(1, epochs >> (rounds - k)) for k in range(rounds)} | {epochs})
 
 
 register_finetune_method("linear-probe", penalty="l2", frozen_features=True)

@@ -40,7 +40,16 @@ from ..adaptation import (
 from ..data.splits import split_images
 from ..data.text import TextTable
 from ..nets import replace_head
-from ..train import BestCheckpoint, CheckpointError, DatasetStream, Evaluate, Phase, Trainer, seeded
+from ..train import (
+    BestCheckpoint,
+    CheckpointError,
+    DatasetStream,
+    Evaluate,
+    Phase,
+    Trainer,
+    Update,
+    seeded,
+)
 from ..train.interface import progress_wanted
 from .images import (
     MIN_STEPS,
@@ -197,7 +206,8 @@ def run_adapt(
         return {"val/accuracy": evaluate(probs, labels, classes)["accuracy"]}
 
     opt = torch.optim.SGD(model.parameters(), lr=opts.lr, momentum=opts.momentum)
-    phase = Phase(adaptation_step(weight=opts.weight), opt, streams)
+    phase = Phase(adaptation_step(weight=opts.weight), opt, streams,
+                  update=Update(autocast=opts.autocast()))
     lines = EpochLines(f"adapt {opts.method}", per_epoch, opts.epochs,
                        {"val/accuracy": "source val accuracy", "selection/dev": "DEV risk"})
     trainer = Trainer(model, phase, steps, callbacks=[Evaluate(on_val, every=per_epoch),

@@ -6,20 +6,24 @@
 momentum 0.9 and no optimiser weight decay, the penalty applied by
 :class:`~transferkit.finetune.PenaltyUpdate`, a fixed number of epochs.
 
-``alpha="auto"`` trains one model per alpha of the grid (0.001 .. 1; times 0.01 for the
-non-quadratic L1-SP and Group-Lasso-SP), ``alpha=(0.01, 0.1)`` one per alpha of that list,
-and keeps the one with the best validation accuracy (then cross-entropy, then the smaller
-alpha): it costs one training per alpha, and says so on standard error at the start. The
-validation set is ``val`` or, without it, a stratified 20% of ``train``. The test set, when
-given, is only reported.
+``alpha="auto"`` chooses among the grid (0.001 .. 1; times 0.01 for the non-quadratic
+L1-SP and Group-Lasso-SP), ``alpha=(0.01, 0.1)`` among that list, on validation: the best
+accuracy, then the lower cross-entropy, then the smaller alpha. By default
+(``search="halving"``) by successive halving: every alpha trains for a short share of the
+epochs, the better half by that rule trains on, and so on until one trains to the end
+(:func:`~transferkit.finetune.halving_rungs`; with four alphas it costs twice one model's
+training instead of four times); ``search="grid"`` trains every alpha to the end and
+keeps the best. The cost is said on standard error at the start. The validation set is
+``val`` or, without it, a stratified 20% of ``train``. The test set, when given, is only
+reported.
 
 The ``out`` folder: ``settings.json``; ``runs/alpha=<a>/`` (the loop's checkpoint at every
 epoch, then that run's weights, removed at the end for every alpha but the chosen one
-unless ``keep_runs``, and ``result.json`` with its curve); and at the end the model
-(``model.json`` + weights, see :mod:`transferkit.workflows.images`), ``metrics.json``,
-``confusion.png`` and ``learning_curve.png``. A killed run started again with
-``resume=True`` continues from the last epoch of the unfinished alpha and skips the
-finished ones.
+unless ``keep_runs``, and ``result.json`` with its curve up to the epoch it stopped at);
+and at the end the model (``model.json`` + weights, see
+:mod:`transferkit.workflows.images`), ``metrics.json``, ``confusion.png`` and
+``learning_curve.png``. A killed run started again with ``resume=True`` continues from the
+last epoch of the unfinished alpha and skips the finished ones (and finished rungs).
 """
 
 from __future__ import annotations
@@ -42,10 +46,11 @@ from ..finetune import (
     PenaltyUpdate,
     alpha_grid,
     create_finetune_method,
+    halving_rungs,
     list_finetune_methods,
     prepare_finetune,
+    rank_alphas,
     regularizer_class,
-    select_alpha,
 )
 from ..nets import TextSpec
 from ..train import (
@@ -85,6 +90,9 @@ from .labelshift import InputError
 
 __all__ = ["FinetuneOptions", "FinetuneResult", "run_finetune", "run_predict"]
 
+SEARCHES = ("halving", "grid")
+"""How several alphas are chosen among: successive halving (the default) or the full grid."""
+
 
 @dataclass
 class FinetuneOptions(TrainingOptions):
@@ -108,6 +116,7 @@ class FinetuneOptions(TrainingOptions):
     beta: float = 0.01
     freeze: int = 0
     keep_runs: bool = False
+    search: str = "halving"
 
     def check(self) -> None:
         self.check_common(list_finetune_methods())
@@ -119,6 +128,9 @@ class FinetuneOptions(TrainingOptions):
                              f"'auto'; got {self.alpha!r}")
         if self.freeze < 0:
             raise InputError(f"--freeze must be >= 0; got {self.freeze}")
+        if self.search not in SEARCHES:
+            raise InputError(f"--search must be one of {', '.join(SEARCHES)}; "
+                             f"got {self.search!r}")
         if not (math.isfinite(self.beta) and self.beta >= 0):
             raise InputError(f"beta must be a finite number >= 0; got {self.beta}")
 
@@ -169,30 +181,77 @@ def _say(msg: str) -> None:
 
 
 @torch.no_grad()
-def _features(net: Any, ds: Any, device: torch.device,
+def _features(part: torch.nn.Module, ds: Any, device: torch.device,
               workers: int) -> torch.utils.data.TensorDataset:
-    """The frozen feature extractor's outputs on every item (in eval mode: held batch
-    norms, no dropout), with the labels, as a dataset on the CPU."""
-    was = net.training
-    net.eval()
+    """The outputs of the frozen ``part`` (the feature extractor, or its first blocks) on
+    every item (in eval mode: held batch norms, no dropout), with the labels, as a dataset
+    on the CPU."""
+    was = part.training
+    part.eval()
     feats, labels = [], []
     try:
         for x, y in loader(ds, 128, workers):
-            feats.append(net.features(x.to(device)).float().cpu())
+            feats.append(part(x.to(device)).float().cpu())
             labels.append(y)
     finally:
-        net.train(was)
+        part.train(was)
     return torch.utils.data.TensorDataset(torch.cat(feats), torch.cat(labels))
+
+
+CACHE_BYTES = 2 << 30
+"""The largest cache of a frozen prefix's outputs (train + validation) ``--freeze N`` keeps
+in memory; beyond it the images go through the frozen blocks at every step."""
+
+
+class _Rest(torch.nn.Module):
+    """The blocks after the frozen first ``k`` and the head: the network on the cached
+    outputs of the first ``k`` blocks (the same parameter objects as ``net``'s)."""
+
+    def __init__(self, net: Any, k: int) -> None:
+        super().__init__()
+        self.blocks, self.head = net.features[k:], net.head
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(z))
+
+
+@torch.no_grad()
+def _cacheable_prefix(net: Any, k: int, ds: Any, device: torch.device, n_items: int) -> bool:
+    """Whether the frozen first ``k`` blocks can be replaced by their outputs computed once:
+    they give, on a sample batch, in training mode twice, exactly their eval-mode outputs
+    (held batch norms, no dropout or drop-path among them), and the outputs for the
+    training and validation sets fit in :data:`CACHE_BYTES`."""
+    prefix = net.features[:k]
+    x = torch.stack([ds[i][0] for i in range(min(len(ds), 8))]).to(device)
+    was = prefix.training
+    try:
+        prefix.train()
+        a, b = prefix(x), prefix(x)
+        prefix.eval()
+        c = prefix(x)
+    finally:
+        prefix.train(was)
+    per_item = a[0].numel() * 4
+    return bool(torch.equal(a, b) and torch.equal(a, c)) and per_item * n_items <= CACHE_BYTES
 
 
 def _run_one(
     alpha: float, opts: FinetuneOptions, train_ds: Any, val_ds: Any, classes: list[str],
     run_dir: Path, device: torch.device, workers: int, progress: bool, texts: bool,
+    epochs: int | None = None,
 ) -> dict[str, Any]:
-    """Train with one alpha (resuming from its checkpoint); its result, weights on disk."""
+    """Train with one alpha to ``epochs`` (default ``opts.epochs``), resuming from its
+    checkpoint; its result. At ``opts.epochs`` the weights are written and the checkpoint
+    goes; before it (a rung of successive halving) the checkpoint stays, for the run to
+    continue from if the alpha survives. Training to epoch e and then on to E gives the
+    weights a run straight to E gives (the learning rate is constant; the loop resumes
+    exactly)."""
+    epochs = opts.epochs if epochs is None else epochs
     done = run_dir / "result.json"
     if done.exists():
-        return dict(json.loads(done.read_text()))
+        result = dict(json.loads(done.read_text()))
+        if result.get("epochs", opts.epochs) >= epochs:
+            return result
     net = opts.build(texts)
     fisher = None
     if regularizer_class(create_finetune_method(opts.method).penalty).needs_fisher:
@@ -205,21 +264,28 @@ def _run_one(
                                  seed=opts.seed)
     except ValueError as exc:
         raise InputError(f"--freeze/--method: {exc}") from None
-    per_epoch, steps = steps_for(len(train_ds), opts.batch_size, opts.epochs)
-    # a frozen feature extractor on inputs that are never augmented gives the same outputs
-    # every epoch: they are computed once and the head trains on them (linear probe)
+    per_epoch, steps = steps_for(len(train_ds), opts.batch_size, epochs)
+    # frozen layers on inputs that are never augmented give the same outputs every epoch:
+    # they are computed once and the rest trains on them (a linear probe: the head on the
+    # features; --freeze N on images: the later blocks and the head on block N's outputs)
     frozen = not any(p.requires_grad for p in net.features.parameters())
+    k = opts.freeze
     trained: torch.nn.Module = net
+    prefix: torch.nn.Module | None = None
     if frozen:
-        trained, train_ds, val_ds = net.head, *(
-            _features(net, d, device, workers) for d in (train_ds, val_ds))
+        trained, prefix = net.head, net.features
+    elif k and not texts and _cacheable_prefix(net, k, train_ds, device,
+                                               len(train_ds) + len(val_ds)):
+        trained, prefix = _Rest(net, k), net.features[:k]
+    if prefix is not None:
+        train_ds, val_ds = (_features(prefix, d, device, workers) for d in (train_ds, val_ds))
         stream: Any = Stream(*train_ds.tensors, batch_size=opts.batch_size, seed=opts.seed)
     else:
         stream = DatasetStream(train_ds, batch_size=opts.batch_size, seed=opts.seed,
                                num_workers=workers)
     opt = torch.optim.SGD(setup.params, lr=opts.lr, momentum=opts.momentum)
     phase = Phase(classification_step(), opt, {"train": stream},
-                  update=PenaltyUpdate(setup.penalty))
+                  update=PenaltyUpdate(setup.penalty, autocast=opts.autocast()))
 
     def on_val(model: torch.nn.Module) -> dict[str, float]:
         probs, labels = predict_proba(model, val_ds, device, workers=workers)
@@ -240,14 +306,60 @@ def _run_one(
         raise InputError(str(exc)) from None
     probs, labels = predict_proba(trained, val_ds, device, workers=workers)
     val = evaluate(probs, labels, classes)
-    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-    atomic_write(run_dir / "weights.pt", lambda f: torch.save(state, f))
-    result = {"alpha": alpha, "validation": val,
-              "curve": epoch_curve(trainer.history, per_epoch, opts.epochs,
+    final = epochs >= opts.epochs
+    if final:
+        state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+        atomic_write(run_dir / "weights.pt", lambda f: torch.save(state, f))
+    result = {"alpha": alpha, "epochs": epochs, "validation": val,
+              "curve": epoch_curve(trainer.history, per_epoch, epochs,
                                    {"val_accuracy": "val/accuracy"})}
     atomic_write_json(done, result)
-    (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    if final:
+        (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     return result
+
+
+def halving_cost(n_alphas: int, epochs: int) -> int:
+    """Epochs of training successive halving spends on ``n_alphas`` alphas.
+
+    >>> halving_cost(4, 12), halving_cost(4, 1)
+    (24, 4)
+    """
+    total, alive, done = 0, n_alphas, 0
+    rungs = halving_rungs(n_alphas, epochs)
+    for rung in rungs:
+        total += alive * (rung - done)
+        done = rung
+        alive = math.ceil(alive / 2) if rung < epochs else alive
+    return total
+
+
+def _choose_alpha(
+    grid: tuple[float, ...], opts: FinetuneOptions, train: Any,
+) -> tuple[list[dict[str, Any]], int]:
+    """Train the alphas of ``grid`` (``train(alpha, epochs)`` -> a run's result) and pick
+    one: with ``opts.search == "halving"`` by successive halving over
+    :func:`~transferkit.finetune.halving_rungs` (at each rung the better half by
+    :func:`~transferkit.finetune.rank_alphas` goes on), with ``"grid"`` every alpha to the
+    end. Returns each alpha's last result (in grid order) and the chosen one's index: the
+    best by the same rule among the alphas trained to the end."""
+    rungs = (halving_rungs(len(grid), opts.epochs) if opts.search == "halving"
+             else [opts.epochs])
+    latest: dict[float, dict[str, Any]] = {}
+    alive = list(grid)
+    for i, rung in enumerate(rungs):
+        if len(rungs) > 1:
+            _say(f"finetune: {'successive halving, ' if i == 0 else ''}rung {i + 1} of "
+                 f"{len(rungs)}: alpha {', '.join(f'{a:g}' for a in alive)} to epoch {rung}")
+        for a in alive:
+            latest[a] = train(a, rung)
+        order = rank_alphas([latest[a]["validation"]["accuracy"] for a in alive],
+                            [latest[a]["validation"]["cross_entropy"] for a in alive])
+        if rung < opts.epochs:
+            alive = sorted((alive[j] for j in order[: math.ceil(len(alive) / 2)]),
+                           key=grid.index)
+    runs = [latest[a] for a in grid]
+    return runs, grid.index(alive[order[0]])
 
 
 def run_finetune(
@@ -321,19 +433,20 @@ def run_finetune(
     folder = RunFolder(out, settings, resume, force)
     grid = opts.alphas()
     if len(grid) > 1:
-        _say(f"finetune: --alpha {opts.alpha if opts.alpha == 'auto' else 'list'} trains "
-             f"{len(grid)} models ({opts.method}, alpha "
-             f"{', '.join(f'{a:g}' for a in grid)}; {opts.epochs} epochs of "
-             f"{len(train_ds)} {items} each) and keeps the best on {len(val_ds)} validation "
-             f"{items}")
-    runs = []
-    for i, a in enumerate(grid, 1):
-        if len(grid) > 1:
-            _say(f"finetune: alpha {a:g} ({i} of {len(grid)})")
-        runs.append(_run_one(a, opts, train_ds, val_ds, classes,
-                             folder.sub(f"runs/alpha={a:g}"), dev, workers, show, texts))
-    best = select_alpha([r["validation"]["accuracy"] for r in runs],
-                        [r["validation"]["cross_entropy"] for r in runs])
+        cost = (halving_cost(len(grid), opts.epochs) if opts.search == "halving"
+                else len(grid) * opts.epochs)
+        how = ("successive halving" if opts.search == "halving" else "the full grid")
+        _say(f"finetune: --alpha {opts.alpha if opts.alpha == 'auto' else 'list'} chooses "
+             f"among {len(grid)} values ({opts.method}, alpha "
+             f"{', '.join(f'{a:g}' for a in grid)}) by {how} on {len(val_ds)} validation "
+             f"{items}: {cost} epochs of {len(train_ds)} {items} in all (one model: "
+             f"{opts.epochs}; the full grid: {len(grid) * opts.epochs})")
+
+    def train_alpha(a: float, epochs: int) -> dict[str, Any]:
+        return _run_one(a, opts, train_ds, val_ds, classes, folder.sub(f"runs/alpha={a:g}"),
+                        dev, workers, show, texts, epochs)
+
+    runs, best = _choose_alpha(grid, opts, train_alpha)
     alpha = float(runs[best]["alpha"])
     barrier()  # under torch.distributed: rank 0 has written every run's weights
     net = opts.build(texts, n_classes=len(classes))
@@ -343,7 +456,9 @@ def run_finetune(
     net.to(dev)
     metrics: dict[str, Any] = {
         "backbone": backbone, "method": opts.method, "alpha": alpha,
-        "alpha_sweep": [{"alpha": r["alpha"], "val_accuracy": r["validation"]["accuracy"],
+        "alpha_search": opts.search if len(grid) > 1 else None,
+        "alpha_sweep": [{"alpha": r["alpha"], "epochs": r.get("epochs", opts.epochs),
+                         "val_accuracy": r["validation"]["accuracy"],
                          "val_cross_entropy": r["validation"]["cross_entropy"]} for r in runs],
         "classes": classes, "input": items, "train_images": len(train_ds),
         "skipped_files": skipped,
@@ -381,8 +496,9 @@ def run_finetune(
     if not opts.keep_runs:  # the chosen model is saved: the others' weights go
         for r in runs:
             if r["alpha"] != alpha:
-                (folder.path / f"runs/alpha={r['alpha']:g}" / "weights.pt").unlink(
-                    missing_ok=True)
+                for name in ("weights.pt", "checkpoint.pt"):  # (halving's stopped runs)
+                    (folder.path / f"runs/alpha={r['alpha']:g}" / name).unlink(
+                        missing_ok=True)
     return FinetuneResult(folder.path, alpha, metrics, written)
 
 

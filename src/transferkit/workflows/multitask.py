@@ -43,9 +43,10 @@ from ..multitask.text import (
     tag_counts,
     text_multitask,
 )
-from ..train import CheckpointError, Phase, Stream, Trainer
+from ..train import CheckpointError, Phase, Stream, Trainer, Update
 from ..train.interface import Callback, progress_wanted
 from .images import (
+    PRECISIONS,
     EpochLines,
     RunFolder,
     architecture,
@@ -87,10 +88,14 @@ class MultitaskOptions:
     gradnorm_alpha: float = 1.5
     seed: int = 0
     val_fraction: float = 0.2
+    precision: str = "float32"
 
     def check(self) -> None:
         if not self.tasks:
             raise InputError("give at least one --task name:kind[:column]")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}; got "
+                             f"{self.precision!r}")
         if self.weighting not in list_weightings():
             raise InputError(f"--weighting must be one of {', '.join(list_weightings())}; "
                              f"got {self.weighting!r}")
@@ -353,7 +358,8 @@ def run_multitask(
     stream = Stream(x, *(targets[t] for t in tasks), batch_size=opts.batch_size,
                     seed=opts.seed)
     opt = torch.optim.SGD(model.parameters(), lr=opts.lr, momentum=opts.momentum)
-    phase = Phase(multitask_step(), opt, {"train": stream}, combiner=strategy)
+    phase = Phase(multitask_step(), opt, {"train": stream}, combiner=strategy,
+                  update=Update(autocast=torch.bfloat16 if opts.precision == "bf16" else None))
     lines = EpochLines(f"multitask {opts.weighting}", per_epoch, opts.epochs)
     trainer = Trainer(model, phase, steps,
                       callbacks=[_EpochWeights(strategy, tasks, per_epoch), lines],
