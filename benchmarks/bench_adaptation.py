@@ -9,8 +9,9 @@ DANN.
 With ``--epochs N`` it also trains our DANN for N epochs over the source (SGD, annealed
 lr, lambda schedule; in float32, and under bfloat16 autocast) and reports ms/epoch and
 target accuracy; if skada is installed (optional, ``pip install skada``), its DANN runs
-on the same arrays, same network sizes and epochs, side by side. Preprocessing: both domains are 8x8 optdigits-style ink
-fractions in [0, 1] (``digit_pair(8)``), flattened to 64 features for skada.
+on the same arrays, same network sizes and epochs, side by side. Preprocessing: both
+domains are 8x8 optdigits-style ink fractions in [0, 1] (``digit_pair(8)``), flattened to
+64 features for skada.
 
 Run: ``python benchmarks/bench_adaptation.py [--width 256] [--rounds 7] [--epochs 30
 --seeds 3]``.

@@ -37,7 +37,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "reform": ([], ["--smoke"]),
     "maml": ([], ["--smoke"]),
     "finetune": ([], ["--images", "60", "--epochs", "1", "--size", "32", "--rounds", "1",
-                      "--workers", "0", "--freeze", "2"]),
+                      "--workers", "0", "--freeze", "2", "--freeze-epochs", "1"]),
     "text": ([], ["--steps", "2", "--rounds", "1", "--texts", "32", "--probe-epochs", "1"]),
     "cpu_precision": ([], ["--backbones", "mobilenet-v2", "--sizes", "32", "--rounds", "1",
                            "--steps", "1"]),
