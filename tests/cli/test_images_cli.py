@@ -106,7 +106,7 @@ def _cli(*args):
 
 def test_finetune_resumes_after_a_kill(data, tmp_path):
     args = ["finetune", "--train", str(data / "train"), "--alpha", "auto", "--epochs", "3",
-            *FAST]
+            "--search", "halving", *FAST]
     whole = tmp_path / "whole"
     done = subprocess.run(_cli(*args, "--out", str(whole)), check=True, capture_output=True,
                           text=True, timeout=600)
@@ -155,8 +155,8 @@ def test_successive_halving_keeps_the_grid_s_model_for_the_alpha_it_chooses(data
     gives (same validation numbers), and the halving run trains fewer epochs."""
     common = ["finetune", "--train", str(data / "train"), "--alpha", "0.001,0.1,1",
               "--epochs", "4", *FAST]
-    assert main([*common, "--out", str(tmp_path / "h")]) == 0
-    assert main([*common, "--search", "grid", "--out", str(tmp_path / "g")]) == 0
+    assert main([*common, "--search", "halving", "--out", str(tmp_path / "h")]) == 0
+    assert main([*common, "--out", str(tmp_path / "g")]) == 0  # the grid by default
     h = json.loads((tmp_path / "h" / "metrics.json").read_text())
     g = json.loads((tmp_path / "g" / "metrics.json").read_text())
     assert h["alpha_search"] == "halving" and g["alpha_search"] == "grid"

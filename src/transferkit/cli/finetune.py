@@ -145,11 +145,12 @@ def add_parser(sub: Any) -> None:
                    help="penalty strength (default 0.1); a list such as 0.01,0.1, or 'auto' "
                    "for 0.001,0.01,0.1,1 (times 0.01 for l1sp and group-lasso-sp): the best "
                    "value on the validation set is kept, found as --search says")
-    p.add_argument("--search", choices=["halving", "grid"], default="halving",
-                   help="with several alphas: 'halving' (default) trains all for a short "
-                   "share of the epochs and the better half on, until one trains to the end "
-                   "(with 4 values: twice one model's cost); 'grid' trains one model per "
-                   "value to the end (4 times)")
+    p.add_argument("--search", choices=["grid", "halving"], default="grid",
+                   help="with several alphas: 'grid' (default) trains one model per value to "
+                   "the end (4 times one model's cost for auto); 'halving' trains all for a "
+                   "short share of the epochs and the better half on, until one trains to "
+                   "the end (twice the cost), but chose worse alphas on the l2sp claims' "
+                   "settings (benchmarks/bench_alpha_search.py)")
     p.add_argument("--keep-runs", action="store_true",
                    help="with several alphas, keep every model's weights under runs/ (by "
                    "default only the chosen one's)")
