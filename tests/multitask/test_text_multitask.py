@@ -94,6 +94,23 @@ def test_feature_columns_with_every_weighting(tmp_path, weighting):
     assert v["sign"]["accuracy"] > 0.8 and v["sum"]["rmse"] < 1.0, v
 
 
+def test_bf16_precision_trains_the_feature_table_and_a_bad_precision_is_named(tmp_path):
+    from transferkit.workflows import InputError, MultitaskOptions, run_multitask
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(120, 2, generator=g)
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1],
+                  "sign": ["up" if v > 0 else "down" for v in x[:, 0]]}).to_csv(
+        tmp_path / "f.csv", index=False)
+    opts = MultitaskOptions(tasks=("sign:class",), features=("a", "b"), weighting="gradnorm",
+                            epochs=15, lr=0.05, batch_size=16, precision="bf16")
+    result = run_multitask(tmp_path / "f.csv", tmp_path / "bf16", options=opts,
+                           device="cpu", progress=False)
+    assert result.metrics["validation"]["sign"]["accuracy"] > 0.8
+    with pytest.raises(InputError, match="--precision must be one of float32, bf16"):
+        MultitaskOptions(tasks=("sign:class",), precision="half").check()
+
+
 def test_bad_tasks_are_named(tmp_path):
     from transferkit.workflows import InputError, MultitaskOptions, run_multitask
 

@@ -54,6 +54,17 @@ PRECISIONS = ("float32", "bf16")
 """Training precisions of the workflows (``--precision``)."""
 
 
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The dtype a workflow trains under :func:`torch.autocast` with ``--precision``
+    (``bf16``: bfloat16 matrix products, float32 weights; see
+    ``benchmarks/bench_cpu_precision.py`` for when it pays), or None; a bad value is an
+    :class:`InputError` naming the choices."""
+    if precision not in PRECISIONS:
+        raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}; got "
+                         f"{precision!r}")
+    return torch.bfloat16 if precision == "bf16" else None
+
+
 @dataclass
 class TrainingOptions:
     """What ``finetune`` and ``adapt`` share (recorded in ``settings.json``; ``--resume``
@@ -83,10 +94,8 @@ class TrainingOptions:
     precision: str = "float32"
 
     def autocast(self) -> torch.dtype | None:
-        """The dtype training runs under :func:`torch.autocast` (``precision="bf16"``:
-        bfloat16 matrix products, float32 weights; for CPUs with bfloat16 instructions and
-        MLP-sized networks, see ``benchmarks/bench_cpu_precision.py``), or None."""
-        return torch.bfloat16 if self.precision == "bf16" else None
+        """The dtype training runs under :func:`torch.autocast` (:func:`autocast_dtype`)."""
+        return autocast_dtype(self.precision)
 
     def backbone_for(self, texts: bool) -> str:
         """The backbone to build: ``auto`` is efficientnet-lite0 for images and minilm-l6
@@ -125,9 +134,7 @@ class TrainingOptions:
             raise InputError(f"--image-size must be >= 1; got {self.image_size}")
         if int(self.max_length) < 2:
             raise InputError(f"--max-length must be >= 2; got {self.max_length}")
-        if self.precision not in PRECISIONS:
-            raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}; got "
-                             f"{self.precision!r}")
+        autocast_dtype(self.precision)  # checks it
         if not 0 < self.val_fraction < 1:
             raise InputError(f"the validation fraction must be in (0, 1); got "
                              f"{self.val_fraction}")

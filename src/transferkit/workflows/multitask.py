@@ -46,10 +46,10 @@ from ..multitask.text import (
 from ..train import CheckpointError, Phase, Stream, Trainer, Update
 from ..train.interface import Callback, progress_wanted
 from .images import (
-    PRECISIONS,
     EpochLines,
     RunFolder,
     architecture,
+    autocast_dtype,
     build_backbone,
     chance_warning,
     resolve_device,
@@ -93,9 +93,7 @@ class MultitaskOptions:
     def check(self) -> None:
         if not self.tasks:
             raise InputError("give at least one --task name:kind[:column]")
-        if self.precision not in PRECISIONS:
-            raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}; got "
-                             f"{self.precision!r}")
+        autocast_dtype(self.precision)  # checks it
         if self.weighting not in list_weightings():
             raise InputError(f"--weighting must be one of {', '.join(list_weightings())}; "
                              f"got {self.weighting!r}")
@@ -359,7 +357,7 @@ def run_multitask(
                     seed=opts.seed)
     opt = torch.optim.SGD(model.parameters(), lr=opts.lr, momentum=opts.momentum)
     phase = Phase(multitask_step(), opt, {"train": stream}, combiner=strategy,
-                  update=Update(autocast=torch.bfloat16 if opts.precision == "bf16" else None))
+                  update=Update(autocast=autocast_dtype(opts.precision)))
     lines = EpochLines(f"multitask {opts.weighting}", per_epoch, opts.epochs)
     trainer = Trainer(model, phase, steps,
                       callbacks=[_EpochWeights(strategy, tasks, per_epoch), lines],
