@@ -5,8 +5,8 @@ On the settings of the claims ``l2sp`` (the claim's MNIST-pretrained MLP, L2-SP 
 with ImageNet weights, L2-SP, digits k = 20; 60 steps, alphas 0.01-1), with the claims'
 own splits: alpha is chosen on the validation part of the k labels, either by training
 every alpha for the whole budget (the grid, as the claims do) or by successive halving
-(:func:`transferkit.finetune.halving_rungs`: every alpha to the first rung, the better
-half on, ...; the same ranking, :func:`transferkit.finetune.rank_alphas`). Then the chosen
+(:func:`transferkit.finetune.search_alpha`, as ``transferkit finetune --search halving``:
+every alpha to the first rung, the better half on, ...; the same ranking). Then the chosen
 alpha is retrained on all k labels and scored on the test images, as in the claims.
 Printed per seed: both choices and the test accuracy each leads to; then how often they
 agree, the mean test accuracy of each, and the cost in training steps.
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from transferkit.finetune import halving_rungs, rank_alphas
+from transferkit.finetune import halving_cost, search_alpha
 
 Scores = tuple[float, float]  # validation accuracy, cross-entropy
 
@@ -44,18 +44,8 @@ Scores = tuple[float, float]  # validation accuracy, cross-entropy
 def choose(grid: Sequence[float], budget: int, halving: bool,
            val_scores: Callable[[float, int], Scores]) -> tuple[float, int]:
     """(chosen alpha, training steps spent) by the full grid or successive halving."""
-    rungs = halving_rungs(len(grid), budget) if halving else [budget]
-    alive, done, spent = list(grid), 0, 0
-    order: list[int] = []
-    for rung in rungs:
-        scores = [val_scores(a, rung) for a in alive]
-        spent += len(alive) * (rung - done)
-        done = rung
-        order = rank_alphas([s[0] for s in scores], [s[1] for s in scores])
-        if rung < budget:
-            alive = sorted((alive[j] for j in order[: (len(alive) + 1) // 2]),
-                           key=list(grid).index)
-    return alive[order[0]], spent
+    _, chosen = search_alpha(grid, budget, val_scores, lambda s: s, halving=halving)
+    return chosen, halving_cost(len(grid), budget) if halving else len(grid) * budget
 
 
 def l2sp_setting(seed: int, steps: int = 0) -> tuple[Sequence[float], int,

@@ -369,15 +369,7 @@ class ImageCSV(ImageFiles):
                 raise ValueError(f"{str(self.csv_path)!r} row {i + 2}: empty path")
             path = Path(p.strip())
             paths.append(path if path.is_absolute() else base / path)
-        seen = sorted({lab for _, lab in rows if lab},
-                      key=lambda s: (0, float(s), s) if _is_number(s) else (1, 0.0, s))
-        names = list(classes) if classes is not None else seen
-        index = {c: i for i, c in enumerate(names)}
-        unknown = sorted(set(seen) - set(index))
-        if unknown:
-            raise ValueError(f"{str(self.csv_path)!r}: label(s) {unknown[:5]} are not among "
-                             f"the classes {names}")
-        labels = [index[lab] if lab else UNLABELLED for _, lab in rows]
+        names, labels = index_labels([lab for _, lab in rows], classes, str(self.csv_path))
         super().__init__(paths, labels, names, size, mode, transform, str(self.csv_path))
 
     def load(self, path: str | os.PathLike[str]) -> Tensor:
@@ -395,6 +387,23 @@ class ImageCSV(ImageFiles):
                      else f"nor does {str(as_written)!r} from the current folder")
             raise ValueError(f"{exc} (the CSV's relative paths are read from its folder, "
                              f"{str(base)!r}; {other})") from None
+
+
+def index_labels(raw: Sequence[str], classes: Sequence[str] | None, source: str,
+                 column: str | None = None) -> tuple[list[str], list[int]]:
+    """The class names (``classes``, or the labels seen, numbers in numeric order) and each
+    row's class index (``UNLABELLED`` for an empty label); a label outside ``classes`` is
+    an error naming ``source`` (and ``column``)."""
+    seen = sorted({lab for lab in raw if lab},
+                  key=lambda s: (0, float(s), s) if _is_number(s) else (1, 0.0, s))
+    names = list(classes) if classes is not None else seen
+    index = {c: i for i, c in enumerate(names)}
+    unknown = sorted(set(seen) - set(index))
+    if unknown:
+        where = f" in {column!r}" if column is not None else ""
+        raise ValueError(f"{source!r}: label(s) {unknown[:5]}{where} are not among the "
+                         f"classes {names}")
+    return names, [index[lab] if lab else UNLABELLED for lab in raw]
 
 
 def _is_number(s: str) -> bool:

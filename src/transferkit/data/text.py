@@ -27,13 +27,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .folder import _Images
+from .folder import _Images, index_labels
 
 __all__ = ["ENTITY_TAGS", "TEXT_SUFFIXES", "TextTable", "is_text_table", "load_airline_tweets",
            "load_sentence_polarity", "open_texts", "silver_entity_tags"]
 
 TEXT_SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
-UNLABELLED = -1
 
 
 def _columns(path: Path) -> list[str]:
@@ -111,14 +110,6 @@ def _label_text(v: Any) -> str:
     if isinstance(v, float) and v.is_integer():
         v = int(v)
     return str(v).strip()
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
 
 
 class TextTable(_Images):
@@ -236,15 +227,7 @@ def open_texts(
     use_labels = label_column in table.columns and labelled is not False
     raw = ([_label_text(v) for v in table[label_column].tolist()] if use_labels
            else [""] * len(texts))
-    seen = sorted({lab for lab in raw if lab},
-                  key=lambda s: (0, float(s), s) if _is_number(s) else (1, 0.0, s))
-    names = list(classes) if classes is not None else seen
-    index = {c: i for i, c in enumerate(names)}
-    unknown = sorted(set(seen) - set(index))
-    if unknown:
-        raise ValueError(f"{str(p)!r}: label(s) {unknown[:5]} in {label_column!r} are not "
-                         f"among the classes {names}")
-    labels = [index[lab] if lab else UNLABELLED for lab in raw]
+    names, labels = index_labels(raw, classes, str(p), label_column)
     return TextTable(texts, labels, names, source=str(p))
 
 

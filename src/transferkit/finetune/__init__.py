@@ -41,15 +41,17 @@ from .methods import (  # noqa: E402
     FinetuneMethod,
     alpha_grid,
     create_finetune_method,
+    halving_cost,
     halving_rungs,
     list_finetune_methods,
     rank_alphas,
     register_finetune_method,
+    search_alpha,
     select_alpha,
 )
 from .setup import FinetuneSetup, hold_batchnorm, prepare_finetune  # noqa: E402
 
 __all__ += ["ALPHA_GRID", "FinetuneMethod", "FinetuneSetup", "alpha_grid",
-            "create_finetune_method", "halving_rungs", "hold_batchnorm",
+            "create_finetune_method", "halving_cost", "halving_rungs", "hold_batchnorm",
             "list_finetune_methods", "prepare_finetune", "rank_alphas",
-            "register_finetune_method", "select_alpha"]
+            "register_finetune_method", "search_alpha", "select_alpha"]

@@ -18,8 +18,9 @@ validation split, used by the workflows and the ``l2sp`` claims alike).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .._registry import Registry
 
@@ -30,8 +31,10 @@ __all__ = [
     "create_finetune_method",
     "list_finetune_methods",
     "register_finetune_method",
+    "halving_cost",
     "halving_rungs",
     "rank_alphas",
+    "search_alpha",
     "select_alpha",
 ]
 
@@ -177,6 +180,61 @@ def halving_rungs(n_alphas: int, epochs: int) -> list[int]:
         raise ValueError(f"need >= 1 alpha and >= 1 epoch; got {n_alphas} and {epochs}")
     rounds = math.ceil(math.log2(n_alphas)) if n_alphas > 1 else 0
     return sorted({max(1, epochs >> (rounds - k)) for k in range(rounds)} | {epochs})
+
+
+def halving_cost(n_alphas: int, epochs: int) -> int:
+    """Epochs of training successive halving spends on ``n_alphas`` alphas.
+
+    >>> halving_cost(4, 12), halving_cost(4, 1)
+    (24, 4)
+    """
+    total, alive, done = 0, n_alphas, 0
+    for rung in halving_rungs(n_alphas, epochs):
+        total += alive * (rung - done)
+        done = rung
+        alive = math.ceil(alive / 2) if rung < epochs else alive
+    return total
+
+
+R = TypeVar("R")
+
+
+def search_alpha(
+    alphas: Sequence[float], epochs: int, train: Callable[[float, int], R],
+    scores: Callable[[R], tuple[float, float]], halving: bool = False,
+    on_rung: Callable[[int, list[int], list[float]], None] | None = None,
+) -> tuple[dict[float, R], float]:
+    """Choose alpha on validation: every alpha trained to the end (the grid), or with
+    ``halving`` by successive halving over :func:`halving_rungs` (at each rung the better
+    half by :func:`rank_alphas` goes on).
+
+    ``train(alpha, epochs)`` trains (or continues) alpha's run to ``epochs`` and returns its
+    result; ``scores(result)`` gives its validation ``(accuracy, cross_entropy)``;
+    ``on_rung(i, rungs, alive)`` is called as rung ``i`` starts (to say so). Returns
+    each alpha's last result and the chosen alpha: the best by :func:`rank_alphas` among
+    those trained to the end.
+
+    Examples
+    --------
+    >>> runs, best = search_alpha([0.1, 1.0], 4, lambda a, e: (e * a, 0.0), lambda r: r,
+    ...                           halving=True)
+    >>> runs, best
+    ({0.1: (0.2, 0.0), 1.0: (4.0, 0.0)}, 1.0)
+    """
+    rungs = halving_rungs(len(alphas), epochs) if halving else [epochs]
+    latest: dict[float, R] = {}
+    alive = list(alphas)
+    order: list[int] = []
+    for i, rung in enumerate(rungs):
+        if on_rung is not None:
+            on_rung(i, rungs, alive)
+        for a in alive:
+            latest[a] = train(a, rung)
+        order = rank_alphas(*zip(*(scores(latest[a]) for a in alive), strict=True))
+        if rung < epochs:
+            keep = {alive[j] for j in order[: math.ceil(len(alive) / 2)]}
+            alive = [a for a in alive if a in keep]
+    return {a: latest[a] for a in alphas}, alive[order[0]]
 
 
 register_finetune_method("linear-probe", penalty="l2", frozen_features=True)

@@ -42,7 +42,6 @@ from ..data.text import TextTable
 from ..nets import replace_head
 from ..train import (
     BestCheckpoint,
-    CheckpointError,
     DatasetStream,
     Evaluate,
     Phase,
@@ -62,6 +61,7 @@ from .images import (
     check_workers,
     epoch_curve,
     evaluate,
+    fit_or_refuse,
     plot_confusion,
     plot_curves,
     predict_proba,
@@ -215,10 +215,7 @@ def run_adapt(
                       seed=opts.seed, checkpoint=folder.path / "checkpoint.pt",
                       checkpoint_every=per_epoch, progress=show,
                       desc=f"adapt {opts.method}")
-    try:
-        trainer.fit()
-    except CheckpointError as exc:
-        raise InputError(str(exc)) from None
+    fit_or_refuse(trainer)
     curve = epoch_curve(trainer.history, per_epoch, opts.epochs,
                         {"val_accuracy": "val/accuracy", "dev_risk": "selection/dev"})
     probs, labels = predict_proba(model, val, dev, workers=workers)

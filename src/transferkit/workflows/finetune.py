@@ -51,15 +51,14 @@ from ..finetune import (
     PenaltyUpdate,
     alpha_grid,
     create_finetune_method,
-    halving_rungs,
+    halving_cost,
     list_finetune_methods,
     prepare_finetune,
-    rank_alphas,
     regularizer_class,
+    search_alpha,
 )
 from ..nets import TextSpec
 from ..train import (
-    CheckpointError,
     DatasetStream,
     Evaluate,
     Phase,
@@ -79,6 +78,7 @@ from .images import (
     check_workers,
     epoch_curve,
     evaluate,
+    fit_or_refuse,
     load_model,
     loader,
     open_image_set,
@@ -305,10 +305,7 @@ def _run_one(
                       checkpoint_every=per_epoch, progress=progress,
                       desc=f"finetune {opts.method} alpha={alpha:g}",
                       log_losses_every=1)
-    try:
-        trainer.fit()
-    except CheckpointError as exc:
-        raise InputError(str(exc)) from None
+    fit_or_refuse(trainer)
     probs, labels = predict_proba(trained, val_ds, device, workers=workers)
     val = evaluate(probs, labels, classes)
     final = epochs >= opts.epochs
@@ -322,49 +319,6 @@ def _run_one(
     if final:
         (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     return result
-
-
-def halving_cost(n_alphas: int, epochs: int) -> int:
-    """Epochs of training successive halving spends on ``n_alphas`` alphas.
-
-    >>> halving_cost(4, 12), halving_cost(4, 1)
-    (24, 4)
-    """
-    total, alive, done = 0, n_alphas, 0
-    rungs = halving_rungs(n_alphas, epochs)
-    for rung in rungs:
-        total += alive * (rung - done)
-        done = rung
-        alive = math.ceil(alive / 2) if rung < epochs else alive
-    return total
-
-
-def _choose_alpha(
-    grid: tuple[float, ...], opts: FinetuneOptions, train: Any,
-) -> tuple[list[dict[str, Any]], int]:
-    """Train the alphas of ``grid`` (``train(alpha, epochs)`` -> a run's result) and pick
-    one: with ``opts.search == "halving"`` by successive halving over
-    :func:`~transferkit.finetune.halving_rungs` (at each rung the better half by
-    :func:`~transferkit.finetune.rank_alphas` goes on), with ``"grid"`` every alpha to the
-    end. Returns each alpha's last result (in grid order) and the chosen one's index: the
-    best by the same rule among the alphas trained to the end."""
-    rungs = (halving_rungs(len(grid), opts.epochs) if opts.search == "halving"
-             else [opts.epochs])
-    latest: dict[float, dict[str, Any]] = {}
-    alive = list(grid)
-    for i, rung in enumerate(rungs):
-        if len(rungs) > 1:
-            _say(f"finetune: {'successive halving, ' if i == 0 else ''}rung {i + 1} of "
-                 f"{len(rungs)}: alpha {', '.join(f'{a:g}' for a in alive)} to epoch {rung}")
-        for a in alive:
-            latest[a] = train(a, rung)
-        order = rank_alphas([latest[a]["validation"]["accuracy"] for a in alive],
-                            [latest[a]["validation"]["cross_entropy"] for a in alive])
-        if rung < opts.epochs:
-            alive = sorted((alive[j] for j in order[: math.ceil(len(alive) / 2)]),
-                           key=grid.index)
-    runs = [latest[a] for a in grid]
-    return runs, grid.index(alive[order[0]])
 
 
 def run_finetune(
@@ -453,8 +407,18 @@ def run_finetune(
         return _run_one(a, opts, train_ds, val_ds, classes, folder.sub(f"runs/alpha={a:g}"),
                         dev, workers, show, texts, epochs)
 
-    runs, best = _choose_alpha(grid, opts, train_alpha)
-    alpha = float(runs[best]["alpha"])
+    def say_rung(i: int, rungs: list[int], alive: list[float]) -> None:
+        if len(rungs) > 1:
+            _say(f"finetune: {'successive halving, ' if i == 0 else ''}rung {i + 1} of "
+                 f"{len(rungs)}: alpha {', '.join(f'{a:g}' for a in alive)} to epoch "
+                 f"{rungs[i]}")
+
+    last, alpha = search_alpha(
+        grid, opts.epochs, train_alpha,
+        lambda r: (r["validation"]["accuracy"], r["validation"]["cross_entropy"]),
+        halving=opts.search == "halving", on_rung=say_rung)
+    runs = list(last.values())
+    best = grid.index(alpha)
     barrier()  # under torch.distributed: rank 0 has written every run's weights
     net = opts.build(texts, n_classes=len(classes))
     state = torch.load(folder.path / f"runs/alpha={alpha:g}" / "weights.pt",

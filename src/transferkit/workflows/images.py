@@ -37,6 +37,7 @@ from ..nets import (
     from_checkpoint,
     spec_from_dict,
 )
+from ..train import CheckpointError, Trainer
 from ..train.interface import Callback
 from .labelshift import InputError
 
@@ -438,6 +439,15 @@ def build_backbone(name: str, checkpoint: str | os.PathLike[str] | None,
             f"--backbone {name} declares no input spec; use an image backbone such as "
             "efficientnet-lite0 or mobilenet-v2, or for texts minilm-l6")
     return net if texts else fast_layout(net)
+
+
+def fit_or_refuse(trainer: Trainer) -> Any:
+    """``trainer.fit()``, with a checkpoint the loop refuses (another run's, or holding
+    objects) turned into the one-line :class:`InputError` of the commands."""
+    try:
+        return trainer.fit()
+    except CheckpointError as exc:
+        raise InputError(str(exc)) from None
 
 
 def fast_layout(net: SplitNet) -> SplitNet:

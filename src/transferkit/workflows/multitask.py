@@ -43,7 +43,7 @@ from ..multitask.text import (
     tag_counts,
     text_multitask,
 )
-from ..train import CheckpointError, Phase, Stream, Trainer, Update
+from ..train import Phase, Stream, Trainer, Update
 from ..train.interface import Callback, progress_wanted
 from .images import (
     EpochLines,
@@ -52,6 +52,7 @@ from .images import (
     autocast_dtype,
     build_backbone,
     chance_warning,
+    fit_or_refuse,
     resolve_device,
     save_model,
     warn_results,
@@ -364,10 +365,7 @@ def run_multitask(
                       seed=opts.seed, checkpoint=folder.path / "checkpoint.pt",
                       checkpoint_every=per_epoch, progress=show,
                       desc=f"multitask {opts.weighting}")
-    try:
-        trainer.fit()
-    except CheckpointError as exc:
-        raise InputError(str(exc)) from None
+    fit_or_refuse(trainer)
     curves = _curves(trainer.history, tasks, per_epoch, opts.epochs)
     with torch.no_grad():
         final = strategy.forward(torch.tensor(
